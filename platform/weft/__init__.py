@@ -1,0 +1,1 @@
+"""Weft: curate, pretrain, sweep and serve multimodal models on Ray."""

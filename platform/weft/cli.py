@@ -1,0 +1,138 @@
+"""The `weft` command: parse, load the spec, call the stage, print a summary. Nothing more."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from weft.specs import CurateSpec, SpecError, load_spec
+from weft.storage import StorageError
+
+app = typer.Typer(
+    help="Weft: curate image-text data, pretrain, sweep and serve multimodal models on Ray.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Bad input ends in one clear line and a non-zero exit, never a traceback."""
+    from weft.curate.report import AccountingError
+
+    try:
+        yield
+    except (SpecError, StorageError, AccountingError) as err:
+        for line in str(err).splitlines():
+            err_console.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _print_report(report: object) -> None:
+    from weft.curate.report import Report
+
+    assert isinstance(report, Report)
+    c = report.counts
+    table = Table(title=f"curation report: {report.name}", show_lines=False)
+    for col in ("decision", "stage", "reason", "rows"):
+        table.add_column(col, justify="right" if col == "rows" else "left")
+    table.add_row("[bold]input[/]", "", "", f"[bold]{c.input_rows}[/]")
+    table.add_row("[green]kept[/]", "", "", f"[green]{c.kept}[/]")
+    for status, by_stage in (("removed", c.removed), ("quarantined", c.quarantined)):
+        for stage, reasons in sorted(by_stage.items()):
+            for reason, n in sorted(reasons.items()):
+                table.add_row(status, stage, reason, str(n))
+    console.print(table)
+    stages = Table(title="stages (seconds summed over workers)")
+    for col in ("stage", "rows", "seconds", "rows/s"):
+        stages.add_column(col, justify="left" if col == "stage" else "right")
+    for s in report.stages:
+        stages.add_row(s.stage, str(s.rows), f"{s.seconds:.2f}", f"{s.rows_per_s:,.0f}")
+    console.print(stages)
+    for e in report.file_errors:
+        console.print(f"[yellow]input file with errors:[/] {e.uri}: {e.reason}: {e.detail}", highlight=False)
+    console.print(
+        f"accounting: {c.input_rows} input = {c.kept} kept + {c.total('removed')} removed + "
+        f"{c.total('quarantined')} quarantined [green](checked)[/]\n"
+        f"dataset content hash: [bold]{c.content_hash}[/]\n"
+        f"output: {report.output} (data/, removed/, quarantine/, report.json, report.md)",
+        highlight=False,
+    )
+    if report.mlflow_run_id:
+        console.print(f"MLflow run: {report.mlflow_run_id}", highlight=False)
+
+
+def _run_curation(spec_path: Path) -> None:
+    with _user_errors():
+        spec = load_spec(CurateSpec, spec_path)
+        from weft.curate.pipeline import curate
+
+        console.print(f"curating [bold]{spec.name}[/] from {spec_path}", highlight=False)
+        report = curate(spec)
+    _print_report(report)
+
+
+@app.command()
+def curate(
+    spec: Annotated[Path, typer.Argument(help="Curation spec (YAML), e.g. pipelines/demo.yaml.")],
+) -> None:
+    """Curate image-text data: read, validate, dedup; write Parquet and a report."""
+    _run_curation(spec)
+
+
+@app.command("demo-data")
+def demo_data(
+    out: Annotated[str, typer.Argument(help="Local folder or s3://bucket/prefix.")],
+    pairs: int = typer.Option(2000, help="Image-text pairs to draw."),
+    shards: int = typer.Option(8, help="WebDataset tar shards."),
+    documents: int = typer.Option(400, help="Text-only JSONL documents."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Write a synthetic corpus with planted duplicates and broken records."""
+    from weft.curate.demo_data import generate
+
+    with _user_errors():
+        manifest = generate(out, pairs=pairs, shards=shards, documents=documents, seed=seed)
+    console.print(f"wrote demo corpus to {out}: {manifest}", highlight=False)
+
+
+@app.command()
+def demo(
+    spec: Annotated[Path, typer.Option(help="Curation spec of the demo.")] = Path("pipelines/demo.yaml"),
+    raw: Annotated[str, typer.Option(help="Where the demo corpus is written.")] = ".weft/demo/raw",
+    pairs: int = typer.Option(2000, help="Image-text pairs to draw."),
+) -> None:
+    """The end-to-end demo on embedded defaults: make a corpus, curate it, print the report."""
+    from weft.curate.demo_data import generate
+
+    with _user_errors():
+        manifest = generate(raw, pairs=pairs)
+    console.print(
+        f"demo corpus: {manifest.pairs} pairs, {manifest.documents} documents, "
+        f"{manifest.exact_duplicates} planted exact duplicates, {sum(manifest.flaws.values())} "
+        f"broken records, {len(manifest.truncated_shards)} truncated shard, "
+        f"{len(manifest.bad_schema_files)} file with the wrong schema → {raw}",
+        highlight=False,
+    )
+    _run_curation(spec)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

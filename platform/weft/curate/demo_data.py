@@ -1,0 +1,220 @@
+"""A small synthetic image-text corpus with known flaws, for the demo, tests and benchmarks.
+
+Shapes and colours with matching captions, as WebDataset shards, a Parquet file and JSONL
+documents, with planted exact duplicates and broken records of every kind `validate` and
+the readers must catch. `manifest.json` beside the data says what was planted where.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import tarfile
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image, ImageDraw
+
+from weft import storage
+from weft.specs import StorageSpec
+
+SHAPES = ("circle", "square", "triangle", "diamond", "cross")
+COLOURS = {
+    "red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (240, 210, 40),
+    "purple": (140, 60, 180), "orange": (250, 140, 30), "white": (245, 245, 245), "black": (15, 15, 15),
+}
+SIZES = {"small": 0.25, "medium": 0.4, "large": 0.6}
+TEMPLATES = (
+    "a {size} {colour} {shape} on a {bg} background",
+    "{colour} {shape}, {size}, over {bg}",
+    "a photo of a {colour} {shape} against {bg}",
+    "the {shape} is {colour} and the background is {bg}",
+)
+# What each kind of planted flaw must become in the report: (status, reason).
+FLAWS = {
+    "truncated_jpeg": "image_undecodable",
+    "zero_byte_image": "empty_image",
+    "invalid_utf8": "invalid_utf8",
+    "empty_caption": "empty_text",
+    "decompression_bomb": "image_too_many_pixels",
+    "missing_caption": "missing_text",
+    "bad_json_line": "bad_json",
+}
+
+
+@dataclass
+class Manifest:
+    """What the generator planted; tests and `calibrate` compare the report against it."""
+
+    pairs: int = 0
+    documents: int = 0
+    exact_duplicates: int = 0
+    flaws: dict[str, int] = field(default_factory=dict)
+    truncated_shards: list[str] = field(default_factory=list)
+    bad_schema_files: list[str] = field(default_factory=list)
+
+
+def draw(rng: np.random.Generator, side: int) -> tuple[Image.Image, str]:
+    """One image of a shape and its caption; faint noise makes every image unique."""
+    shape = SHAPES[rng.integers(len(SHAPES))]
+    colour, bg = rng.choice(list(COLOURS), size=2, replace=False)
+    size = list(SIZES)[rng.integers(len(SIZES))]
+    img = Image.new("RGB", (side, side), COLOURS[bg])
+    d = ImageDraw.Draw(img)
+    r = SIZES[size] * side / 2
+    cx, cy = rng.uniform(r, side - r, size=2)
+    fill = COLOURS[colour]
+    if shape == "circle":
+        d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
+    elif shape == "square":
+        d.rectangle([cx - r, cy - r, cx + r, cy + r], fill=fill)
+    elif shape == "triangle":
+        d.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=fill)
+    elif shape == "diamond":
+        d.polygon([(cx, cy - r), (cx + r, cy), (cx, cy + r), (cx - r, cy)], fill=fill)
+    else:
+        w = r / 3
+        d.rectangle([cx - w, cy - r, cx + w, cy + r], fill=fill)
+        d.rectangle([cx - r, cy - w, cx + r, cy + w], fill=fill)
+    noise = rng.integers(-6, 7, size=(side, side, 3))
+    pixels = np.clip(np.asarray(img, dtype=np.int16) + noise, 0, 255).astype(np.uint8)
+    template = TEMPLATES[rng.integers(len(TEMPLATES))]
+    return Image.fromarray(pixels), template.format(size=size, colour=colour, shape=shape, bg=bg)
+
+
+def encode(img: Image.Image, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, quality=90) if fmt == "JPEG" else img.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def decompression_bomb(side: int = 20_000) -> bytes:
+    """A valid PNG of side×side 1-bit pixels (400 M at the default) in about 50 kB."""
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    row = b"\x00" + b"\x00" * ((side + 7) // 8)
+    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    idat = zlib.compress(row * side, 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def _tar(samples: list[tuple[str, dict[str, bytes]]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for key, parts in samples:
+            for ext, data in parts.items():
+                info = tarfile.TarInfo(f"{key}.{ext}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def generate(
+    out_uri: str,
+    pairs: int = 2000,
+    shards: int = 8,
+    documents: int = 400,
+    side: int = 64,
+    seed: int = 0,
+    flaws: bool = True,
+    storage_spec: StorageSpec | None = None,
+) -> Manifest:
+    """Write the corpus under `out_uri`: `pairs/*.tar`, `parquet/*.parquet`, `docs/*.jsonl`."""
+    rng = np.random.default_rng(seed)
+    root = storage.resolve(out_uri, storage_spec)
+    for part in ("pairs", "parquet", "docs"):
+        storage.delete_dir(root.join(part))
+    with storage.storage_errors(root.uri):
+        root.fs.create_dir(root.path, recursive=True)
+    m = Manifest()
+    formats = ("JPEG", "JPEG", "JPEG", "PNG", "WEBP")
+
+    samples: list[tuple[str, dict[str, bytes]]] = []
+    for i in range(pairs):
+        img, caption = draw(rng, side)
+        fmt = formats[i % len(formats)]
+        ext = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}[fmt]
+        text = {"json": json.dumps({"caption": caption, "key": f"{i:09d}"}).encode()} if i % 7 == 0 \
+            else {"txt": caption.encode()}
+        samples.append((f"{i:09d}", {ext: encode(img, fmt), **text}))
+    m.pairs = len(samples)
+
+    n_dups = max(1, pairs // 20)
+    for j, src in enumerate(rng.choice(len(samples), size=n_dups, replace=False)):
+        samples.append((f"dup{j:06d}", dict(samples[int(src)][1])))
+    m.exact_duplicates += n_dups
+
+    if flaws:
+        img, caption = draw(rng, side)
+        jpeg = encode(img, "JPEG")
+        broken = {
+            "truncated_jpeg": {"jpg": jpeg[: len(jpeg) // 2], "txt": caption.encode()},
+            "zero_byte_image": {"png": b"", "txt": caption.encode()},
+            "invalid_utf8": {"jpg": encode(draw(rng, side)[0], "JPEG"), "txt": b"a red \xff\xfe circle"},
+            "empty_caption": {"jpg": encode(draw(rng, side)[0], "JPEG"), "txt": b"  \n\t "},
+            "decompression_bomb": {"png": decompression_bomb(), "txt": b"a white square"},
+            "missing_caption": {"jpg": encode(draw(rng, side)[0], "JPEG")},
+        }
+        for name, parts in broken.items():
+            samples.append((f"flaw-{name}", parts))
+            m.flaws[name] = 1
+    order = rng.permutation(len(samples))
+    samples = [samples[i] for i in order]
+
+    parquet_rows = samples[: len(samples) // 10]
+    tar_samples = samples[len(parquet_rows):]
+    per_shard = -(-len(tar_samples) // shards)
+    for s in range(shards):
+        data = _tar(tar_samples[s * per_shard:(s + 1) * per_shard])
+        name = f"shard-{s:05d}.tar"
+        storage.write_bytes(root.join("pairs", name), data)
+
+    table = pa.table(
+        {
+            "key": [k for k, _ in parquet_rows],
+            "image": [next((p[e] for e in ("jpg", "png", "webp") if e in p), None) for _, p in parquet_rows],
+            "caption": [
+                p["txt"] if "txt" in p else json.loads(p["json"])["caption"].encode() if "json" in p else None
+                for _, p in parquet_rows
+            ],
+        },
+        schema=pa.schema([("key", pa.string()), ("image", pa.binary()), ("caption", pa.binary())]),
+    )
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf)
+    storage.write_bytes(root.join("parquet", "pairs-00000.parquet"), buf.getvalue().to_pybytes())
+
+    texts = [draw(rng, 8)[1] + f" (document {i})" for i in range(documents)]
+    texts += texts[: max(1, documents // 20)]
+    m.documents = len(texts)
+    m.exact_duplicates += max(1, documents // 20)
+    lines = [json.dumps({"text": t}).encode() for t in texts]
+    if flaws:
+        lines.insert(len(lines) // 2, b'{"text": "unterminated')
+        m.flaws["bad_json_line"] = 1
+    storage.write_bytes(root.join("docs", "docs-00000.jsonl"), b"\n".join(lines) + b"\n")
+
+    if flaws:
+        fresh = [(f"cut{i:06d}", {"jpg": encode(img, "JPEG"), "txt": text.encode()})
+                 for i, (img, text) in enumerate(draw(rng, side) for _ in range(3))]
+        whole = _tar(fresh)
+        with tarfile.open(fileobj=io.BytesIO(whole)) as tar:
+            cut = tar.getmembers()[-1].offset_data + 10  # inside the last member's data
+        truncated = root.join("pairs", "shard-truncated.tar")
+        storage.write_bytes(truncated, whole[:cut])
+        m.pairs += 2  # the two samples before the cut are intact
+        m.truncated_shards.append(truncated.uri)
+        wrong = pa.table({"url": ["http://example.invalid/x.jpg"], "alt": ["a cat"]})
+        buf = pa.BufferOutputStream()
+        pq.write_table(wrong, buf)
+        bad = root.join("parquet", "pairs-wrong-schema.parquet")
+        storage.write_bytes(bad, buf.getvalue().to_pybytes())
+        m.bad_schema_files.append(bad.uri)
+    storage.write_bytes(root.join("manifest.json"), json.dumps(m.__dict__, indent=2).encode())
+    return m

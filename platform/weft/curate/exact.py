@@ -1,0 +1,106 @@
+"""Exact dedup: content hashes of normalised text and image bytes; one row per hash is kept.
+
+Three steps, all on Ray Data in `pipeline.py`: `ContentHash` hashes every kept row;
+`duplicates_in_block` runs on blocks hash-partitioned by the dedup key, so every copy of a
+content lands in one block; `MarkDuplicates` removes the copies. The kept row of a group is
+the smallest (source_uri, key), so reruns keep the same row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from weft.curate.schema import KEPT, REMOVED, Decision, active, decide
+
+STAGE = "exact_dedup"
+Match = Literal["both", "text", "image"]
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class ContentHash:
+    """Stage: fill `text_hash` and `image_hash` of kept rows."""
+
+    name = "hash"
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        keep = active(batch).to_pylist()
+        texts = batch["text"].to_pylist()
+        images = batch["image"].to_pylist()
+        text_hash = [content_hash(t.encode()) if k and t is not None else None
+                     for k, t in zip(keep, texts, strict=True)]
+        image_hash = [content_hash(b) if k and b is not None else None
+                      for k, b in zip(keep, images, strict=True)]
+        batch = batch.set_column(
+            batch.schema.get_field_index("text_hash"), "text_hash", pa.array(text_hash, pa.string())
+        )
+        return batch.set_column(
+            batch.schema.get_field_index("image_hash"), "image_hash", pa.array(image_hash, pa.string())
+        )
+
+
+def dedup_keys(batch: pa.Table, match: Match) -> pa.Table:
+    """The narrow table the grouping shuffles: kept rows' (id, source_uri, key, dedup_key).
+
+    A text-only row has no image hash; under `image` it is matched by its text instead.
+    """
+    batch = batch.filter(active(batch))
+    text = batch["text_hash"]
+    image = pc.fill_null(batch["image_hash"], "")
+    if match == "text":
+        key = text
+    elif match == "image":
+        key = pc.if_else(pc.equal(image, ""), pc.binary_join_element_wise("t", text, ":"), image)
+    else:
+        key = pc.binary_join_element_wise(text, image, "|")
+    return pa.table(
+        {"id": batch["id"], "source_uri": batch["source_uri"], "key": batch["key"], "dedup_key": key}
+    )
+
+
+def duplicates_in_block(block: pa.Table) -> pa.Table:
+    """(id, duplicate_of) for every row of `block` whose dedup key an earlier row has.
+
+    `block` must hold every row of each dedup key it contains (a hash-partitioned block).
+    """
+    if block.num_rows == 0:
+        return pa.table({"id": pa.array([], pa.string()), "duplicate_of": pa.array([], pa.string())})
+    block = block.sort_by([("dedup_key", "ascending"), ("source_uri", "ascending"), ("key", "ascending")])
+    keys = block["dedup_key"].to_numpy(zero_copy_only=False)
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    group_start = np.flatnonzero(first)[np.cumsum(first) - 1]
+    ids = block["id"].to_numpy(zero_copy_only=False)
+    dup = ~first
+    return pa.table(
+        {"id": pa.array(ids[dup], pa.string()), "duplicate_of": pa.array(ids[group_start][dup], pa.string())}
+    )
+
+
+class MarkDuplicates:
+    """Stage: remove the rows named in a (id, duplicate_of) table."""
+
+    name = STAGE
+
+    def __init__(self, duplicates: pa.Table, match: Match) -> None:
+        self.duplicate_of = dict(
+            zip(duplicates["id"].to_pylist(), duplicates["duplicate_of"].to_pylist(), strict=True)
+        )
+        self.match = match
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        decisions = {
+            i: Decision(REMOVED, STAGE, "exact_duplicate", f"same {self.match} as {kept}", kept)
+            for i, (row_id, status) in enumerate(
+                zip(batch["id"].to_pylist(), batch["status"].to_pylist(), strict=True)
+            )
+            if status == KEPT and (kept := self.duplicate_of.get(row_id)) is not None
+        }
+        return decide(batch, decisions)

@@ -1,0 +1,210 @@
+"""The curation pipeline on Ray Data: the only module of `weft.curate` that knows Ray.
+
+read → validate → hash (streamed, then materialised once) → exact dedup (hash-partitioned
+grouping) → Parquet out (`data/`, `removed/`, `quarantine/`) → report, checked and logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar, Protocol
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import ray
+from ray.data import ActorPoolStrategy, Dataset
+
+from weft import cluster, storage
+from weft.curate.exact import ContentHash, MarkDuplicates, dedup_keys, duplicates_in_block
+from weft.curate.read import SUFFIXES, ReadFiles
+from weft.curate.report import Counts, FileError, Report, StageTiming, summarise_block
+from weft.curate.schema import CURATED_COLUMNS, DECISION_COLUMNS, KEPT, QUARANTINED, REMOVED
+from weft.curate.validate import Validate
+from weft.specs import CurateSpec
+
+log = logging.getLogger(__name__)
+OUTPUT_PARTS = {"data": KEPT, "removed": REMOVED, "quarantine": QUARANTINED}
+
+
+class Stage(Protocol):
+    name: str
+
+    def __call__(self, batch: pa.Table) -> pa.Table | Iterator[pa.Table]: ...
+
+
+@ray.remote(num_cpus=0)
+class StageClock:
+    """Sums, per stage, the rows processed and the seconds spent, over all workers."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+
+    def add(self, stage: str, rows: int, seconds: float) -> None:
+        self.totals[stage][0] += rows
+        self.totals[stage][1] += seconds
+
+    def read(self) -> dict[str, list[float]]:
+        return dict(self.totals)
+
+
+class _Run:
+    """Runs a stage on Ray Data workers, timing every batch it produces."""
+
+    stage_cls: ClassVar[Callable[..., Stage]]
+
+    def __init__(self, args: tuple[Any, ...], clock: Any) -> None:
+        self.stage = self.stage_cls(*args)
+        self.clock = clock
+
+    def __call__(self, batch: pa.Table) -> Iterator[pa.Table]:
+        start = time.perf_counter()
+        out = self.stage(batch)
+        for table in [out] if isinstance(out, pa.Table) else out:
+            self.clock.add.remote(self.stage.name, table.num_rows, time.perf_counter() - start)
+            yield table
+            start = time.perf_counter()
+
+
+def _apply(
+    ds: Dataset,
+    stage_cls: Callable[..., Stage],
+    args: tuple[Any, ...],
+    clock: Any,
+    batch_size: int,
+    actors: int = 0,
+) -> Dataset:
+    """`map_batches` one stage: as tasks, or as an actor pool (state loaded once per actor)."""
+    runner = type(stage_cls.__name__, (_Run,), {"stage_cls": staticmethod(stage_cls)})
+    common: dict[str, Any] = {"batch_size": batch_size, "batch_format": "pyarrow", "zero_copy_batch": True}
+    if actors:
+        # Fractional CPUs: whole-CPU actors can starve the read tasks on a small machine.
+        return ds.map_batches(
+            runner, fn_constructor_args=(args, clock), num_cpus=0.5,
+            compute=ActorPoolStrategy(min_size=1, max_size=actors), **common,
+        )
+    return ds.map_batches(runner(args, clock), **common)
+
+
+def _select(batch: pa.Table, status: str, columns: list[str]) -> pa.Table:
+    return batch.filter(pa.compute.equal(batch["status"], status)).select(columns)
+
+
+def _count_rows(loc: storage.Location) -> int:
+    with storage.storage_errors(loc.uri):
+        try:
+            return pads.dataset(loc.path, filesystem=loc.fs, format="parquet").count_rows()
+        except FileNotFoundError:
+            return 0
+
+
+def spec_hash(spec: CurateSpec) -> str:
+    body = json.dumps(spec.model_dump(mode="json", by_alias=True), sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def curate(spec: CurateSpec) -> Report:
+    """Run a curation spec end to end and return its checked report (also written and logged)."""
+    started = time.perf_counter()
+    phases: dict[str, float] = {}
+    out = storage.resolve(spec.output, spec.storage)
+    inputs = [(storage.resolve(i.uri, spec.storage), i) for i in spec.inputs]
+    files = [
+        {"input": n, "path": f.path, "uri": f.uri}
+        for n, (loc, i) in enumerate(inputs)
+        for f in storage.list_files(loc, SUFFIXES[i.format])
+    ]
+    storage.ensure_writable(out)
+    cluster.connect()
+    clock = StageClock.remote()  # type: ignore[attr-defined]
+
+    t = time.perf_counter()
+    ds = ray.data.from_items(files, override_num_blocks=len(files))
+    ds = _apply(ds, ReadFiles, (inputs, spec.batch_size), clock, batch_size=1)
+    ds = _apply(ds, Validate, (spec.validate_,), clock, spec.batch_size)
+    rows = _apply(ds, ContentHash, (), clock, spec.batch_size).materialize()
+    phases["ingest (read, validate, hash)"] = time.perf_counter() - t
+
+    if spec.exact_dedup.enabled:
+        t = time.perf_counter()
+        match = spec.exact_dedup.match
+        duplicates = (
+            rows.map_batches(dedup_keys, fn_kwargs={"match": match}, batch_format="pyarrow")
+            .repartition(max(rows.num_blocks(), 1), keys=["dedup_key"])
+            .map_batches(duplicates_in_block, batch_size=None, batch_format="pyarrow")
+        )
+        # Bounded by the driver: the (id, duplicate_of) pairs of the duplicates only.
+        table = pa.concat_tables(ray.get(duplicates.to_arrow_refs()))
+        rows = _apply(rows, MarkDuplicates, (table, match), clock, spec.batch_size, actors=2)
+        rows = rows.materialize()
+        phases["exact dedup"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    counts = Counts.from_summaries(
+        ray.get(rows.map_batches(summarise_block, batch_size=None, batch_format="pyarrow").to_arrow_refs())
+    )
+    written = {}
+    for part, status in OUTPUT_PARTS.items():
+        loc = out.join(part)
+        storage.delete_dir(loc)
+        columns = CURATED_COLUMNS if status == KEPT else DECISION_COLUMNS
+        rows.map_batches(
+            _select, fn_kwargs={"status": status, "columns": columns}, batch_format="pyarrow"
+        ).write_parquet(loc.path, filesystem=loc.fs, min_rows_per_file=spec.rows_per_file)
+        written[part] = _count_rows(loc)
+    phases["write"] = time.perf_counter() - t
+
+    file_errors = [
+        FileError(uri=r["source_uri"], reason=r["reason"], detail=r["detail"])
+        for r in rows.filter(expr="key == ''").select_columns(["source_uri", "reason", "detail"]).take_all()
+    ]
+    totals = ray.get(clock.read.remote())
+    stages = [StageTiming(stage=name, rows=int(n), seconds=s) for name, (n, s) in totals.items()]
+    report = Report(
+        name=spec.name,
+        spec_hash=spec_hash(spec),
+        inputs=[loc.uri for loc, _ in inputs],
+        output=out.uri,
+        files_read=len(files),
+        file_errors=file_errors,
+        counts=counts,
+        written=written,
+        stages=stages,
+        phases=phases,
+        seconds=time.perf_counter() - started,
+    )
+    report.check()
+    if spec.mlflow.enabled:
+        _log_to_mlflow(spec, report)
+    storage.write_bytes(out.join("report.json"), report.model_dump_json(indent=2).encode())
+    storage.write_bytes(out.join("report.md"), report.to_markdown().encode())
+    return report
+
+
+def _log_to_mlflow(spec: CurateSpec, report: Report) -> None:
+    """One MLflow run per curation: the spec, the counts, and the report as artifacts."""
+    import mlflow
+
+    from weft.tracking import use_experiment
+
+    c = report.counts
+    with mlflow.start_run(experiment_id=use_experiment(spec.mlflow.experiment), run_name=spec.name) as run:
+        report.mlflow_run_id = run.info.run_id
+        mlflow.set_tags({"weft.stage": "curate", "weft.dataset.content_hash": c.content_hash,
+                         "weft.dataset.uri": report.output, "weft.spec_hash": report.spec_hash})
+        mlflow.log_params({"inputs": ", ".join(report.inputs), "output": report.output,
+                           "exact_dedup.match": spec.exact_dedup.match,
+                           "exact_dedup.enabled": spec.exact_dedup.enabled})
+        metrics = {"rows.input": c.input_rows, "rows.kept": c.kept,
+                   "rows.removed": c.total(REMOVED), "rows.quarantined": c.total(QUARANTINED),
+                   "files.read": report.files_read, "files.errors": len(report.file_errors),
+                   "seconds": report.seconds}
+        metrics |= {f"stage.{s.stage}.rows_per_s": s.rows_per_s for s in report.stages}
+        mlflow.log_metrics(metrics)
+        mlflow.log_dict(spec.model_dump(mode="json", by_alias=True), "spec.yaml")
+        mlflow.log_text(report.model_dump_json(indent=2), "report.json")
+        mlflow.log_text(report.to_markdown(), "report.md")

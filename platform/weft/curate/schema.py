@@ -1,0 +1,106 @@
+"""The canonical row every curation stage reads and writes, and how a stage records a decision.
+
+A row is never dropped inside the pipeline: a stage that rejects it sets `status` to
+`removed` (a policy decision, e.g. a duplicate) or `quarantined` (the record is broken),
+with the stage's name, a reason code and a human-readable detail. The writer splits rows
+by status at the very end, so the report can account for every input row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Final, NamedTuple
+
+import numpy as np
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+KEPT: Final = "kept"
+REMOVED: Final = "removed"
+QUARANTINED: Final = "quarantined"
+
+_DECISION_FIELDS = [
+    pa.field("status", pa.string(), nullable=False),
+    pa.field("stage", pa.string()),
+    pa.field("reason", pa.string()),
+    pa.field("detail", pa.string()),
+    pa.field("duplicate_of", pa.string()),
+]
+
+# What the readers emit: raw text bytes (decoded and checked by `validate`) and image bytes.
+READ_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source_uri", pa.string(), nullable=False),
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("text_bytes", pa.binary()),
+        pa.field("image", pa.binary()),
+        *_DECISION_FIELDS,
+    ]
+)
+
+# Every stage after `validate` reads and writes this schema.
+ROW_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source_uri", pa.string(), nullable=False),
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("text", pa.string()),
+        pa.field("image", pa.binary()),
+        pa.field("image_format", pa.string()),
+        pa.field("image_width", pa.int32()),
+        pa.field("image_height", pa.int32()),
+        pa.field("image_mode", pa.string()),
+        pa.field("text_hash", pa.string()),
+        pa.field("image_hash", pa.string()),
+        *_DECISION_FIELDS,
+    ]
+)
+
+# Columns of the curated output (`data/`): kept rows carry no decision.
+CURATED_COLUMNS = [f.name for f in ROW_SCHEMA if f.name not in {d.name for d in _DECISION_FIELDS}]
+# Columns of `removed/` and `quarantine/`: everything but the image bytes.
+DECISION_COLUMNS = [f.name for f in ROW_SCHEMA if f.name != "image"]
+
+
+def row_id(source_uri: str, key: str) -> str:
+    """Stable id of a record: the same object and key give the same id on every run."""
+    return hashlib.blake2b(f"{source_uri}\0{key}".encode(), digest_size=16).hexdigest()
+
+
+def active(batch: pa.Table) -> pa.ChunkedArray:
+    """Mask of the rows still kept, the only rows a stage looks at."""
+    return pc.equal(batch["status"], KEPT)
+
+
+class Decision(NamedTuple):
+    """What a stage decided about one row it did not keep."""
+
+    status: str
+    stage: str
+    reason: str
+    detail: str | None = None
+    duplicate_of: str | None = None
+
+
+def decide(batch: pa.Table, decisions: Mapping[int, Decision]) -> pa.Table:
+    """Record `decisions` (by row index into `batch`); a decided row's image bytes are dropped."""
+    if not decisions:
+        return batch
+    columns = {name: batch[name].to_pylist() for name in Decision._fields}
+    for i, decision in decisions.items():
+        for name, value in zip(Decision._fields, decision, strict=True):
+            columns[name][i] = value
+    dropped = np.zeros(batch.num_rows, dtype=bool)
+    dropped[list(decisions)] = True
+    columns_out: dict[str, pa.Array | pa.ChunkedArray] = {
+        name: pa.array(values, pa.string()) for name, values in columns.items()
+    }
+    columns_out["image"] = pc.if_else(
+        pa.array(dropped), pa.nulls(batch.num_rows, pa.binary()), batch["image"]
+    )
+    for name, values in columns_out.items():
+        batch = batch.set_column(batch.schema.get_field_index(name), batch.schema.field(name), values)
+    return batch

@@ -1,0 +1,125 @@
+"""Validate: decode every image once and normalise every text; broken records are quarantined.
+
+Reads READ_SCHEMA, writes ROW_SCHEMA. Image bytes are kept as they came (no re-encoding);
+width, height, mode and format are recorded. A decompression bomb is caught from the header,
+before any pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+import warnings
+
+import pyarrow as pa
+from PIL import Image
+
+from weft.curate.schema import KEPT, QUARANTINED, ROW_SCHEMA, Decision, decide
+from weft.specs import ValidateSpec
+
+STAGE = "validate"
+_SPACE = re.compile(r"\s+")
+# Pillow has its own bomb guard; ours (`max_image_pixels`) runs first and names the limit.
+Image.MAX_IMAGE_PIXELS = None
+
+
+class Rejected(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def normalise_text(raw: bytes | None, spec: ValidateSpec) -> str:
+    """Strict UTF-8 → Unicode NFC → whitespace runs collapsed to one space, trimmed."""
+    if raw is None:
+        raise Rejected("missing_text", "no text for this record")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise Rejected("invalid_utf8", f"text is not UTF-8: {err}") from None
+    text = _SPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
+    if len(text) < spec.min_text_chars:
+        raise Rejected("empty_text" if not text else "short_text", f"{len(text)} characters")
+    if len(text) > spec.max_text_chars:
+        raise Rejected("long_text", f"{len(text)} characters > max_text_chars {spec.max_text_chars}")
+    return text
+
+
+def inspect_image(data: bytes, spec: ValidateSpec) -> tuple[str, int, int, str]:
+    """Decode the image fully once; return (format, width, height, mode)."""
+    if not data:
+        raise Rejected("empty_image", "zero-byte image")
+    if len(data) > spec.max_image_bytes:
+        raise Rejected("image_too_large", f"{len(data)} bytes > max_image_bytes {spec.max_image_bytes}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            width, height = img.size
+            if width * height > spec.max_image_pixels:
+                raise Rejected(
+                    "image_too_many_pixels",
+                    f"{width}x{height} = {width * height} pixels > max_image_pixels "
+                    f"{spec.max_image_pixels} (decompression-bomb guard)",
+                )
+            fmt = img.format or "unknown"
+            if fmt not in spec.image_formats:
+                raise Rejected("image_format", f"{fmt} is not one of {', '.join(spec.image_formats)}")
+            img.load()
+    except Rejected:
+        raise
+    except Exception as err:  # Pillow raises many types for corrupt data
+        raise Rejected("image_undecodable", f"{type(err).__name__}: {err}") from None
+    if min(width, height) < spec.min_image_side:
+        raise Rejected("image_too_small", f"{width}x{height} < min_image_side {spec.min_image_side}")
+    return fmt, width, height, img.mode
+
+
+class Validate:
+    """Stage: READ_SCHEMA → ROW_SCHEMA, quarantining records that cannot be used."""
+
+    name = STAGE
+
+    def __init__(self, spec: ValidateSpec) -> None:
+        self.spec = spec
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        n = batch.num_rows
+        status = batch["status"].to_pylist()
+        raw_texts = batch["text_bytes"].to_pylist()
+        images = batch["image"].to_pylist()
+        texts: list[str | None] = [None] * n
+        meta: list[tuple[str, int, int, str] | None] = [None] * n
+        rejected: dict[int, Decision] = {}
+        for i in range(n):
+            if status[i] != KEPT:
+                continue
+            try:
+                texts[i] = normalise_text(raw_texts[i], self.spec)
+                if images[i] is not None:
+                    meta[i] = inspect_image(images[i], self.spec)
+            except Rejected as err:
+                rejected[i] = Decision(QUARANTINED, STAGE, err.reason, str(err))
+        out = pa.table(
+            {
+                "id": batch["id"],
+                "source_uri": batch["source_uri"],
+                "key": batch["key"],
+                "text": pa.array(texts, pa.string()),
+                "image": batch["image"],
+                "image_format": pa.array([m and m[0] for m in meta], pa.string()),
+                "image_width": pa.array([m and m[1] for m in meta], pa.int32()),
+                "image_height": pa.array([m and m[2] for m in meta], pa.int32()),
+                "image_mode": pa.array([m and m[3] for m in meta], pa.string()),
+                "text_hash": pa.nulls(n, pa.string()),
+                "image_hash": pa.nulls(n, pa.string()),
+                "status": batch["status"],
+                "stage": batch["stage"],
+                "reason": batch["reason"],
+                "detail": batch["detail"],
+                "duplicate_of": batch["duplicate_of"],
+            },
+            schema=ROW_SCHEMA,
+        )
+        return decide(out, rejected)

@@ -1,0 +1,146 @@
+"""Declarative YAML specs, validated on load.
+
+Every spec model forbids unknown fields, so a typo in a YAML file is an error that names
+the field instead of a setting that is silently ignored. `load_spec` turns any problem
+with a file into a `SpecError` whose message reads `file: field.path: message`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class SpecError(ValueError):
+    """A spec file that cannot be loaded; the message names the file and the field."""
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSpec(_Spec):
+    """S3 settings; each one left out falls back to the standard AWS environment variables."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+
+class InputSpec(_Spec):
+    """One input: a file, a folder or a glob of files, local or `s3://`, in one format.
+
+    `webdataset`: tar shards of `key.jpg|png|webp` + `key.txt|json` (img2dataset layout).
+    `parquet`: one row per pair, image bytes and text in the named columns.
+    `jsonl`: text-only documents, one JSON object per line.
+    """
+
+    uri: str
+    format: Literal["webdataset", "parquet", "jsonl"]
+    image_column: str = "image"
+    text_column: str = "text"
+    key_column: str | None = Field(
+        default=None, description="Column (or JSON field) holding a row's key; else its position."
+    )
+    json_text_field: str = Field(
+        default="caption", description="Field of a webdataset `.json` sidecar holding the caption."
+    )
+
+
+class ValidateSpec(_Spec):
+    """Limits a row must meet; a row that fails one is quarantined with the reason."""
+
+    min_text_chars: int = Field(default=1, ge=1)
+    max_text_chars: int = Field(default=4096, ge=1)
+    max_image_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
+    max_image_pixels: int = Field(default=64_000_000, ge=1, description="Decompression-bomb guard.")
+    min_image_side: int = Field(default=8, ge=1)
+    image_formats: list[Literal["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"]] = Field(
+        default_factory=lambda: ["JPEG", "PNG", "WEBP"]
+    )
+
+    @model_validator(mode="after")
+    def _text_bounds(self) -> ValidateSpec:
+        if self.min_text_chars > self.max_text_chars:
+            raise ValueError("min_text_chars is larger than max_text_chars")
+        return self
+
+
+class ExactDedupSpec(_Spec):
+    """Exact duplicates by content hash. `match` says what must be identical."""
+
+    enabled: bool = True
+    match: Literal["both", "text", "image"] = "both"
+
+
+class MlflowSpec(_Spec):
+    enabled: bool = True
+    experiment: str = "weft-curate"
+
+
+class CurateSpec(_Spec):
+    """A curation job: inputs in, curated Parquet plus removed/, quarantine/ and a report out."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    inputs: list[InputSpec] = Field(min_length=1)
+    output: str
+    storage: StorageSpec = StorageSpec()
+    validate_: ValidateSpec = Field(default=ValidateSpec(), alias="validate")
+    exact_dedup: ExactDedupSpec = ExactDedupSpec()
+    batch_size: int = Field(default=256, ge=1, description="Rows per Ray Data batch.")
+    rows_per_file: int = Field(default=10_000, ge=1, description="Minimum rows per output file.")
+    mlflow: MlflowSpec = MlflowSpec()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def format_validation_error(source: str, err: ValidationError) -> str:
+    """One line per problem: `source: field.path: message`."""
+    lines = []
+    for e in err.errors():
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling)"
+        lines.append(f"{source}: {_field_path(tuple(e['loc']))}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_spec(model: type[S], data: object, source: str = "<spec>") -> S:
+    """Validate already-parsed YAML data against a spec model."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: (top level): expected a mapping, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(format_validation_error(source, err)) from None
+
+
+def load_spec(model: type[S], path: str | Path) -> S:
+    """Read a YAML spec file and validate it; every failure is a `SpecError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"{path}: cannot read the file: {err}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: not valid YAML: {err}") from None
+    return parse_spec(model, data, str(path))

@@ -1,0 +1,180 @@
+"""One place that turns a URI into a filesystem: `s3://bucket/prefix` or a local path.
+
+S3 settings come from the spec's `storage` block, else the standard AWS environment
+variables (`AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`, `AWS_REGION` / `AWS_DEFAULT_REGION`,
+`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`). Every stage reads and
+writes through the `Location`s made here; errors become `StorageError`s naming the URI.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pyarrow.fs as pafs
+
+from weft.specs import StorageSpec
+
+
+class StorageError(RuntimeError):
+    """Object storage refused or could not find something; the message names the URI."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """A filesystem plus a path on it; `uri` is what people see in messages and reports."""
+
+    fs: pafs.FileSystem
+    path: str
+    uri: str
+
+    def join(self, *parts: str) -> Location:
+        path = "/".join([self.path.rstrip("/"), *parts])
+        uri = "/".join([self.uri.rstrip("/"), *parts])
+        return Location(self.fs, path, uri)
+
+    @property
+    def is_s3(self) -> bool:
+        return self.uri.startswith("s3://")
+
+
+def _env(*names: str) -> str | None:
+    return next((os.environ[n] for n in names if os.environ.get(n)), None)
+
+
+def s3_filesystem(spec: StorageSpec | None = None) -> pafs.S3FileSystem:
+    """An S3 filesystem from the spec, falling back to the AWS environment variables."""
+    spec = spec or StorageSpec()
+    kwargs: dict[str, object] = {
+        "region": spec.region or _env("AWS_REGION", "AWS_DEFAULT_REGION") or "us-east-1",
+    }
+    endpoint = spec.endpoint_url or _env("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+    if endpoint:
+        parsed = urlparse(endpoint if "://" in endpoint else f"https://{endpoint}")
+        kwargs["endpoint_override"] = parsed.netloc
+        kwargs["scheme"] = parsed.scheme
+    key = spec.access_key_id or _env("AWS_ACCESS_KEY_ID")
+    secret = spec.secret_access_key or _env("AWS_SECRET_ACCESS_KEY")
+    if key and secret:
+        kwargs["access_key"] = key
+        kwargs["secret_key"] = secret
+        token = _env("AWS_SESSION_TOKEN")
+        if token and not spec.access_key_id:
+            kwargs["session_token"] = token
+    return pafs.S3FileSystem(**kwargs)
+
+
+def resolve(uri: str, spec: StorageSpec | None = None) -> Location:
+    """`s3://bucket/prefix` or a local path (relative to the working directory)."""
+    if uri.startswith("s3://"):
+        path = uri.removeprefix("s3://").strip("/")
+        if not path:
+            raise StorageError(f"{uri}: an S3 URI needs a bucket name")
+        return Location(s3_filesystem(spec), path, "s3://" + path)
+    if "://" in uri and not uri.startswith("file://"):
+        scheme = uri.split("://", 1)[0]
+        raise StorageError(f"{uri}: unsupported scheme '{scheme}' (use s3:// or a local path)")
+    local = Path(uri.removeprefix("file://")).expanduser().resolve()
+    return Location(pafs.LocalFileSystem(), str(local), str(local))
+
+
+_HINTS = {
+    "NO_SUCH_BUCKET": "the bucket does not exist",
+    "ACCESS_DENIED": "access denied: check the credentials (AWS_ACCESS_KEY_ID, "
+    "AWS_SECRET_ACCESS_KEY or the spec's storage block)",
+    "InvalidAccessKeyId": "the access key id is not known to the server: check AWS_ACCESS_KEY_ID",
+    "SignatureDoesNotMatch": "the secret key is wrong: check AWS_SECRET_ACCESS_KEY",
+    "NETWORK_CONNECTION": "cannot reach the S3 endpoint: check AWS_ENDPOINT_URL_S3",
+}
+
+
+def describe_error(err: BaseException) -> str:
+    """A short, readable cause for a storage error."""
+    text = str(err)
+    for code, hint in _HINTS.items():
+        if code in text:
+            return f"{hint} ({text.splitlines()[0]})"
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+@contextmanager
+def storage_errors(uri: str) -> Iterator[None]:
+    """Turn filesystem errors raised inside the block into a `StorageError` naming `uri`."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except OSError as err:
+        raise StorageError(f"{uri}: {describe_error(err)}") from err
+
+
+def _check_bucket(loc: Location) -> None:
+    bucket = loc.path.split("/", 1)[0]
+    info = loc.fs.get_file_info(bucket)
+    if info.type == pafs.FileType.NotFound:
+        raise StorageError(f"{loc.uri}: the bucket '{bucket}' does not exist")
+
+
+def list_files(loc: Location, suffixes: tuple[str, ...]) -> list[Location]:
+    """The files at `loc`, sorted: the file itself, every matching file under a folder, or a
+    glob's matches (`*` and `?` in the last part). Raises if nothing matches."""
+    with storage_errors(loc.uri):
+        if loc.is_s3:
+            _check_bucket(loc)
+        if any(c in loc.path for c in "*?["):
+            parent, pattern = loc.path.rsplit("/", 1)
+            infos = loc.fs.get_file_info(pafs.FileSelector(parent, allow_not_found=True))
+            infos = [i for i in infos if fnmatch.fnmatch(i.base_name, pattern)]
+        else:
+            info = loc.fs.get_file_info(loc.path)
+            if info.type == pafs.FileType.File:
+                infos = [info]
+            elif info.type == pafs.FileType.Directory:
+                infos = loc.fs.get_file_info(pafs.FileSelector(loc.path, recursive=True))
+            else:
+                raise StorageError(f"{loc.uri}: no such file or folder")
+    files = sorted(
+        i.path for i in infos if i.type == pafs.FileType.File and i.path.endswith(suffixes)
+    )
+    if not files:
+        raise StorageError(f"{loc.uri}: no input files ending in {', '.join(suffixes)}")
+    root_uri = "s3://" if loc.is_s3 else ""
+    return [Location(loc.fs, f, root_uri + f) for f in files]
+
+
+def ensure_writable(loc: Location) -> None:
+    """Fail early, naming the URI, when the output cannot be written (no bucket, no access)."""
+    with storage_errors(loc.uri):
+        if loc.is_s3:
+            _check_bucket(loc)
+        loc.fs.create_dir(loc.path, recursive=True)
+        probe = loc.join(".weft-write-probe")
+        with loc.fs.open_output_stream(probe.path) as out:
+            out.write(b"ok")
+        loc.fs.delete_file(probe.path)
+
+
+def delete_dir(loc: Location) -> None:
+    """Remove a folder and everything in it, if it exists."""
+    with storage_errors(loc.uri):
+        if loc.fs.get_file_info(loc.path).type != pafs.FileType.NotFound:
+            loc.fs.delete_dir(loc.path)
+
+
+def write_bytes(loc: Location, data: bytes) -> None:
+    """Write a whole file, creating its folder where the filesystem has folders."""
+    with storage_errors(loc.uri):
+        if not loc.is_s3:
+            loc.fs.create_dir(loc.path.rsplit("/", 1)[0], recursive=True)
+        with loc.fs.open_output_stream(loc.path) as out:
+            out.write(data)
+
+
+def read_bytes(loc: Location) -> bytes:
+    with storage_errors(loc.uri), loc.fs.open_input_stream(loc.path) as f:
+        return f.read()
