@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import ray
 from ray.data import ActorPoolStrategy, Dataset
+from ray.data.expressions import col
 
 from weft import cluster, storage
 from weft.curate.exact import ContentHash, MarkDuplicates, dedup_keys, duplicates_in_block
@@ -160,7 +161,7 @@ def curate(spec: CurateSpec) -> Report:
 
     file_errors = [
         FileError(uri=r["source_uri"], reason=r["reason"], detail=r["detail"])
-        for r in rows.filter(expr="key == ''").select_columns(["source_uri", "reason", "detail"]).take_all()
+        for r in rows.filter(expr=col("key") == "").select_columns(["source_uri", "reason", "detail"]).take_all()
     ]
     totals = ray.get(clock.read.remote())
     stages = [StageTiming(stage=name, rows=int(n), seconds=s) for name, (n, s) in totals.items()]

@@ -1,0 +1,105 @@
+"""`curate` end to end on Ray Data: S3 in → S3 out, the same spec on local folders, reruns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pyarrow.dataset as pads
+import pytest
+
+from tests.conftest import S3Server
+from weft.curate.demo_data import FLAWS, generate
+from weft.curate.pipeline import curate
+from weft.curate.report import Report
+from weft.specs import CurateSpec, parse_spec
+from weft.storage import read_bytes, resolve
+
+pytestmark = pytest.mark.integration
+PAIRS, DOCS = 240, 60
+
+
+def spec_for(raw: str, out: str, s3: S3Server | None = None) -> CurateSpec:
+    data = {
+        "name": "it",
+        "inputs": [
+            {"uri": f"{raw}/pairs", "format": "webdataset"},
+            {"uri": f"{raw}/parquet", "format": "parquet", "text_column": "caption", "key_column": "key"},
+            {"uri": f"{raw}/docs", "format": "jsonl"},
+        ],
+        "output": out,
+        "validate": {"max_image_pixels": 16_000_000, "min_image_side": 16},
+        "batch_size": 64,
+    }
+    if s3:
+        data["storage"] = s3.storage().model_dump()
+    return parse_spec(CurateSpec, data)
+
+
+def check_against_manifest(report: Report, manifest_pairs: int, dups: int) -> None:
+    c = report.counts
+    flaw_reasons = {reason: 1 for reason in FLAWS.values()}
+    assert c.quarantined["validate"] == {k: v for k, v in flaw_reasons.items() if k != "bad_json"}
+    assert c.quarantined["read"] == {"bad_json": 1, "file_truncated": 1, "file_bad_schema": 1}
+    assert c.removed == {"exact_dedup": {"exact_duplicate": dups}}
+    assert c.kept == manifest_pairs + DOCS
+    assert sorted(e.reason for e in report.file_errors) == ["file_bad_schema", "file_truncated"]
+
+
+@pytest.fixture(scope="module")
+def s3_run(s3_server: S3Server, ray_session: None) -> tuple[S3Server, str, CurateSpec, Report]:
+    bucket = s3_server.new_bucket()
+    manifest = generate(f"s3://{bucket}/raw", pairs=PAIRS, shards=3, documents=DOCS,
+                        storage_spec=s3_server.storage())
+    spec = spec_for(f"s3://{bucket}/raw", f"s3://{bucket}/curated", s3_server)
+    report = curate(spec)
+    check_against_manifest(report, manifest.pairs, manifest.exact_duplicates)
+    return s3_server, bucket, spec, report
+
+
+def test_s3_input_is_curated_to_s3_output_and_adds_up(s3_run: tuple) -> None:
+    s3, bucket, _, report = s3_run
+    out = resolve(f"s3://{bucket}/curated", s3.storage())
+    data = pads.dataset(out.join("data").path, filesystem=out.fs, format="parquet").to_table()
+    assert data.num_rows == report.counts.kept
+    assert len(set(data["id"].to_pylist())) == data.num_rows
+    pairs = data.filter(pads.field("image").is_valid())
+    assert len(set(zip(pairs["text_hash"].to_pylist(), pairs["image_hash"].to_pylist(), strict=True))) \
+        == pairs.num_rows
+    assert all(u.startswith(f"s3://{bucket}/raw/") for u in data["source_uri"].to_pylist())
+    removed = pads.dataset(out.join("removed").path, filesystem=out.fs, format="parquet").to_table()
+    kept_ids = set(data["id"].to_pylist())
+    assert set(removed["duplicate_of"].to_pylist()) <= kept_ids
+    quarantine = pads.dataset(out.join("quarantine").path, filesystem=out.fs, format="parquet").to_table()
+    assert quarantine.num_rows == report.counts.total("quarantined")
+    assert all(quarantine["reason"].to_pylist()) and all(quarantine["detail"].to_pylist())
+    saved = Report.model_validate_json(read_bytes(out.join("report.json")))
+    saved.check()
+    assert saved.content_hash == report.content_hash
+    assert b"(checked)" in read_bytes(out.join("report.md"))
+
+
+def test_rerun_gives_the_same_output_and_appends_nothing(s3_run: tuple) -> None:
+    s3, bucket, spec, first = s3_run
+    again = curate(spec)
+    assert again.content_hash == first.content_hash
+    assert again.written == first.written
+    out = resolve(f"s3://{bucket}/curated", s3.storage())
+    assert pads.dataset(out.join("data").path, filesystem=out.fs, format="parquet").count_rows() \
+        == first.counts.kept
+
+
+def test_curation_run_is_logged_to_mlflow(s3_run: tuple) -> None:
+    _, _, _, report = s3_run
+    run = mlflow.get_run(report.mlflow_run_id)
+    assert run.data.tags["weft.dataset.content_hash"] == report.content_hash
+    assert run.data.metrics["rows.kept"] == report.counts.kept
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert {"report.json", "report.md", "spec.yaml"} <= artifacts
+
+
+def test_the_same_spec_runs_on_local_folders(tmp_path: Path, ray_session: None) -> None:
+    manifest = generate(str(tmp_path / "raw"), pairs=PAIRS, shards=3, documents=DOCS)
+    report = curate(spec_for(str(tmp_path / "raw"), str(tmp_path / "curated")))
+    check_against_manifest(report, manifest.pairs, manifest.exact_duplicates)
+    assert (tmp_path / "curated" / "report.md").is_file()

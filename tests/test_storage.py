@@ -1,0 +1,44 @@
+"""Storage on local paths: listing, globs, and errors that name the URI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from weft.storage import StorageError, list_files, resolve
+
+
+def test_local_listing_is_recursive_sorted_and_filtered(tmp_path: Path) -> None:
+    for name in ("b/2.tar", "a.tar", "b/1.tar", "notes.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    found = [Path(f.uri).relative_to(tmp_path).as_posix() for f in list_files(resolve(str(tmp_path)), (".tar",))]
+    assert found == ["a.tar", "b/1.tar", "b/2.tar"]
+
+
+def test_glob_matches_the_last_part(tmp_path: Path) -> None:
+    for name in ("shard-1.tar", "shard-2.tar", "other.tar"):
+        (tmp_path / name).write_bytes(b"x")
+    found = list_files(resolve(f"{tmp_path}/shard-*.tar"), (".tar",))
+    assert [Path(f.path).name for f in found] == ["shard-1.tar", "shard-2.tar"]
+
+
+def test_missing_input_and_empty_folder_name_the_uri(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match=f"{tmp_path}/nope: no such file or folder"):
+        list_files(resolve(str(tmp_path / "nope")), (".tar",))
+    with pytest.raises(StorageError, match=r"no input files ending in \.tar"):
+        list_files(resolve(str(tmp_path)), (".tar",))
+
+
+def test_unsupported_scheme_and_bucketless_uri_are_refused() -> None:
+    with pytest.raises(StorageError, match="unsupported scheme 'gs'"):
+        resolve("gs://bucket/x")
+    with pytest.raises(StorageError, match="needs a bucket name"):
+        resolve("s3://")
+
+
+def test_s3_uri_keeps_bucket_and_prefix() -> None:
+    loc = resolve("s3://bucket/some/prefix/")
+    assert (loc.path, loc.uri, loc.is_s3) == ("bucket/some/prefix", "s3://bucket/some/prefix", True)
+    assert loc.join("data").uri == "s3://bucket/some/prefix/data"
