@@ -28,7 +28,7 @@ unit: setup
 	$(BIN)/pytest -m "not integration"
 
 bench: setup  ## benchmarks print figures; nothing in them is a timed assertion
-	$(BIN)/python tests/perf/bench_curate.py
+	$(BIN)/python -m tests.perf.bench_curate
 
 clean:
 	rm -rf .weft .pytest_cache .mypy_cache .ruff_cache

@@ -33,8 +33,11 @@ def test_a_typo_names_the_file_and_the_field(tmp_path: Path) -> None:
 
 
 def test_a_bad_value_in_a_list_names_its_index(tmp_path: Path) -> None:
-    path = write(tmp_path, "name: t\ninputs:\n  - uri: a\n    format: webdataset\n"
-                           "  - uri: b\n    format: tarball\noutput: out\n")
+    path = write(
+        tmp_path,
+        "name: t\ninputs:\n  - uri: a\n    format: webdataset\n"
+        "  - uri: b\n    format: tarball\noutput: out\n",
+    )
     with pytest.raises(SpecError, match=r"spec.yaml: inputs\[1\].format: Input should be"):
         load_spec(CurateSpec, path)
 

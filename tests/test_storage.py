@@ -13,7 +13,10 @@ def test_local_listing_is_recursive_sorted_and_filtered(tmp_path: Path) -> None:
     for name in ("b/2.tar", "a.tar", "b/1.tar", "notes.txt"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
-    found = [Path(f.uri).relative_to(tmp_path).as_posix() for f in list_files(resolve(str(tmp_path)), (".tar",))]
+    found = [
+        Path(f.uri).relative_to(tmp_path).as_posix()
+        for f in list_files(resolve(str(tmp_path)), (".tar",))
+    ]
     assert found == ["a.tar", "b/1.tar", "b/2.tar"]
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -62,7 +61,9 @@ def _print_report(report: object) -> None:
         stages.add_row(s.stage, str(s.rows), f"{s.seconds:.2f}", f"{s.rows_per_s:,.0f}")
     console.print(stages)
     for e in report.file_errors:
-        console.print(f"[yellow]input file with errors:[/] {e.uri}: {e.reason}: {e.detail}", highlight=False)
+        console.print(
+            f"[yellow]input file with errors:[/] {e.uri}: {e.reason}: {e.detail}", highlight=False
+        )
     console.print(
         f"accounting: {c.input_rows} input = {c.kept} kept + {c.total('removed')} removed + "
         f"{c.total('quarantined')} quarantined [green](checked)[/]\n"
@@ -110,7 +111,9 @@ def demo_data(
 
 @app.command()
 def demo(
-    spec: Annotated[Path, typer.Option(help="Curation spec of the demo.")] = Path("pipelines/demo.yaml"),
+    spec: Annotated[Path, typer.Option(help="Curation spec of the demo.")] = Path(
+        "pipelines/demo.yaml"
+    ),
     raw: Annotated[str, typer.Option(help="Where the demo corpus is written.")] = ".weft/demo/raw",
     pairs: int = typer.Option(2000, help="Image-text pairs to draw."),
 ) -> None:
@@ -130,9 +133,11 @@ def demo(
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     app()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -51,6 +51,9 @@ class InputSpec(_Spec):
     )
 
 
+ImageFormat = Literal["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"]
+
+
 class ValidateSpec(_Spec):
     """Limits a row must meet; a row that fails one is quarantined with the reason."""
 
@@ -59,9 +62,7 @@ class ValidateSpec(_Spec):
     max_image_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(default=64_000_000, ge=1, description="Decompression-bomb guard.")
     min_image_side: int = Field(default=8, ge=1)
-    image_formats: list[Literal["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"]] = Field(
-        default_factory=lambda: ["JPEG", "PNG", "WEBP"]
-    )
+    image_formats: tuple[ImageFormat, ...] = ("JPEG", "PNG", "WEBP")
 
     @model_validator(mode="after")
     def _text_bounds(self) -> ValidateSpec:

@@ -11,8 +11,18 @@ from weft.curate.schema import KEPT, QUARANTINED, REMOVED, ROW_SCHEMA
 def rows(*specs: tuple[str, str, str, str | None]) -> pa.Table:
     """(id, source_uri, text_hash, image_hash) → a ROW_SCHEMA table with every row kept."""
     return pa.Table.from_pylist(
-        [{"id": i, "source_uri": src, "key": i, "text": "t", "text_hash": th, "image_hash": ih,
-          "status": KEPT} for i, src, th, ih in specs],
+        [
+            {
+                "id": i,
+                "source_uri": src,
+                "key": i,
+                "text": "t",
+                "text_hash": th,
+                "image_hash": ih,
+                "status": KEPT,
+            }
+            for i, src, th, ih in specs
+        ],
         schema=ROW_SCHEMA,
     )
 
@@ -23,8 +33,12 @@ def dup_map(table: pa.Table, match: str = "both") -> dict[str, str]:
 
 
 def test_the_smallest_source_and_key_is_kept_whatever_the_row_order() -> None:
-    specs = [("c", "s3://b/2.tar", "T", "I"), ("a", "s3://b/1.tar", "T", "I"),
-             ("b", "s3://b/1.tar", "T", "I"), ("d", "s3://b/1.tar", "U", "I")]
+    specs = [
+        ("c", "s3://b/2.tar", "T", "I"),
+        ("a", "s3://b/1.tar", "T", "I"),
+        ("b", "s3://b/1.tar", "T", "I"),
+        ("d", "s3://b/1.tar", "U", "I"),
+    ]
     expected = {"c": "a", "b": "a"}
     assert dup_map(rows(*specs)) == expected
     assert dup_map(rows(*reversed(specs))) == expected
@@ -45,8 +59,9 @@ def test_text_only_rows_are_matched_by_text_under_every_rule() -> None:
 
 def test_rows_already_decided_are_not_grouped() -> None:
     table = rows(("a", "s", "T", "I"), ("b", "s", "T", "I"))
-    table = table.set_column(table.schema.get_field_index("status"), "status",
-                             pa.array([QUARANTINED, KEPT]))
+    table = table.set_column(
+        table.schema.get_field_index("status"), "status", pa.array([QUARANTINED, KEPT])
+    )
     assert dup_map(table) == {}
 
 

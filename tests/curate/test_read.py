@@ -36,11 +36,22 @@ WDS = InputSpec(uri="x", format="webdataset")
 
 def test_webdataset_pairs_by_key_with_txt_or_json_caption(tmp_path: Path) -> None:
     shard = tmp_path / "s.tar"
-    write_tar(shard, [("a.jpg", b"A"), ("a.txt", b"cap a"), ("b.png", b"B"),
-                      ("b.json", json.dumps({"caption": "cap b"}).encode()), ("c.txt", b"no image")])
+    write_tar(
+        shard,
+        [
+            ("a.jpg", b"A"),
+            ("a.txt", b"cap a"),
+            ("b.png", b"B"),
+            ("b.json", json.dumps({"caption": "cap b"}).encode()),
+            ("c.txt", b"no image"),
+        ],
+    )
     rows = records(shard, WDS)
     assert [(r["key"], r["text_bytes"], r["image"]) for r in rows] == [
-        ("a", b"cap a", b"A"), ("b", b"cap b", b"B"), ("c", b"no image", None)]
+        ("a", b"cap a", b"A"),
+        ("b", b"cap b", b"B"),
+        ("c", b"no image", None),
+    ]
     assert rows[0]["id"] == row_id(str(shard), "a")
     assert rows[0]["source_uri"] == str(shard)
     assert [r["status"] for r in rows] == [KEPT, KEPT, QUARANTINED]
@@ -56,7 +67,11 @@ def test_truncated_tar_keeps_records_before_the_break_and_reports_the_file(tmp_p
     rows = records(shard, WDS)
     assert [r["key"] for r in rows if r["status"] == KEPT] == ["a", "b"]
     file_row = rows[-1]
-    assert (file_row["key"], file_row["status"], file_row["reason"]) == ("", QUARANTINED, "file_truncated")
+    assert (file_row["key"], file_row["status"], file_row["reason"]) == (
+        "",
+        QUARANTINED,
+        "file_truncated",
+    )
     assert "after 2 records" in file_row["detail"]
 
 
@@ -80,13 +95,20 @@ def test_parquet_with_the_wrong_schema_names_the_missing_columns(tmp_path: Path)
 
 def test_parquet_rows_get_keys_from_position_or_the_key_column(tmp_path: Path) -> None:
     path = tmp_path / "pairs.parquet"
-    pq.write_table(pa.table({"k": ["x", "y", "z"], "image": [b"1", b"2", None],
-                             "text": ["one", "two", "three"]}), path)
+    pq.write_table(
+        pa.table(
+            {"k": ["x", "y", "z"], "image": [b"1", b"2", None], "text": ["one", "two", "three"]}
+        ),
+        path,
+    )
     by_position = records(path, InputSpec(uri="x", format="parquet"))
     assert [r["key"] for r in by_position] == ["000000000", "000000001", "000000002"]
     by_key = records(path, InputSpec(uri="x", format="parquet", key_column="k"))
     assert [(r["key"], r["text_bytes"], r["status"]) for r in by_key] == [
-        ("x", b"one", KEPT), ("y", b"two", KEPT), ("z", b"three", QUARANTINED)]
+        ("x", b"one", KEPT),
+        ("y", b"two", KEPT),
+        ("z", b"three", QUARANTINED),
+    ]
 
 
 def test_not_a_parquet_file_is_unreadable(tmp_path: Path) -> None:
@@ -98,12 +120,17 @@ def test_not_a_parquet_file_is_unreadable(tmp_path: Path) -> None:
 
 def test_jsonl_bad_lines_are_quarantined_with_their_line_number(tmp_path: Path) -> None:
     path = tmp_path / "docs.jsonl"
-    path.write_bytes(b'{"text": "one"}\n{"text": "broken\n\n{"text": "tw\xff"}\n[1, 2]\n{"text": "three"}\n')
+    path.write_bytes(
+        b'{"text": "one"}\n{"text": "broken\n\n{"text": "tw\xff"}\n[1, 2]\n{"text": "three"}\n'
+    )
     rows = records(path, InputSpec(uri="x", format="jsonl"))
     assert [(r["key"], r["status"], r["reason"]) for r in rows] == [
-        ("000000001", KEPT, None), ("000000002", QUARANTINED, "bad_json"),
-        ("000000004", QUARANTINED, "invalid_utf8"), ("000000005", QUARANTINED, "bad_json"),
-        ("000000006", KEPT, None)]
+        ("000000001", KEPT, None),
+        ("000000002", QUARANTINED, "bad_json"),
+        ("000000004", QUARANTINED, "invalid_utf8"),
+        ("000000005", QUARANTINED, "bad_json"),
+        ("000000006", KEPT, None),
+    ]
     assert "line 2" in rows[1]["detail"]
 
 

@@ -11,16 +11,25 @@ from weft.curate.schema import KEPT, QUARANTINED, REMOVED
 
 def block(rows: list[tuple[str, str, str | None, str | None]]) -> pa.Table:
     """(id, status, stage, reason) rows with fixed hashes."""
-    return pa.table({
-        "id": [r[0] for r in rows], "status": [r[1] for r in rows],
-        "stage": pa.array([r[2] for r in rows], pa.string()),
-        "reason": pa.array([r[3] for r in rows], pa.string()),
-        "text_hash": [f"t{r[0]}" for r in rows], "image_hash": [f"i{r[0]}" for r in rows],
-    })
+    return pa.table(
+        {
+            "id": [r[0] for r in rows],
+            "status": [r[1] for r in rows],
+            "stage": pa.array([r[2] for r in rows], pa.string()),
+            "reason": pa.array([r[3] for r in rows], pa.string()),
+            "text_hash": [f"t{r[0]}" for r in rows],
+            "image_hash": [f"i{r[0]}" for r in rows],
+        }
+    )
 
 
-ROWS = [("a", KEPT, None, None), ("b", KEPT, None, None), ("c", REMOVED, "exact_dedup", "dup"),
-        ("d", QUARANTINED, "validate", "empty_text"), ("e", KEPT, None, None)]
+ROWS = [
+    ("a", KEPT, None, None),
+    ("b", KEPT, None, None),
+    ("c", REMOVED, "exact_dedup", "dup"),
+    ("d", QUARANTINED, "validate", "empty_text"),
+    ("e", KEPT, None, None),
+]
 
 
 def test_counts_add_up_by_stage_and_reason() -> None:
@@ -33,7 +42,8 @@ def test_counts_add_up_by_stage_and_reason() -> None:
 def test_content_hash_is_independent_of_block_split_and_order() -> None:
     whole = Counts.from_summaries([summarise_block(block(ROWS))]).content_hash
     split = Counts.from_summaries(
-        [summarise_block(block(ROWS[3:])), summarise_block(block(ROWS[:3][::-1]))]).content_hash
+        [summarise_block(block(ROWS[3:])), summarise_block(block(ROWS[:3][::-1]))]
+    ).content_hash
     assert whole == split
 
 
@@ -44,15 +54,28 @@ def test_content_hash_changes_when_a_kept_row_changes() -> None:
 
 
 def report(counts: Counts, written: dict[str, int]) -> Report:
-    return Report(name="t", spec_hash="h", inputs=[], output="out", files_read=1, file_errors=[],
-                  counts=counts, written=written, stages=[], phases={}, seconds=1.0)
+    return Report(
+        name="t",
+        spec_hash="h",
+        inputs=[],
+        output="out",
+        files_read=1,
+        file_errors=[],
+        counts=counts,
+        written=written,
+        stages=[],
+        phases={},
+        seconds=1.0,
+    )
 
 
 def test_check_passes_when_disk_matches_the_counts() -> None:
     counts = Counts.from_summaries([summarise_block(block(ROWS))])
     report(counts, {"data": 3, "removed": 1, "quarantine": 1}).check()
-    assert "input = kept + removed + quarantined" in report(
-        counts, {"data": 3, "removed": 1, "quarantine": 1}).to_markdown()
+    assert (
+        "input = kept + removed + quarantined"
+        in report(counts, {"data": 3, "removed": 1, "quarantine": 1}).to_markdown()
+    )
 
 
 def test_check_refuses_rows_lost_on_the_way_to_disk() -> None:

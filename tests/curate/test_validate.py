@@ -77,11 +77,24 @@ def test_tiny_image_and_disallowed_format_are_quarantined() -> None:
 
 
 def test_validate_stage_quarantines_bad_rows_and_keeps_good_ones() -> None:
-    rows = [(b"a red square", jpeg()), (b"\xff\xfe", jpeg()), (b"a blue circle", b""),
-            (b"only text", None)]
+    rows = [
+        (b"a red square", jpeg()),
+        (b"\xff\xfe", jpeg()),
+        (b"a blue circle", b""),
+        (b"only text", None),
+    ]
     batch = pa.Table.from_pylist(
-        [{"id": row_id("s", str(i)), "source_uri": "s", "key": str(i), "text_bytes": t, "image": im,
-          "status": KEPT} for i, (t, im) in enumerate(rows)],
+        [
+            {
+                "id": row_id("s", str(i)),
+                "source_uri": "s",
+                "key": str(i),
+                "text_bytes": t,
+                "image": im,
+                "status": KEPT,
+            }
+            for i, (t, im) in enumerate(rows)
+        ],
         schema=READ_SCHEMA,
     )
     out = Validate(SPEC)(batch)

@@ -8,7 +8,7 @@ import mlflow
 import pyarrow.dataset as pads
 import pytest
 
-from tests.conftest import S3Server
+from tests.s3server import S3Server
 from weft.curate.demo_data import FLAWS, generate
 from weft.curate.pipeline import curate
 from weft.curate.report import Report
@@ -24,7 +24,12 @@ def spec_for(raw: str, out: str, s3: S3Server | None = None) -> CurateSpec:
         "name": "it",
         "inputs": [
             {"uri": f"{raw}/pairs", "format": "webdataset"},
-            {"uri": f"{raw}/parquet", "format": "parquet", "text_column": "caption", "key_column": "key"},
+            {
+                "uri": f"{raw}/parquet",
+                "format": "parquet",
+                "text_column": "caption",
+                "key_column": "key",
+            },
             {"uri": f"{raw}/docs", "format": "jsonl"},
         ],
         "output": out,
@@ -49,8 +54,13 @@ def check_against_manifest(report: Report, manifest_pairs: int, dups: int) -> No
 @pytest.fixture(scope="module")
 def s3_run(s3_server: S3Server, ray_session: None) -> tuple[S3Server, str, CurateSpec, Report]:
     bucket = s3_server.new_bucket()
-    manifest = generate(f"s3://{bucket}/raw", pairs=PAIRS, shards=3, documents=DOCS,
-                        storage_spec=s3_server.storage())
+    manifest = generate(
+        f"s3://{bucket}/raw",
+        pairs=PAIRS,
+        shards=3,
+        documents=DOCS,
+        storage_spec=s3_server.storage(),
+    )
     spec = spec_for(f"s3://{bucket}/raw", f"s3://{bucket}/curated", s3_server)
     report = curate(spec)
     check_against_manifest(report, manifest.pairs, manifest.exact_duplicates)
@@ -64,13 +74,17 @@ def test_s3_input_is_curated_to_s3_output_and_adds_up(s3_run: tuple) -> None:
     assert data.num_rows == report.counts.kept
     assert len(set(data["id"].to_pylist())) == data.num_rows
     pairs = data.filter(pads.field("image").is_valid())
-    assert len(set(zip(pairs["text_hash"].to_pylist(), pairs["image_hash"].to_pylist(), strict=True))) \
+    assert (
+        len(set(zip(pairs["text_hash"].to_pylist(), pairs["image_hash"].to_pylist(), strict=True)))
         == pairs.num_rows
+    )
     assert all(u.startswith(f"s3://{bucket}/raw/") for u in data["source_uri"].to_pylist())
     removed = pads.dataset(out.join("removed").path, filesystem=out.fs, format="parquet").to_table()
     kept_ids = set(data["id"].to_pylist())
     assert set(removed["duplicate_of"].to_pylist()) <= kept_ids
-    quarantine = pads.dataset(out.join("quarantine").path, filesystem=out.fs, format="parquet").to_table()
+    quarantine = pads.dataset(
+        out.join("quarantine").path, filesystem=out.fs, format="parquet"
+    ).to_table()
     assert quarantine.num_rows == report.counts.total("quarantined")
     assert all(quarantine["reason"].to_pylist()) and all(quarantine["detail"].to_pylist())
     saved = Report.model_validate_json(read_bytes(out.join("report.json")))
@@ -85,8 +99,10 @@ def test_rerun_gives_the_same_output_and_appends_nothing(s3_run: tuple) -> None:
     assert again.content_hash == first.content_hash
     assert again.written == first.written
     out = resolve(f"s3://{bucket}/curated", s3.storage())
-    assert pads.dataset(out.join("data").path, filesystem=out.fs, format="parquet").count_rows() \
+    assert (
+        pads.dataset(out.join("data").path, filesystem=out.fs, format="parquet").count_rows()
         == first.counts.kept
+    )
 
 
 def test_curation_run_is_logged_to_mlflow(s3_run: tuple) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import S3Server
+from tests.s3server import S3Server
 from weft.specs import StorageSpec
 from weft.storage import StorageError, ensure_writable, list_files, read_bytes, resolve, write_bytes
 
@@ -22,7 +22,9 @@ def test_write_list_and_read_back(s3_server: S3Server) -> None:
 
 def test_missing_bucket_is_named(s3_server: S3Server) -> None:
     loc = resolve("s3://no-such-bucket/in", s3_server.storage())
-    with pytest.raises(StorageError, match="s3://no-such-bucket/in: the bucket 'no-such-bucket' does not exist"):
+    with pytest.raises(
+        StorageError, match="s3://no-such-bucket/in: the bucket 'no-such-bucket' does not exist"
+    ):
         list_files(loc, (".tar",))
     with pytest.raises(StorageError, match="does not exist"):
         ensure_writable(resolve("s3://no-such-bucket/out", s3_server.storage()))
@@ -30,8 +32,12 @@ def test_missing_bucket_is_named(s3_server: S3Server) -> None:
 
 def test_wrong_credentials_are_refused_with_a_hint(s3_server: S3Server) -> None:
     bucket = s3_server.new_bucket()
-    wrong = StorageSpec(endpoint_url=s3_server.endpoint, region="us-east-1",
-                        access_key_id="AKIAWRONGWRONGWRONG1", secret_access_key="nope")
+    wrong = StorageSpec(
+        endpoint_url=s3_server.endpoint,
+        region="us-east-1",
+        access_key_id="AKIAWRONGWRONGWRONG1",
+        secret_access_key="nope",
+    )
     with pytest.raises(StorageError) as err:
         list_files(resolve(f"s3://{bucket}/in", wrong), (".tar",))
     message = str(err.value)
@@ -41,13 +47,19 @@ def test_wrong_credentials_are_refused_with_a_hint(s3_server: S3Server) -> None:
 
 def test_wrong_secret_is_refused(s3_server: S3Server) -> None:
     bucket = s3_server.new_bucket()
-    wrong = StorageSpec(endpoint_url=s3_server.endpoint, region="us-east-1",
-                        access_key_id=s3_server.access_key, secret_access_key="not-the-secret")
+    wrong = StorageSpec(
+        endpoint_url=s3_server.endpoint,
+        region="us-east-1",
+        access_key_id=s3_server.access_key,
+        secret_access_key="not-the-secret",
+    )
     with pytest.raises(StorageError, match=f"s3://{bucket}/out: "):
         ensure_writable(resolve(f"s3://{bucket}/out", wrong))
 
 
-def test_environment_variables_configure_s3(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_variables_configure_s3(
+    s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bucket = s3_server.new_bucket()
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server.endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)

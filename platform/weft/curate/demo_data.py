@@ -24,8 +24,14 @@ from weft.specs import StorageSpec
 
 SHAPES = ("circle", "square", "triangle", "diamond", "cross")
 COLOURS = {
-    "red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (240, 210, 40),
-    "purple": (140, 60, 180), "orange": (250, 140, 30), "white": (245, 245, 245), "black": (15, 15, 15),
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 80, 220),
+    "yellow": (240, 210, 40),
+    "purple": (140, 60, 180),
+    "orange": (250, 140, 30),
+    "white": (245, 245, 245),
+    "black": (15, 15, 15),
 }
 SIZES = {"small": 0.25, "medium": 0.4, "large": 0.6}
 TEMPLATES = (
@@ -93,7 +99,7 @@ def encode(img: Image.Image, fmt: str) -> bytes:
 
 
 def decompression_bomb(side: int = 20_000) -> bytes:
-    """A valid PNG of side×side 1-bit pixels (400 M at the default) in about 50 kB."""
+    """A valid PNG of side x side 1-bit pixels (400 M at the default) in about 50 kB."""
 
     def chunk(tag: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
@@ -140,12 +146,15 @@ def generate(
         img, caption = draw(rng, side)
         fmt = formats[i % len(formats)]
         ext = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}[fmt]
-        text = {"json": json.dumps({"caption": caption, "key": f"{i:09d}"}).encode()} if i % 7 == 0 \
+        text = (
+            {"json": json.dumps({"caption": caption, "key": f"{i:09d}"}).encode()}
+            if i % 7 == 0
             else {"txt": caption.encode()}
+        )
         samples.append((f"{i:09d}", {ext: encode(img, fmt), **text}))
     m.pairs = len(samples)
 
-    n_dups = max(1, pairs // 20)
+    n_dups = pairs // 20
     for j, src in enumerate(rng.choice(len(samples), size=n_dups, replace=False)):
         samples.append((f"dup{j:06d}", dict(samples[int(src)][1])))
     m.exact_duplicates += n_dups
@@ -156,7 +165,10 @@ def generate(
         broken = {
             "truncated_jpeg": {"jpg": jpeg[: len(jpeg) // 2], "txt": caption.encode()},
             "zero_byte_image": {"png": b"", "txt": caption.encode()},
-            "invalid_utf8": {"jpg": encode(draw(rng, side)[0], "JPEG"), "txt": b"a red \xff\xfe circle"},
+            "invalid_utf8": {
+                "jpg": encode(draw(rng, side)[0], "JPEG"),
+                "txt": b"a red \xff\xfe circle",
+            },
             "empty_caption": {"jpg": encode(draw(rng, side)[0], "JPEG"), "txt": b"  \n\t "},
             "decompression_bomb": {"png": decompression_bomb(), "txt": b"a white square"},
             "missing_caption": {"jpg": encode(draw(rng, side)[0], "JPEG")},
@@ -168,19 +180,26 @@ def generate(
     samples = [samples[i] for i in order]
 
     parquet_rows = samples[: len(samples) // 10]
-    tar_samples = samples[len(parquet_rows):]
+    tar_samples = samples[len(parquet_rows) :]
     per_shard = -(-len(tar_samples) // shards)
     for s in range(shards):
-        data = _tar(tar_samples[s * per_shard:(s + 1) * per_shard])
+        data = _tar(tar_samples[s * per_shard : (s + 1) * per_shard])
         name = f"shard-{s:05d}.tar"
         storage.write_bytes(root.join("pairs", name), data)
 
     table = pa.table(
         {
             "key": [k for k, _ in parquet_rows],
-            "image": [next((p[e] for e in ("jpg", "png", "webp") if e in p), None) for _, p in parquet_rows],
+            "image": [
+                next((p[e] for e in ("jpg", "png", "webp") if e in p), None)
+                for _, p in parquet_rows
+            ],
             "caption": [
-                p["txt"] if "txt" in p else json.loads(p["json"])["caption"].encode() if "json" in p else None
+                p["txt"]
+                if "txt" in p
+                else json.loads(p["json"])["caption"].encode()
+                if "json" in p
+                else None
                 for _, p in parquet_rows
             ],
         },
@@ -191,9 +210,9 @@ def generate(
     storage.write_bytes(root.join("parquet", "pairs-00000.parquet"), buf.getvalue().to_pybytes())
 
     texts = [draw(rng, 8)[1] + f" (document {i})" for i in range(documents)]
-    texts += texts[: max(1, documents // 20)]
+    texts += texts[: documents // 20]
     m.documents = len(texts)
-    m.exact_duplicates += max(1, documents // 20)
+    m.exact_duplicates += documents // 20
     lines = [json.dumps({"text": t}).encode() for t in texts]
     if flaws:
         lines.insert(len(lines) // 2, b'{"text": "unterminated')
@@ -201,8 +220,10 @@ def generate(
     storage.write_bytes(root.join("docs", "docs-00000.jsonl"), b"\n".join(lines) + b"\n")
 
     if flaws:
-        fresh = [(f"cut{i:06d}", {"jpg": encode(img, "JPEG"), "txt": text.encode()})
-                 for i, (img, text) in enumerate(draw(rng, side) for _ in range(3))]
+        fresh = [
+            (f"cut{i:06d}", {"jpg": encode(img, "JPEG"), "txt": text.encode()})
+            for i, (img, text) in enumerate(draw(rng, side) for _ in range(3))
+        ]
         whole = _tar(fresh)
         with tarfile.open(fileobj=io.BytesIO(whole)) as tar:
             cut = tar.getmembers()[-1].offset_data + 10  # inside the last member's data

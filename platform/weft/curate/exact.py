@@ -9,7 +9,7 @@ the smallest (source_uri, key), so reruns keep the same row.
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +21,11 @@ STAGE = "exact_dedup"
 Match = Literal["both", "text", "image"]
 
 
+NO_DUPLICATES = pa.table(
+    {"id": pa.array([], pa.string()), "duplicate_of": pa.array([], pa.string())}
+)
+
+
 def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -29,20 +34,27 @@ class ContentHash:
     """Stage: fill `text_hash` and `image_hash` of kept rows."""
 
     name = "hash"
+    actors: ClassVar[int] = 0
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         keep = active(batch).to_pylist()
         texts = batch["text"].to_pylist()
         images = batch["image"].to_pylist()
-        text_hash = [content_hash(t.encode()) if k and t is not None else None
-                     for k, t in zip(keep, texts, strict=True)]
-        image_hash = [content_hash(b) if k and b is not None else None
-                      for k, b in zip(keep, images, strict=True)]
+        text_hash = [
+            content_hash(t.encode()) if k and t is not None else None
+            for k, t in zip(keep, texts, strict=True)
+        ]
+        image_hash = [
+            content_hash(b) if k and b is not None else None
+            for k, b in zip(keep, images, strict=True)
+        ]
         batch = batch.set_column(
             batch.schema.get_field_index("text_hash"), "text_hash", pa.array(text_hash, pa.string())
         )
         return batch.set_column(
-            batch.schema.get_field_index("image_hash"), "image_hash", pa.array(image_hash, pa.string())
+            batch.schema.get_field_index("image_hash"),
+            "image_hash",
+            pa.array(image_hash, pa.string()),
         )
 
 
@@ -61,7 +73,12 @@ def dedup_keys(batch: pa.Table, match: Match) -> pa.Table:
     else:
         key = pc.binary_join_element_wise(text, image, "|")
     return pa.table(
-        {"id": batch["id"], "source_uri": batch["source_uri"], "key": batch["key"], "dedup_key": key}
+        {
+            "id": batch["id"],
+            "source_uri": batch["source_uri"],
+            "key": batch["key"],
+            "dedup_key": key,
+        }
     )
 
 
@@ -71,8 +88,10 @@ def duplicates_in_block(block: pa.Table) -> pa.Table:
     `block` must hold every row of each dedup key it contains (a hash-partitioned block).
     """
     if block.num_rows == 0:
-        return pa.table({"id": pa.array([], pa.string()), "duplicate_of": pa.array([], pa.string())})
-    block = block.sort_by([("dedup_key", "ascending"), ("source_uri", "ascending"), ("key", "ascending")])
+        return NO_DUPLICATES
+    block = block.sort_by(
+        [("dedup_key", "ascending"), ("source_uri", "ascending"), ("key", "ascending")]
+    )
     keys = block["dedup_key"].to_numpy(zero_copy_only=False)
     first = np.ones(len(keys), dtype=bool)
     first[1:] = keys[1:] != keys[:-1]
@@ -80,14 +99,18 @@ def duplicates_in_block(block: pa.Table) -> pa.Table:
     ids = block["id"].to_numpy(zero_copy_only=False)
     dup = ~first
     return pa.table(
-        {"id": pa.array(ids[dup], pa.string()), "duplicate_of": pa.array(ids[group_start][dup], pa.string())}
+        {
+            "id": pa.array(ids[dup], pa.string()),
+            "duplicate_of": pa.array(ids[group_start][dup], pa.string()),
+        }
     )
 
 
 class MarkDuplicates:
-    """Stage: remove the rows named in a (id, duplicate_of) table."""
+    """Stage: remove the rows named in a (id, duplicate_of) table, held once per actor."""
 
     name = STAGE
+    actors: ClassVar[int] = 2
 
     def __init__(self, duplicates: pa.Table, match: Match) -> None:
         self.duplicate_of = dict(

@@ -12,30 +12,46 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any, ClassVar, Protocol
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 import ray
 from ray.data import ActorPoolStrategy, Dataset
+from ray.data.block import BlockMetadata
+from ray.data.datasource import Datasource, ReadTask
 from ray.data.expressions import col
 
 from weft import cluster, storage
-from weft.curate.exact import ContentHash, MarkDuplicates, dedup_keys, duplicates_in_block
-from weft.curate.read import SUFFIXES, ReadFiles
+from weft.curate.exact import (
+    NO_DUPLICATES,
+    ContentHash,
+    MarkDuplicates,
+    dedup_keys,
+    duplicates_in_block,
+)
+from weft.curate.read import STAGE as STAGE_READ
+from weft.curate.read import SUFFIXES, read_file
 from weft.curate.report import Counts, FileError, Report, StageTiming, summarise_block
 from weft.curate.schema import CURATED_COLUMNS, DECISION_COLUMNS, KEPT, QUARANTINED, REMOVED
 from weft.curate.validate import Validate
-from weft.specs import CurateSpec
+from weft.specs import CurateSpec, InputSpec
 
 log = logging.getLogger(__name__)
+# Rows of the narrow (id, source_uri, key, dedup_key) table per hash partition (~50 MB).
+ROWS_PER_PARTITION = 500_000
 OUTPUT_PARTS = {"data": KEPT, "removed": REMOVED, "quarantine": QUARANTINED}
 
 
 class Stage(Protocol):
-    name: str
+    """A curation stage: one method over a pyarrow batch. `actors` > 0 asks for an actor pool
+    of that size (state loaded once per actor); 0 runs the stage as stateless tasks."""
 
-    def __call__(self, batch: pa.Table) -> pa.Table | Iterator[pa.Table]: ...
+    name: str
+    actors: ClassVar[int]
+
+    def __call__(self, batch: pa.Table, /) -> pa.Table | Iterator[pa.Table]: ...
 
 
 @ray.remote(num_cpus=0)
@@ -53,40 +69,86 @@ class StageClock:
         return dict(self.totals)
 
 
+def _timed(
+    stage: str, run: Callable[[], pa.Table | Iterator[pa.Table]], clock: Any
+) -> Iterator[pa.Table]:
+    """Yield what `run` produces, adding the rows and the seconds spent on each to the clock."""
+    start = time.perf_counter()
+    out = run()
+    for table in [out] if isinstance(out, pa.Table) else out:
+        ray.get(clock.add.remote(stage, table.num_rows, time.perf_counter() - start))
+        yield table
+        start = time.perf_counter()
+
+
+InputFile = tuple[storage.Location, InputSpec]
+
+
+def list_inputs(spec: CurateSpec) -> list[InputFile]:
+    """Every input file of the spec with its input's settings; fails fast, naming the URI."""
+    return [
+        (f, i)
+        for i in spec.inputs
+        for f in storage.list_files(storage.resolve(i.uri, spec.storage), SUFFIXES[i.format])
+    ]
+
+
+class InputFiles(Datasource):
+    """The inputs as a Ray Data source: one read task per file (or per group of files)."""
+
+    def __init__(self, files: list[InputFile], batch_size: int, clock: Any) -> None:
+        super().__init__()
+        self.files = files
+        self.batch_size = batch_size
+        self.clock = clock
+
+    def estimate_inmemory_data_size(self) -> int | None:
+        return None
+
+    def get_read_tasks(
+        self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None
+    ) -> list[ReadTask]:
+        tasks = max(1, min(parallelism, len(self.files)))
+        groups = [self.files[i::tasks] for i in range(tasks)]
+        metadata = BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None)
+        return [
+            ReadTask(partial(self._read, group), metadata, per_task_row_limit=per_task_row_limit)
+            for group in groups
+        ]
+
+    def _read(self, group: list[InputFile]) -> Iterator[pa.Table]:
+        for loc, spec in group:
+            yield from _timed(
+                STAGE_READ, partial(read_file, loc, spec, self.batch_size), self.clock
+            )
+
+
 class _Run:
     """Runs a stage on Ray Data workers, timing every batch it produces."""
 
-    stage_cls: ClassVar[Callable[..., Stage]]
+    stage_cls: ClassVar[type[Stage]]
 
     def __init__(self, args: tuple[Any, ...], clock: Any) -> None:
         self.stage = self.stage_cls(*args)
         self.clock = clock
 
     def __call__(self, batch: pa.Table) -> Iterator[pa.Table]:
-        start = time.perf_counter()
-        out = self.stage(batch)
-        for table in [out] if isinstance(out, pa.Table) else out:
-            self.clock.add.remote(self.stage.name, table.num_rows, time.perf_counter() - start)
-            yield table
-            start = time.perf_counter()
+        return _timed(self.stage.name, partial(self.stage, batch), self.clock)
 
 
-def _apply(
-    ds: Dataset,
-    stage_cls: Callable[..., Stage],
-    args: tuple[Any, ...],
-    clock: Any,
-    batch_size: int,
-    actors: int = 0,
-) -> Dataset:
-    """`map_batches` one stage: as tasks, or as an actor pool (state loaded once per actor)."""
+def _apply(ds: Dataset, stage_cls: type[Stage], args: tuple[Any, ...], clock: Any) -> Dataset:
+    """`map_batches` one stage over whole blocks: as tasks, or, for a stage with `actors`, as
+    an actor pool whose actors build the stage (and load its state) once."""
     runner = type(stage_cls.__name__, (_Run,), {"stage_cls": staticmethod(stage_cls)})
-    common: dict[str, Any] = {"batch_size": batch_size, "batch_format": "pyarrow", "zero_copy_batch": True}
-    if actors:
+    common: dict[str, Any] = {"batch_size": None, "batch_format": "pyarrow"}
+    if stage_cls.actors:
         # Fractional CPUs: whole-CPU actors can starve the read tasks on a small machine.
         return ds.map_batches(
-            runner, fn_constructor_args=(args, clock), num_cpus=0.5,
-            compute=ActorPoolStrategy(min_size=1, max_size=actors), **common,
+            runner,
+            fn_constructor_args=(args, clock),
+            num_cpus=0.5,
+            compute=ActorPoolStrategy(min_size=1, max_size=stage_cls.actors),
+            **common,
         )
     return ds.map_batches(runner(args, clock), **common)
 
@@ -113,40 +175,40 @@ def curate(spec: CurateSpec) -> Report:
     started = time.perf_counter()
     phases: dict[str, float] = {}
     out = storage.resolve(spec.output, spec.storage)
-    inputs = [(storage.resolve(i.uri, spec.storage), i) for i in spec.inputs]
-    files = [
-        {"input": n, "path": f.path, "uri": f.uri}
-        for n, (loc, i) in enumerate(inputs)
-        for f in storage.list_files(loc, SUFFIXES[i.format])
-    ]
+    files = list_inputs(spec)
     storage.ensure_writable(out)
     cluster.connect()
     clock = StageClock.remote()  # type: ignore[attr-defined]
 
     t = time.perf_counter()
-    ds = ray.data.from_items(files, override_num_blocks=len(files))
-    ds = _apply(ds, ReadFiles, (inputs, spec.batch_size), clock, batch_size=1)
-    ds = _apply(ds, Validate, (spec.validate_,), clock, spec.batch_size)
-    rows = _apply(ds, ContentHash, (), clock, spec.batch_size).materialize()
+    # One read task per file; the row stages fuse into it and take whole blocks.
+    ds = ray.data.read_datasource(
+        InputFiles(files, spec.batch_size, clock), override_num_blocks=len(files)
+    )
+    ds = _apply(ds, Validate, (spec.validate_,), clock)
+    rows: Dataset = _apply(ds, ContentHash, (), clock).materialize()
     phases["ingest (read, validate, hash)"] = time.perf_counter() - t
 
     if spec.exact_dedup.enabled:
         t = time.perf_counter()
         match = spec.exact_dedup.match
         duplicates = (
-            rows.map_batches(dedup_keys, fn_kwargs={"match": match}, batch_format="pyarrow")
-            .repartition(max(rows.num_blocks(), 1), keys=["dedup_key"])
+            rows.map_batches(partial(dedup_keys, match=match), batch_format="pyarrow")
+            .repartition(-(-rows.count() // ROWS_PER_PARTITION) or 1, keys=["dedup_key"])
             .map_batches(duplicates_in_block, batch_size=None, batch_format="pyarrow")
         )
         # Bounded by the driver: the (id, duplicate_of) pairs of the duplicates only.
-        table = pa.concat_tables(ray.get(duplicates.to_arrow_refs()))
-        rows = _apply(rows, MarkDuplicates, (table, match), clock, spec.batch_size, actors=2)
-        rows = rows.materialize()
+        table = pa.concat_tables([NO_DUPLICATES, *ray.get(duplicates.to_arrow_refs())])
+        rows = _apply(rows, MarkDuplicates, (table, match), clock).materialize()
         phases["exact dedup"] = time.perf_counter() - t
 
     t = time.perf_counter()
     counts = Counts.from_summaries(
-        ray.get(rows.map_batches(summarise_block, batch_size=None, batch_format="pyarrow").to_arrow_refs())
+        ray.get(
+            rows.map_batches(
+                summarise_block, batch_size=None, batch_format="pyarrow"
+            ).to_arrow_refs()
+        )
     )
     written = {}
     for part, status in OUTPUT_PARTS.items():
@@ -154,21 +216,23 @@ def curate(spec: CurateSpec) -> Report:
         storage.delete_dir(loc)
         columns = CURATED_COLUMNS if status == KEPT else DECISION_COLUMNS
         rows.map_batches(
-            _select, fn_kwargs={"status": status, "columns": columns}, batch_format="pyarrow"
+            partial(_select, status=status, columns=columns), batch_format="pyarrow"
         ).write_parquet(loc.path, filesystem=loc.fs, min_rows_per_file=spec.rows_per_file)
         written[part] = _count_rows(loc)
     phases["write"] = time.perf_counter() - t
 
     file_errors = [
         FileError(uri=r["source_uri"], reason=r["reason"], detail=r["detail"])
-        for r in rows.filter(expr=col("key") == "").select_columns(["source_uri", "reason", "detail"]).take_all()
+        for r in rows.filter(expr=col("key") == "")
+        .select_columns(["source_uri", "reason", "detail"])
+        .take_all()
     ]
     totals = ray.get(clock.read.remote())
     stages = [StageTiming(stage=name, rows=int(n), seconds=s) for name, (n, s) in totals.items()]
     report = Report(
         name=spec.name,
         spec_hash=spec_hash(spec),
-        inputs=[loc.uri for loc, _ in inputs],
+        inputs=[storage.resolve(i.uri, spec.storage).uri for i in spec.inputs],
         output=out.uri,
         files_read=len(files),
         file_errors=file_errors,
@@ -193,17 +257,35 @@ def _log_to_mlflow(spec: CurateSpec, report: Report) -> None:
     from weft.tracking import use_experiment
 
     c = report.counts
-    with mlflow.start_run(experiment_id=use_experiment(spec.mlflow.experiment), run_name=spec.name) as run:
+    with mlflow.start_run(
+        experiment_id=use_experiment(spec.mlflow.experiment), run_name=spec.name
+    ) as run:
         report.mlflow_run_id = run.info.run_id
-        mlflow.set_tags({"weft.stage": "curate", "weft.dataset.content_hash": c.content_hash,
-                         "weft.dataset.uri": report.output, "weft.spec_hash": report.spec_hash})
-        mlflow.log_params({"inputs": ", ".join(report.inputs), "output": report.output,
-                           "exact_dedup.match": spec.exact_dedup.match,
-                           "exact_dedup.enabled": spec.exact_dedup.enabled})
-        metrics = {"rows.input": c.input_rows, "rows.kept": c.kept,
-                   "rows.removed": c.total(REMOVED), "rows.quarantined": c.total(QUARANTINED),
-                   "files.read": report.files_read, "files.errors": len(report.file_errors),
-                   "seconds": report.seconds}
+        mlflow.set_tags(
+            {
+                "weft.stage": "curate",
+                "weft.dataset.content_hash": c.content_hash,
+                "weft.dataset.uri": report.output,
+                "weft.spec_hash": report.spec_hash,
+            }
+        )
+        mlflow.log_params(
+            {
+                "inputs": ", ".join(report.inputs),
+                "output": report.output,
+                "exact_dedup.match": spec.exact_dedup.match,
+                "exact_dedup.enabled": spec.exact_dedup.enabled,
+            }
+        )
+        metrics = {
+            "rows.input": c.input_rows,
+            "rows.kept": c.kept,
+            "rows.removed": c.total(REMOVED),
+            "rows.quarantined": c.total(QUARANTINED),
+            "files.read": report.files_read,
+            "files.errors": len(report.file_errors),
+            "seconds": report.seconds,
+        }
         metrics |= {f"stage.{s.stage}.rows_per_s": s.rows_per_s for s in report.stages}
         mlflow.log_metrics(metrics)
         mlflow.log_dict(spec.model_dump(mode="json", by_alias=True), "spec.yaml")

@@ -120,7 +120,9 @@ def _webdataset(loc: Location, spec: InputSpec, out: _Batcher) -> Iterator[pa.Ta
 def _binary(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
     """Image bytes from a binary column, or the `bytes` field of a {bytes, path} struct."""
     if pa.types.is_struct(column.type) and column.type.get_field_index("bytes") >= 0:
-        column = pa.chunked_array([c.field("bytes") for c in column.chunks], column.type["bytes"].type)
+        column = pa.chunked_array(
+            [c.field("bytes") for c in column.chunks], column.type["bytes"].type
+        )
     if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
         raise BadFile("file_bad_schema", f"column '{name}' is {column.type}, expected binary")
     return column.cast(pa.large_binary())
@@ -133,7 +135,11 @@ def _parquet(loc: Location, spec: InputSpec, out: _Batcher) -> Iterator[pa.Table
         except (pa.ArrowInvalid, OSError) as err:
             raise BadFile("file_unreadable", f"not a Parquet file: {err}") from err
         names = pf.schema_arrow.names
-        wanted = [spec.image_column, spec.text_column, *([spec.key_column] if spec.key_column else [])]
+        wanted = [
+            spec.image_column,
+            spec.text_column,
+            *([spec.key_column] if spec.key_column else []),
+        ]
         missing = [c for c in wanted if c not in names]
         if missing:
             raise BadFile(
@@ -141,9 +147,15 @@ def _parquet(loc: Location, spec: InputSpec, out: _Batcher) -> Iterator[pa.Table
                 f"missing column(s) {', '.join(map(repr, missing))} (has: {', '.join(names)})",
             )
         text_type = pf.schema_arrow.field(spec.text_column).type
-        if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)
-                or pa.types.is_binary(text_type) or pa.types.is_large_binary(text_type)):
-            raise BadFile("file_bad_schema", f"column '{spec.text_column}' is {text_type}, expected text")
+        if not (
+            pa.types.is_string(text_type)
+            or pa.types.is_large_string(text_type)
+            or pa.types.is_binary(text_type)
+            or pa.types.is_large_binary(text_type)
+        ):
+            raise BadFile(
+                "file_bad_schema", f"column '{spec.text_column}' is {text_type}, expected text"
+            )
         position = 0
         for batch in pf.iter_batches(batch_size=out.size, columns=wanted):
             table = pa.Table.from_batches([batch])
@@ -173,7 +185,9 @@ def _jsonl(loc: Location, spec: InputSpec, out: _Batcher) -> Iterator[pa.Table |
                 yield out.add(f"{number:09d}", None, None, "bad_json", f"line {number}: {err}")
                 continue
             if not isinstance(doc, dict):
-                yield out.add(f"{number:09d}", None, None, "bad_json", f"line {number}: not an object")
+                yield out.add(
+                    f"{number:09d}", None, None, "bad_json", f"line {number}: not an object"
+                )
                 continue
             key = str(doc[spec.key_column]) if spec.key_column in doc else f"{number:09d}"
             text = doc.get(spec.text_column)
@@ -204,24 +218,8 @@ def read_file(loc: Location, spec: InputSpec, batch_size: int) -> Iterator[pa.Ta
     except (tarfile.TarError, EOFError) as err:
         out.add("", None, None, "file_truncated", f"{err} (after {out.count} records)")
     except (OSError, pa.ArrowException, ValueError) as err:
-        out.add("", None, None, "file_unreadable", f"{describe_error(err)} (after {out.count} records)")
+        out.add(
+            "", None, None, "file_unreadable", f"{describe_error(err)} (after {out.count} records)"
+        )
     if (table := out.flush()) is not None:
         yield table
-
-
-class ReadFiles:
-    """Stage: a batch of input files (`input`, `path`, `uri`) in, their records out."""
-
-    name = STAGE
-
-    def __init__(self, inputs: list[tuple[Location, InputSpec]], batch_size: int) -> None:
-        self.inputs = inputs
-        self.batch_size = batch_size
-
-    def __call__(self, files: pa.Table) -> Iterator[pa.Table]:
-        for index, path, uri in zip(
-            files["input"].to_pylist(), files["path"].to_pylist(), files["uri"].to_pylist(),
-            strict=True,
-        ):
-            root, spec = self.inputs[index]
-            yield from read_file(Location(root.fs, path, uri), spec, self.batch_size)

@@ -30,16 +30,22 @@ def summarise_block(block: pa.Table) -> pa.Table:
         b"".join(
             hashlib.blake2b(f"{i}|{t}|{m}".encode(), digest_size=16).digest()
             for i, t, m in zip(
-                block["id"].to_pylist(), block["text_hash"].to_pylist(),
-                block["image_hash"].to_pylist(), strict=True,
+                block["id"].to_pylist(),
+                block["text_hash"].to_pylist(),
+                block["image_hash"].to_pylist(),
+                strict=True,
             )
         ),
         dtype=np.uint64,
     ).reshape(-1, 2)
     groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
     for row, group in enumerate(
-        zip(block["status"].to_pylist(), block["stage"].to_pylist(), block["reason"].to_pylist(),
-            strict=True)
+        zip(
+            block["status"].to_pylist(),
+            block["stage"].to_pylist(),
+            block["reason"].to_pylist(),
+            strict=True,
+        )
     ):
         groups[(group[0], group[1] or "", group[2] or "")].append(row)
     out: dict[str, list[object]] = defaultdict(list)
@@ -47,7 +53,8 @@ def summarise_block(block: pa.Table) -> pa.Table:
         sums = digests[rows].sum(axis=0, dtype=np.uint64)  # wraps mod 2^64
         for name, value in zip(
             ("status", "stage", "reason", "rows", "hi", "lo"),
-            (status, stage, reason, len(rows), int(sums[0]), int(sums[1])), strict=True,
+            (status, stage, reason, len(rows), int(sums[0]), int(sums[1])),
+            strict=True,
         ):
             out[name].append(value)
     return pa.table(
@@ -135,7 +142,8 @@ class Report(BaseModel):
         problems = []
         if c.input_rows != c.kept + removed + quarantined:
             problems.append(
-                f"input {c.input_rows} != kept {c.kept} + removed {removed} + quarantined {quarantined}"
+                f"input {c.input_rows} != kept {c.kept} + removed {removed}"
+                f" + quarantined {quarantined}"
             )
         expected = {"data": c.kept, "removed": removed, "quarantine": quarantined}
         problems += [
@@ -144,7 +152,9 @@ class Report(BaseModel):
             if self.written.get(part, 0) != n
         ]
         if problems:
-            raise AccountingError(f"{self.output}: accounting does not add up: " + "; ".join(problems))
+            raise AccountingError(
+                f"{self.output}: accounting does not add up: " + "; ".join(problems)
+            )
 
     def to_markdown(self) -> str:
         c = self.counts
@@ -175,12 +185,25 @@ class Report(BaseModel):
         for status, table in ((REMOVED, c.removed), (QUARANTINED, c.quarantined)):
             for stage, reasons in sorted(table.items()):
                 lines += [f"| {status} | {stage} | {r} | {n} |" for r, n in sorted(reasons.items())]
-        lines += ["", "## Stages", "", "| stage | rows | seconds (summed over workers) | rows/s |",
-                  "|---|---:|---:|---:|"]
-        lines += [f"| {s.stage} | {s.rows} | {s.seconds:.2f} | {s.rows_per_s:,.0f} |" for s in self.stages]
+        lines += [
+            "",
+            "## Stages",
+            "",
+            "| stage | rows | seconds (summed over workers) | rows/s |",
+            "|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {s.stage} | {s.rows} | {s.seconds:.2f} | {s.rows_per_s:,.0f} |" for s in self.stages
+        ]
         lines += ["", "| phase | wall seconds |", "|---|---:|"]
         lines += [f"| {p} | {t:.2f} |" for p, t in self.phases.items()]
         if self.file_errors:
-            lines += ["", "## Input files with errors", "", "| file | reason | error |", "|---|---|---|"]
+            lines += [
+                "",
+                "## Input files with errors",
+                "",
+                "| file | reason | error |",
+                "|---|---|---|",
+            ]
             lines += [f"| `{e.uri}` | {e.reason} | {e.detail} |" for e in self.file_errors]
         return "\n".join(lines) + "\n"

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Final, NamedTuple
 
 import numpy as np
-
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -102,5 +101,7 @@ def decide(batch: pa.Table, decisions: Mapping[int, Decision]) -> pa.Table:
         pa.array(dropped), pa.nulls(batch.num_rows, pa.binary()), batch["image"]
     )
     for name, values in columns_out.items():
-        batch = batch.set_column(batch.schema.get_field_index(name), batch.schema.field(name), values)
+        batch = batch.set_column(
+            batch.schema.get_field_index(name), batch.schema.field(name), values
+        )
     return batch

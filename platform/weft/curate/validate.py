@@ -11,6 +11,7 @@ import io
 import re
 import unicodedata
 import warnings
+from typing import ClassVar
 
 import pyarrow as pa
 from PIL import Image
@@ -42,7 +43,9 @@ def normalise_text(raw: bytes | None, spec: ValidateSpec) -> str:
     if len(text) < spec.min_text_chars:
         raise Rejected("empty_text" if not text else "short_text", f"{len(text)} characters")
     if len(text) > spec.max_text_chars:
-        raise Rejected("long_text", f"{len(text)} characters > max_text_chars {spec.max_text_chars}")
+        raise Rejected(
+            "long_text", f"{len(text)} characters > max_text_chars {spec.max_text_chars}"
+        )
     return text
 
 
@@ -51,7 +54,9 @@ def inspect_image(data: bytes, spec: ValidateSpec) -> tuple[str, int, int, str]:
     if not data:
         raise Rejected("empty_image", "zero-byte image")
     if len(data) > spec.max_image_bytes:
-        raise Rejected("image_too_large", f"{len(data)} bytes > max_image_bytes {spec.max_image_bytes}")
+        raise Rejected(
+            "image_too_large", f"{len(data)} bytes > max_image_bytes {spec.max_image_bytes}"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -65,14 +70,18 @@ def inspect_image(data: bytes, spec: ValidateSpec) -> tuple[str, int, int, str]:
                 )
             fmt = img.format or "unknown"
             if fmt not in spec.image_formats:
-                raise Rejected("image_format", f"{fmt} is not one of {', '.join(spec.image_formats)}")
+                raise Rejected(
+                    "image_format", f"{fmt} is not one of {', '.join(spec.image_formats)}"
+                )
             img.load()
     except Rejected:
         raise
     except Exception as err:  # Pillow raises many types for corrupt data
         raise Rejected("image_undecodable", f"{type(err).__name__}: {err}") from None
     if min(width, height) < spec.min_image_side:
-        raise Rejected("image_too_small", f"{width}x{height} < min_image_side {spec.min_image_side}")
+        raise Rejected(
+            "image_too_small", f"{width}x{height} < min_image_side {spec.min_image_side}"
+        )
     return fmt, width, height, img.mode
 
 
@@ -80,6 +89,7 @@ class Validate:
     """Stage: READ_SCHEMA → ROW_SCHEMA, quarantining records that cannot be used."""
 
     name = STAGE
+    actors: ClassVar[int] = 0
 
     def __init__(self, spec: ValidateSpec) -> None:
         self.spec = spec

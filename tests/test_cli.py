@@ -1,0 +1,103 @@
+"""The `weft` command: bad input ends in one clear line naming it and a non-zero exit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.s3server import S3Server
+from weft.cli import app
+
+runner = CliRunner()
+
+
+def write_spec(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "job.yaml"
+    path.write_text(body)
+    return path
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("curate", "demo", "demo-data"):
+        assert command in result.output
+
+
+def test_spec_typo_prints_file_field_message_without_traceback(tmp_path: Path) -> None:
+    spec = write_spec(
+        tmp_path,
+        "name: t\ninputs:\n  - uri: x\n    format: webdataset\noutput: out\nbatch_sise: 8\n",
+    )
+    result = runner.invoke(app, ["curate", str(spec)])
+    assert result.exit_code == 2
+    assert f"error: {spec}: batch_sise: unknown field (check the spelling)" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_input_folder_is_named(tmp_path: Path) -> None:
+    spec = write_spec(
+        tmp_path,
+        f"name: t\ninputs:\n  - uri: {tmp_path}/absent\n    format: jsonl\n"
+        f"output: {tmp_path}/out\n",
+    )
+    result = runner.invoke(app, ["curate", str(spec)])
+    assert result.exit_code == 2
+    assert f"{tmp_path}/absent: no such file or folder" in result.output
+
+
+@pytest.mark.integration
+def test_missing_bucket_is_named(s3_server: S3Server, tmp_path: Path) -> None:
+    spec = write_spec(
+        tmp_path,
+        "name: t\ninputs:\n  - uri: s3://absent-bucket/raw\n    format: webdataset\n"
+        f"output: s3://absent-bucket/out\nstorage:\n  endpoint_url: {s3_server.endpoint}\n"
+        f"  access_key_id: {s3_server.access_key}\n  secret_access_key: {s3_server.secret_key}\n",
+    )
+    result = runner.invoke(app, ["curate", str(spec)])
+    assert result.exit_code == 2
+    assert "s3://absent-bucket/raw: the bucket 'absent-bucket' does not exist" in " ".join(
+        result.output.split()
+    )
+
+
+@pytest.mark.integration
+def test_wrong_credentials_are_named(
+    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = s3_server.new_bucket()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
+    spec = write_spec(
+        tmp_path,
+        f"name: t\ninputs:\n  - uri: s3://{bucket}/raw\n    format: webdataset\n"
+        f"output: s3://{bucket}/out\n",
+    )
+    result = runner.invoke(app, ["curate", str(spec)])
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())
+    assert f"s3://{bucket}/raw: access denied: check the credentials" in output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.integration
+def test_curate_command_prints_the_checked_report(tmp_path: Path, ray_session: None) -> None:
+    result = runner.invoke(
+        app,
+        ["demo-data", str(tmp_path / "raw"), "--pairs", "60", "--shards", "2", "--documents", "10"],
+    )
+    assert result.exit_code == 0, result.output
+    spec = write_spec(
+        tmp_path,
+        f"name: cli\ninputs:\n  - uri: {tmp_path}/raw/pairs\n    format: webdataset\n"
+        f"output: {tmp_path}/out\nvalidate:\n  max_image_pixels: 1000000\n"
+        "mlflow:\n  enabled: false\n",
+    )
+    result = runner.invoke(app, ["curate", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert "(checked)" in result.output
+    assert "file_truncated" in result.output
+    assert (tmp_path / "out" / "report.json").is_file()
