@@ -136,6 +136,7 @@ def main() -> None:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("weft").setLevel(logging.INFO)
     app()
 
 

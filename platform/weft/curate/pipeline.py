@@ -12,6 +12,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, ClassVar, Protocol
 
@@ -170,6 +171,15 @@ def spec_hash(spec: CurateSpec) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
+@contextmanager
+def _phase(phases: dict[str, float], name: str) -> Iterator[None]:
+    """Time a phase of the run into `phases` and log it as a structured line."""
+    start = time.perf_counter()
+    yield
+    phases[name] = time.perf_counter() - start
+    log.info("curate phase=%s seconds=%.2f", name.replace(" ", "_"), phases[name])
+
+
 def curate(spec: CurateSpec) -> Report:
     """Run a curation spec end to end and return its checked report (also written and logged)."""
     started = time.perf_counter()
@@ -177,49 +187,42 @@ def curate(spec: CurateSpec) -> Report:
     out = storage.resolve(spec.output, spec.storage)
     files = list_inputs(spec)
     storage.ensure_writable(out)
+    log.info("curate name=%s files=%d output=%s", spec.name, len(files), out.uri)
     cluster.connect()
     clock = StageClock.remote()  # type: ignore[attr-defined]
 
-    t = time.perf_counter()
-    # One read task per file; the row stages fuse into it and take whole blocks.
-    ds = ray.data.read_datasource(
-        InputFiles(files, spec.batch_size, clock), override_num_blocks=len(files)
-    )
-    ds = _apply(ds, Validate, (spec.validate_,), clock)
-    rows: Dataset = _apply(ds, ContentHash, (), clock).materialize()
-    phases["ingest (read, validate, hash)"] = time.perf_counter() - t
+    with _phase(phases, "ingest"):
+        # One read task per file; the row stages fuse into it and take whole blocks.
+        ds = ray.data.read_datasource(
+            InputFiles(files, spec.batch_size, clock), override_num_blocks=len(files)
+        )
+        ds = _apply(ds, Validate, (spec.validate_,), clock)
+        rows: Dataset = _apply(ds, ContentHash, (), clock).materialize()
 
     if spec.exact_dedup.enabled:
-        t = time.perf_counter()
-        match = spec.exact_dedup.match
-        duplicates = (
-            rows.map_batches(partial(dedup_keys, match=match), batch_format="pyarrow")
-            .repartition(-(-rows.count() // ROWS_PER_PARTITION) or 1, keys=["dedup_key"])
-            .map_batches(duplicates_in_block, batch_size=None, batch_format="pyarrow")
-        )
-        # Bounded by the driver: the (id, duplicate_of) pairs of the duplicates only.
-        table = pa.concat_tables([NO_DUPLICATES, *ray.get(duplicates.to_arrow_refs())])
-        rows = _apply(rows, MarkDuplicates, (table, match), clock).materialize()
-        phases["exact dedup"] = time.perf_counter() - t
+        with _phase(phases, "exact dedup"):
+            match = spec.exact_dedup.match
+            duplicates = (
+                rows.map_batches(partial(dedup_keys, match=match), batch_format="pyarrow")
+                .repartition(-(-rows.count() // ROWS_PER_PARTITION) or 1, keys=["dedup_key"])
+                .map_batches(duplicates_in_block, batch_size=None, batch_format="pyarrow")
+            )
+            # Bounded by the driver: the (id, duplicate_of) pairs of the duplicates only.
+            table = pa.concat_tables([NO_DUPLICATES, *ray.get(duplicates.to_arrow_refs())])
+            rows = _apply(rows, MarkDuplicates, (table, match), clock).materialize()
 
-    t = time.perf_counter()
-    counts = Counts.from_summaries(
-        ray.get(
+    with _phase(phases, "write"):
+        summaries = rows.map_batches(summarise_block, batch_size=None, batch_format="pyarrow")
+        counts = Counts.from_summaries(ray.get(summaries.to_arrow_refs()))
+        written = {}
+        for part, status in OUTPUT_PARTS.items():
+            loc = out.join(part)
+            storage.delete_dir(loc)
+            columns = CURATED_COLUMNS if status == KEPT else DECISION_COLUMNS
             rows.map_batches(
-                summarise_block, batch_size=None, batch_format="pyarrow"
-            ).to_arrow_refs()
-        )
-    )
-    written = {}
-    for part, status in OUTPUT_PARTS.items():
-        loc = out.join(part)
-        storage.delete_dir(loc)
-        columns = CURATED_COLUMNS if status == KEPT else DECISION_COLUMNS
-        rows.map_batches(
-            partial(_select, status=status, columns=columns), batch_format="pyarrow"
-        ).write_parquet(loc.path, filesystem=loc.fs, min_rows_per_file=spec.rows_per_file)
-        written[part] = _count_rows(loc)
-    phases["write"] = time.perf_counter() - t
+                partial(_select, status=status, columns=columns), batch_format="pyarrow"
+            ).write_parquet(loc.path, filesystem=loc.fs, min_rows_per_file=spec.rows_per_file)
+            written[part] = _count_rows(loc)
 
     file_errors = [
         FileError(uri=r["source_uri"], reason=r["reason"], detail=r["detail"])
@@ -228,7 +231,6 @@ def curate(spec: CurateSpec) -> Report:
         .take_all()
     ]
     totals = ray.get(clock.read.remote())
-    stages = [StageTiming(stage=name, rows=int(n), seconds=s) for name, (n, s) in totals.items()]
     report = Report(
         name=spec.name,
         spec_hash=spec_hash(spec),
@@ -238,11 +240,20 @@ def curate(spec: CurateSpec) -> Report:
         file_errors=file_errors,
         counts=counts,
         written=written,
-        stages=stages,
+        stages=[StageTiming(stage=name, rows=int(n), seconds=s) for name, (n, s) in totals.items()],
         phases=phases,
         seconds=time.perf_counter() - started,
     )
     report.check()
+    log.info(
+        "curate done name=%s input=%d kept=%d removed=%d quarantined=%d content_hash=%s",
+        spec.name,
+        counts.input_rows,
+        counts.kept,
+        counts.total(REMOVED),
+        counts.total(QUARANTINED),
+        counts.content_hash,
+    )
     if spec.mlflow.enabled:
         _log_to_mlflow(spec, report)
     storage.write_bytes(out.join("report.json"), report.model_dump_json(indent=2).encode())
