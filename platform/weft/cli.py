@@ -60,10 +60,13 @@ def _print_report(report: object) -> None:
     for s in report.stages:
         stages.add_row(s.stage, str(s.rows), f"{s.seconds:.2f}", f"{s.rows_per_s:,.0f}")
     console.print(stages)
-    for e in report.file_errors:
-        console.print(
-            f"[yellow]input file with errors:[/] {e.uri}: {e.reason}: {e.detail}", highlight=False
-        )
+    if report.file_errors:
+        files = Table(title="input files with errors (their readable records are counted)")
+        for col in ("file", "reason", "error"):
+            files.add_column(col, overflow="fold")
+        for e in report.file_errors:
+            files.add_row(e.uri, e.reason, e.detail)
+        console.print(files)
     console.print(
         f"accounting: {c.input_rows} input = {c.kept} kept + {c.total('removed')} removed + "
         f"{c.total('quarantined')} quarantined [green](checked)[/]\n"
@@ -72,7 +75,11 @@ def _print_report(report: object) -> None:
         highlight=False,
     )
     if report.mlflow_run_id:
-        console.print(f"MLflow run: {report.mlflow_run_id}", highlight=False)
+        from weft.tracking import ui_command
+
+        console.print(
+            f"MLflow run: {report.mlflow_run_id}; to browse: {ui_command()}", highlight=False
+        )
 
 
 def _run_curation(spec_path: Path) -> None:

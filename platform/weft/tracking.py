@@ -15,14 +15,25 @@ def data_dir() -> Path:
     return path
 
 
+def tracking_uri() -> str:
+    """`MLFLOW_TRACKING_URI`, else the SQLite store in the data dir."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{data_dir() / 'mlflow.db'}"
+
+
+def ui_command() -> str:
+    """The command that opens the MLflow UI on the tracking store in use."""
+    uri = tracking_uri()
+    if uri.startswith("sqlite:"):
+        return f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1"
+    return f"open {uri}"
+
+
 def use_experiment(name: str) -> str:
     """Point MLflow at the tracking store and return the id of experiment `name` (created if new).
 
     With the default SQLite store, artifacts go to `<data dir>/mlartifacts`.
     """
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if not uri:
-        uri = f"sqlite:///{data_dir() / 'mlflow.db'}"
+    uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:

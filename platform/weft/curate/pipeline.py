@@ -52,7 +52,7 @@ class Stage(Protocol):
     name: str
     actors: ClassVar[int]
 
-    def __call__(self, batch: pa.Table, /) -> pa.Table | Iterator[pa.Table]: ...
+    def __call__(self, batch: pa.Table, /) -> pa.Table: ...
 
 
 @ray.remote(num_cpus=0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
-import warnings
 from typing import ClassVar
 
 import pyarrow as pa
@@ -58,22 +57,18 @@ def inspect_image(data: bytes, spec: ValidateSpec) -> tuple[str, int, int, str]:
             "image_too_large", f"{len(data)} bytes > max_image_bytes {spec.max_image_bytes}"
         )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            width, height = img.size
-            if width * height > spec.max_image_pixels:
-                raise Rejected(
-                    "image_too_many_pixels",
-                    f"{width}x{height} = {width * height} pixels > max_image_pixels "
-                    f"{spec.max_image_pixels} (decompression-bomb guard)",
-                )
-            fmt = img.format or "unknown"
-            if fmt not in spec.image_formats:
-                raise Rejected(
-                    "image_format", f"{fmt} is not one of {', '.join(spec.image_formats)}"
-                )
-            img.load()
+        img = Image.open(io.BytesIO(data))  # reads the header only
+        width, height = img.size
+        if width * height > spec.max_image_pixels:
+            raise Rejected(
+                "image_too_many_pixels",
+                f"{width}x{height} = {width * height} pixels > max_image_pixels "
+                f"{spec.max_image_pixels} (decompression-bomb guard)",
+            )
+        fmt = img.format or "unknown"
+        if fmt not in spec.image_formats:
+            raise Rejected("image_format", f"{fmt} is not one of {', '.join(spec.image_formats)}")
+        img.load()
     except Rejected:
         raise
     except Exception as err:  # Pillow raises many types for corrupt data
