@@ -26,41 +26,40 @@ def test_help_lists_the_commands() -> None:
         assert command in result.output
 
 
+def curate_fails(tmp_path: Path, spec_text: str) -> str:
+    """Run `weft curate` on a spec that must fail; return its output, whitespace collapsed."""
+    result = runner.invoke(app, ["curate", str(write_spec(tmp_path, spec_text))])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    return " ".join(result.output.split())
+
+
 def test_spec_typo_prints_file_field_message_without_traceback(tmp_path: Path) -> None:
-    spec = write_spec(
+    output = curate_fails(
         tmp_path,
         "name: t\ninputs:\n  - uri: x\n    format: webdataset\noutput: out\nbatch_sise: 8\n",
     )
-    result = runner.invoke(app, ["curate", str(spec)])
-    assert result.exit_code == 2
-    assert f"error: {spec}: batch_sise: unknown field (check the spelling)" in result.output
-    assert "Traceback" not in result.output
+    assert f"error: {tmp_path}/job.yaml: batch_sise: unknown field (check the spelling)" in output
 
 
 def test_missing_input_folder_is_named(tmp_path: Path) -> None:
-    spec = write_spec(
+    output = curate_fails(
         tmp_path,
         f"name: t\ninputs:\n  - uri: {tmp_path}/absent\n    format: jsonl\n"
         f"output: {tmp_path}/out\n",
     )
-    result = runner.invoke(app, ["curate", str(spec)])
-    assert result.exit_code == 2
-    assert f"{tmp_path}/absent: no such file or folder" in result.output
+    assert f"{tmp_path}/absent: no such file or folder" in output
 
 
 @pytest.mark.integration
 def test_missing_bucket_is_named(s3_server: S3Server, tmp_path: Path) -> None:
-    spec = write_spec(
+    output = curate_fails(
         tmp_path,
         "name: t\ninputs:\n  - uri: s3://absent-bucket/raw\n    format: webdataset\n"
         f"output: s3://absent-bucket/out\nstorage:\n  endpoint_url: {s3_server.endpoint}\n"
         f"  access_key_id: {s3_server.access_key}\n  secret_access_key: {s3_server.secret_key}\n",
     )
-    result = runner.invoke(app, ["curate", str(spec)])
-    assert result.exit_code == 2
-    assert "s3://absent-bucket/raw: the bucket 'absent-bucket' does not exist" in " ".join(
-        result.output.split()
-    )
+    assert "s3://absent-bucket/raw: the bucket 'absent-bucket' does not exist" in output
 
 
 @pytest.mark.integration
@@ -71,16 +70,12 @@ def test_wrong_credentials_are_named(
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server.endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
-    spec = write_spec(
+    output = curate_fails(
         tmp_path,
         f"name: t\ninputs:\n  - uri: s3://{bucket}/raw\n    format: webdataset\n"
         f"output: s3://{bucket}/out\n",
     )
-    result = runner.invoke(app, ["curate", str(spec)])
-    assert result.exit_code == 2
-    output = " ".join(result.output.split())
     assert f"s3://{bucket}/raw: access denied: check the credentials" in output
-    assert "Traceback" not in result.output
 
 
 @pytest.mark.integration
