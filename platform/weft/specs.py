@@ -78,6 +78,35 @@ class ExactDedupSpec(_Spec):
     match: Literal["both", "text", "image"] = "both"
 
 
+class NearDedupSpec(_Spec):
+    """Near-duplicate text by MinHash-LSH. Bands x rows default to datasketch's optimum for
+    `threshold`; a candidate pair is removed only when its estimated Jaccard reaches it."""
+
+    enabled: bool = True
+    match: Literal["text", "both"] = Field(
+        default="both",
+        description="Image-text pairs: `both` also needs the images' pHashes within "
+        "`image_max_distance`; `text` matches captions alone. Documents match by text.",
+    )
+    image_max_distance: int = Field(default=6, ge=0, le=64)
+    shingle: Literal["word", "char"] = "word"
+    ngram: int = Field(default=5, ge=1, le=64)
+    num_perm: int = Field(default=128, ge=16, le=1024)
+    threshold: float = Field(default=0.8, gt=0.0, le=1.0)
+    bands: int | None = Field(default=None, ge=1)
+    rows: int | None = Field(default=None, ge=1)
+    engine: Literal["datasketch", "rensa"] = "datasketch"
+    seed: int = 1
+
+    @model_validator(mode="after")
+    def _bands_fit(self) -> NearDedupSpec:
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("give both bands and rows, or neither")
+        if self.bands and self.rows and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands x rows = {self.bands * self.rows} > num_perm {self.num_perm}")
+        return self
+
+
 class MlflowSpec(_Spec):
     enabled: bool = True
     experiment: str = "weft-curate"
@@ -92,6 +121,7 @@ class CurateSpec(_Spec):
     storage: StorageSpec = StorageSpec()
     validate_: ValidateSpec = Field(default=ValidateSpec(), alias="validate")
     exact_dedup: ExactDedupSpec = ExactDedupSpec()
+    near_dedup: NearDedupSpec = NearDedupSpec()
     batch_size: int = Field(default=256, ge=1, description="Rows per Ray Data batch.")
     rows_per_file: int = Field(default=10_000, ge=1, description="Minimum rows per output file.")
     mlflow: MlflowSpec = MlflowSpec()

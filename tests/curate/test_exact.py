@@ -28,7 +28,7 @@ def rows(*specs: tuple[str, str, str, str | None]) -> pa.Table:
 
 
 def dup_map(table: pa.Table, match: str = "both") -> dict[str, str]:
-    found = duplicates_in_block(dedup_keys(table, match))  # type: ignore[arg-type]
+    found = duplicates_in_block(dedup_keys(table, match), match)  # type: ignore[arg-type]
     return dict(zip(found["id"].to_pylist(), found["duplicate_of"].to_pylist(), strict=True))
 
 
@@ -67,9 +67,10 @@ def test_rows_already_decided_are_not_grouped() -> None:
 
 def test_mark_duplicates_removes_with_duplicate_of() -> None:
     table = rows(("a", "s", "T", "I"), ("b", "s", "T", "I"))
-    found = duplicates_in_block(dedup_keys(table, "both"))
-    out = MarkDuplicates(found, "both")(table)
+    found = duplicates_in_block(dedup_keys(table, "both"), "both")
+    out = MarkDuplicates(found)(table)
     assert out["status"].to_pylist() == [KEPT, REMOVED]
     assert out["duplicate_of"].to_pylist() == [None, "a"]
     assert out["reason"].to_pylist() == [None, "exact_duplicate"]
+    assert out["detail"].to_pylist() == [None, "same both as a"]
     assert out["stage"].to_pylist() == [None, "exact_dedup"]

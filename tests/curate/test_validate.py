@@ -44,7 +44,8 @@ def test_blank_text_is_empty_and_overlong_text_is_too_long() -> None:
 
 
 def test_good_image_reports_format_size_and_mode() -> None:
-    assert inspect_image(jpeg(40), SPEC) == ("JPEG", 40, 40, "RGB")
+    info = inspect_image(jpeg(40), SPEC)
+    assert (info.format, info.width, info.height, info.mode) == ("JPEG", 40, 40, "RGB")
 
 
 def test_truncated_jpeg_is_undecodable() -> None:

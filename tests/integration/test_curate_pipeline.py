@@ -9,14 +9,15 @@ import pyarrow.dataset as pads
 import pytest
 
 from tests.s3server import S3Server
-from weft.curate.demo_data import FLAWS, generate
+from weft.curate.demo_data import FLAWS, Manifest, generate
 from weft.curate.pipeline import curate
 from weft.curate.report import Report
-from weft.specs import CurateSpec, parse_spec
+from weft.curate.schema import row_id
+from weft.specs import CurateSpec, StorageSpec, parse_spec
 from weft.storage import read_bytes, resolve
 
 pytestmark = pytest.mark.integration
-PAIRS, DOCS = 240, 60
+PAIRS, DOCS = 240, 120
 
 
 def spec_for(raw: str, out: str, s3: S3Server | None = None) -> CurateSpec:
@@ -30,10 +31,10 @@ def spec_for(raw: str, out: str, s3: S3Server | None = None) -> CurateSpec:
                 "text_column": "caption",
                 "key_column": "key",
             },
-            {"uri": f"{raw}/docs", "format": "jsonl"},
+            {"uri": f"{raw}/docs", "format": "jsonl", "key_column": "id"},
         ],
         "output": out,
-        "validate": {"max_image_pixels": 16_000_000, "min_image_side": 16},
+        "validate": {"max_image_pixels": 16_000_000, "min_image_side": 16, "max_text_chars": 8000},
         "batch_size": 64,
     }
     if s3:
@@ -41,14 +42,30 @@ def spec_for(raw: str, out: str, s3: S3Server | None = None) -> CurateSpec:
     return parse_spec(CurateSpec, data)
 
 
-def check_against_manifest(report: Report, manifest_pairs: int, dups: int) -> None:
+def check_against_manifest(
+    report: Report, manifest: Manifest, storage: StorageSpec | None = None
+) -> None:
+    """Every planted flaw is quarantined with its reason, every exact duplicate removed, and
+    the planted near duplicates found: all pairs, and documents at Jaccard >= 0.8 (none under
+    0.5 removed)."""
     c = report.counts
     flaw_reasons = {reason: 1 for reason in FLAWS.values()}
     assert c.quarantined["validate"] == {k: v for k, v in flaw_reasons.items() if k != "bad_json"}
     assert c.quarantined["read"] == {"bad_json": 1, "file_truncated": 1, "file_bad_schema": 1}
-    assert c.removed == {"exact_dedup": {"exact_duplicate": dups}}
-    assert c.kept == manifest_pairs + DOCS
+    assert c.removed["exact_dedup"] == {"exact_duplicate": manifest.exact_duplicates}
     assert sorted(e.reason for e in report.file_errors) == ["file_bad_schema", "file_truncated"]
+    out = resolve(report.output, storage)
+    removed = pads.dataset(out.join("removed").path, filesystem=out.fs, format="parquet").to_table()
+    near = {r["id"] for r in removed.to_pylist() if r["stage"] == "near_dedup"}
+    found = {True: [], False: []}  # by "planted at Jaccard >= 0.8"
+    for p in manifest.near_duplicates:
+        a, b = row_id(p["a_uri"], p["a_key"]), row_id(p["b_uri"], p["b_key"])
+        if p["jaccard"] >= 0.5:
+            found[p["jaccard"] >= 0.8].append(a in near or b in near)
+        else:
+            assert a not in near and b not in near, p
+    assert sum(found[True]) / len(found[True]) >= 0.95
+    assert c.removed["near_dedup"]["near_duplicate"] >= sum(found[True])
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +80,7 @@ def s3_run(s3_server: S3Server, ray_session: None) -> tuple[S3Server, str, Curat
     )
     spec = spec_for(f"s3://{bucket}/raw", f"s3://{bucket}/curated", s3_server)
     report = curate(spec)
-    check_against_manifest(report, manifest.pairs, manifest.exact_duplicates)
+    check_against_manifest(report, manifest, s3_server.storage())
     return s3_server, bucket, spec, report
 
 
@@ -117,5 +134,5 @@ def test_curation_run_is_logged_to_mlflow(s3_run: tuple) -> None:
 def test_the_same_spec_runs_on_local_folders(tmp_path: Path, ray_session: None) -> None:
     manifest = generate(str(tmp_path / "raw"), pairs=PAIRS, shards=3, documents=DOCS)
     report = curate(spec_for(str(tmp_path / "raw"), str(tmp_path / "curated")))
-    check_against_manifest(report, manifest.pairs, manifest.exact_duplicates)
+    check_against_manifest(report, manifest)
     assert (tmp_path / "curated" / "report.md").is_file()

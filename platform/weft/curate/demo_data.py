@@ -59,13 +59,16 @@ class Manifest:
     pairs: int = 0
     documents: int = 0
     exact_duplicates: int = 0
+    # planted near duplicates: {"a_uri", "a_key", "b_uri", "b_key", "jaccard", "kind"}
+    near_duplicates: list[dict[str, object]] = field(default_factory=list)
     flaws: dict[str, int] = field(default_factory=dict)
     truncated_shards: list[str] = field(default_factory=list)
     bad_schema_files: list[str] = field(default_factory=list)
 
 
 def draw(rng: np.random.Generator, side: int) -> tuple[Image.Image, str]:
-    """One image of a shape and its caption; faint noise makes every image unique."""
+    """One image of a shape and its caption. A gentle light gradient in a random direction
+    keeps images with the same caption apart; faint noise makes every image unique."""
     shape = SHAPES[rng.integers(len(SHAPES))]
     colour, bg = rng.choice(list(COLOURS), size=2, replace=False)
     size = list(SIZES)[rng.integers(len(SIZES))]
@@ -86,10 +89,67 @@ def draw(rng: np.random.Generator, side: int) -> tuple[Image.Image, str]:
         w = r / 3
         d.rectangle([cx - w, cy - r, cx + w, cy + r], fill=fill)
         d.rectangle([cx - r, cy - w, cx + r, cy + w], fill=fill)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = np.linspace(-1, 1, side)
+    light = 40 * (np.cos(angle) * ramp[None, :] + np.sin(angle) * ramp[:, None])  # (H, W)
     noise = rng.integers(-6, 7, size=(side, side, 3))
-    pixels = np.clip(np.asarray(img, dtype=np.int16) + noise, 0, 255).astype(np.uint8)
+    pixels = np.asarray(img, dtype=np.float64) + light[:, :, None] + noise
+    pixels = np.clip(pixels, 0, 255).astype(np.uint8)
     template = TEMPLATES[rng.integers(len(TEMPLATES))]
     return Image.fromarray(pixels), template.format(size=size, colour=colour, shape=shape, bg=bg)
+
+
+_SYLLABLES = (
+    "ka",
+    "lo",
+    "mi",
+    "ra",
+    "tu",
+    "ve",
+    "sen",
+    "dor",
+    "pli",
+    "gan",
+    "es",
+    "ur",
+    "no",
+    "bi",
+)
+# Planted similarities. None sits on 0.8, the default threshold, where an estimate from 128
+# permutations is a coin toss; see `weft curate calibrate` for recall by similarity.
+NEAR_JACCARDS = (0.3, 0.5, 0.6, 0.7, 0.86, 0.9, 0.95)
+
+
+def vocabulary(size: int = 3000, seed: int = 7) -> list[str]:
+    """Pseudo-words of two to four syllables, the same for every run."""
+    rng = np.random.default_rng(seed)
+    words: dict[str, None] = {}
+    while len(words) < size:
+        n = int(rng.integers(2, 5))
+        words["".join(_SYLLABLES[i] for i in rng.integers(len(_SYLLABLES), size=n))] = None
+    return list(words)
+
+
+def word_jaccard(a: list[str], b: list[str], n: int = 5) -> float:
+    """Exact Jaccard similarity of the word n-gram sets (the ground truth for MinHash)."""
+    sa = {tuple(a[i : i + n]) for i in range(len(a) - n + 1)}
+    sb = {tuple(b[i : i + n]) for i in range(len(b) - n + 1)}
+    return len(sa & sb) / len(sa | sb)
+
+
+def near_copy(
+    words: list[str], target: float, vocab: list[str], rng: np.random.Generator
+) -> tuple[list[str], float]:
+    """Replace random words while the 5-gram Jaccard similarity stays at `target` or above
+    (at least one word is replaced, so the copy is never identical)."""
+    copy, similarity = list(words), 1.0
+    while True:
+        trial = list(copy)
+        trial[int(rng.integers(len(trial)))] = vocab[int(rng.integers(len(vocab)))]
+        trial_similarity = word_jaccard(words, trial)
+        if trial_similarity < target and similarity < 1.0:
+            return copy, similarity
+        copy, similarity = trial, trial_similarity
 
 
 def encode(img: Image.Image, fmt: str) -> bytes:
@@ -159,6 +219,20 @@ def generate(
         samples.append((f"dup{j:06d}", dict(samples[int(src)][1])))
     m.exact_duplicates += n_dups
 
+    near_pairs = []  # resized and re-encoded copies with the same caption
+    for j, src in enumerate(rng.choice(pairs, size=pairs // 40, replace=False)):
+        key, parts = samples[int(src)]
+        image = Image.open(
+            io.BytesIO(next(v for e, v in parts.items() if e not in ("txt", "json")))
+        )
+        smaller = image.convert("RGB").resize(
+            (side * 9 // 10, side * 9 // 10), Image.Resampling.LANCZOS
+        )
+        text = {e: v for e, v in parts.items() if e in ("txt", "json")}
+        samples.append((f"near{j:06d}", {"jpg": encode(smaller, "JPEG"), **text}))
+        near_pairs.append((key, f"near{j:06d}"))
+    m.pairs += len(near_pairs)
+
     if flaws:
         img, caption = draw(rng, side)
         jpeg = encode(img, "JPEG")
@@ -182,10 +256,23 @@ def generate(
     parquet_rows = samples[: len(samples) // 10]
     tar_samples = samples[len(parquet_rows) :]
     per_shard = -(-len(tar_samples) // shards)
+    where = {k: root.join("parquet", "pairs-00000.parquet").uri for k, _ in parquet_rows}
     for s in range(shards):
-        data = _tar(tar_samples[s * per_shard : (s + 1) * per_shard])
-        name = f"shard-{s:05d}.tar"
-        storage.write_bytes(root.join("pairs", name), data)
+        shard = tar_samples[s * per_shard : (s + 1) * per_shard]
+        loc = root.join("pairs", f"shard-{s:05d}.tar")
+        storage.write_bytes(loc, _tar(shard))
+        where |= {k: loc.uri for k, _ in shard}
+    m.near_duplicates += [
+        {
+            "a_uri": where[a],
+            "a_key": a,
+            "b_uri": where[b],
+            "b_key": b,
+            "jaccard": 1.0,
+            "kind": "pair",
+        }
+        for a, b in near_pairs
+    ]
 
     table = pa.table(
         {
@@ -209,15 +296,41 @@ def generate(
     pq.write_table(table, buf)
     storage.write_bytes(root.join("parquet", "pairs-00000.parquet"), buf.getvalue().to_pybytes())
 
-    texts = [draw(rng, 8)[1] + f" (document {i})" for i in range(documents)]
-    texts += texts[: documents // 20]
-    m.documents = len(texts)
+    vocab = vocabulary()
+    docs = [
+        [vocab[i] for i in rng.integers(len(vocab), size=int(rng.integers(150, 300)))]
+        for _ in range(documents)
+    ]
+    records = [{"id": f"doc{i:06d}", "text": " ".join(d)} for i, d in enumerate(docs)]
+    records += [
+        {"id": f"docdup{i:06d}", "text": r["text"]}
+        for i, r in enumerate(records[: documents // 20])
+    ]
     m.exact_duplicates += documents // 20
-    lines = [json.dumps({"text": t}).encode() for t in texts]
+    lines = [json.dumps(r).encode() for r in records]
     if flaws:
         lines.insert(len(lines) // 2, b'{"text": "unterminated')
         m.flaws["bad_json_line"] = 1
-    storage.write_bytes(root.join("docs", "docs-00000.jsonl"), b"\n".join(lines) + b"\n")
+    originals = root.join("docs", "docs-00000.jsonl")
+    storage.write_bytes(originals, b"\n".join(lines) + b"\n")
+    copies = root.join("docs", "docs-00001.jsonl")
+    near_lines = []
+    for j, src in enumerate(rng.choice(documents, size=documents // 4, replace=False)):
+        target = NEAR_JACCARDS[j % len(NEAR_JACCARDS)]
+        words, similarity = near_copy(docs[int(src)], target, vocab, rng)
+        near_lines.append(json.dumps({"id": f"near{j:06d}", "text": " ".join(words)}).encode())
+        m.near_duplicates.append(
+            {
+                "a_uri": originals.uri,
+                "a_key": f"doc{int(src):06d}",
+                "b_uri": copies.uri,
+                "b_key": f"near{j:06d}",
+                "jaccard": similarity,
+                "kind": "document",
+            }
+        )
+    storage.write_bytes(copies, b"\n".join(near_lines) + b"\n")
+    m.documents = len(records) + len(near_lines)
 
     if flaws:
         fresh = [

@@ -21,8 +21,13 @@ STAGE = "exact_dedup"
 Match = Literal["both", "text", "image"]
 
 
-NO_DUPLICATES = pa.table(
-    {"id": pa.array([], pa.string()), "duplicate_of": pa.array([], pa.string())}
+DUPLICATES = pa.schema(
+    [
+        ("id", pa.string()),
+        ("duplicate_of", pa.string()),
+        ("similarity", pa.float64()),
+        ("detail", pa.string()),
+    ]
 )
 
 
@@ -82,13 +87,13 @@ def dedup_keys(batch: pa.Table, match: Match) -> pa.Table:
     )
 
 
-def duplicates_in_block(block: pa.Table) -> pa.Table:
-    """(id, duplicate_of) for every row of `block` whose dedup key an earlier row has.
+def duplicates_in_block(block: pa.Table, match: Match) -> pa.Table:
+    """(id, duplicate_of, detail) for every row of `block` whose dedup key an earlier row has.
 
     `block` must hold every row of each dedup key it contains (a hash-partitioned block).
     """
     if block.num_rows == 0:
-        return NO_DUPLICATES
+        return DUPLICATES.empty_table()
     block = block.sort_by(
         [("dedup_key", "ascending"), ("source_uri", "ascending"), ("key", "ascending")]
     )
@@ -98,32 +103,47 @@ def duplicates_in_block(block: pa.Table) -> pa.Table:
     group_start = np.flatnonzero(first)[np.cumsum(first) - 1]
     ids = block["id"].to_numpy(zero_copy_only=False)
     dup = ~first
+    kept = ids[group_start][dup]
     return pa.table(
         {
-            "id": pa.array(ids[dup], pa.string()),
-            "duplicate_of": pa.array(ids[group_start][dup], pa.string()),
-        }
+            "id": ids[dup],
+            "duplicate_of": kept,
+            "similarity": np.ones(len(kept)),
+            "detail": [f"same {match} as {k}" for k in kept],
+        },
+        schema=DUPLICATES,
     )
 
 
 class MarkDuplicates:
-    """Stage: remove the rows named in a (id, duplicate_of) table, held once per actor."""
+    """Stage: remove the rows named in a DUPLICATES table, held once per actor.
+
+    Subclasses name another dedup stage and its reason code; the logic is this one.
+    """
 
     name = STAGE
+    reason = "exact_duplicate"
     actors: ClassVar[int] = 2
 
-    def __init__(self, duplicates: pa.Table, match: Match) -> None:
-        self.duplicate_of = dict(
-            zip(duplicates["id"].to_pylist(), duplicates["duplicate_of"].to_pylist(), strict=True)
-        )
-        self.match = match
+    def __init__(self, duplicates: pa.Table) -> None:
+        self.duplicates = {
+            row["id"]: Decision(
+                REMOVED,
+                self.name,
+                self.reason,
+                row["detail"],
+                row["duplicate_of"],
+                row["similarity"],
+            )
+            for row in duplicates.to_pylist()
+        }
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         decisions = {
-            i: Decision(REMOVED, STAGE, "exact_duplicate", f"same {self.match} as {kept}", kept)
+            i: found
             for i, (row_id, status) in enumerate(
                 zip(batch["id"].to_pylist(), batch["status"].to_pylist(), strict=True)
             )
-            if status == KEPT and (kept := self.duplicate_of.get(row_id)) is not None
+            if status == KEPT and (found := self.duplicates.get(row_id)) is not None
         }
         return decide(batch, decisions)

@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any, ClassVar, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import ray
 from ray.data import ActorPoolStrategy, Dataset
@@ -26,18 +27,34 @@ from ray.data.expressions import col
 
 from weft import cluster, storage
 from weft.curate.exact import (
-    NO_DUPLICATES,
+    DUPLICATES,
     ContentHash,
     MarkDuplicates,
     dedup_keys,
     duplicates_in_block,
 )
+from weft.curate.minhash import (
+    EDGES,
+    MarkNearDuplicates,
+    Signatures,
+    band_keys,
+    bands_and_rows,
+    candidate_pairs,
+    clusters,
+)
 from weft.curate.read import STAGE as STAGE_READ
 from weft.curate.read import SUFFIXES, read_file
 from weft.curate.report import Counts, FileError, Report, StageTiming, summarise_block
-from weft.curate.schema import CURATED_COLUMNS, DECISION_COLUMNS, KEPT, QUARANTINED, REMOVED
+from weft.curate.schema import (
+    CURATED_COLUMNS,
+    DECISION_COLUMNS,
+    KEPT,
+    QUARANTINED,
+    REMOVED,
+    ROW_SCHEMA,
+)
 from weft.curate.validate import Validate
-from weft.specs import CurateSpec, InputSpec
+from weft.specs import CurateSpec, InputSpec, NearDedupSpec
 
 log = logging.getLogger(__name__)
 # Rows of the narrow (id, source_uri, key, dedup_key) table per hash partition (~50 MB).
@@ -154,6 +171,45 @@ def _apply(ds: Dataset, stage_cls: type[Stage], args: tuple[Any, ...], clock: An
     return ds.map_batches(runner(args, clock), **common)
 
 
+def _partitions(rows: int) -> int:
+    return -(-rows // ROWS_PER_PARTITION) or 1
+
+
+def _with_ids(batch: pa.Table, ids: pa.Array, columns: list[str]) -> pa.Table:
+    return batch.filter(pc.is_in(batch["id"], value_set=ids)).select(columns)
+
+
+def _near_dedup(rows: Dataset, spec: NearDedupSpec, clock: Any) -> Dataset:
+    """MinHash-LSH on Ray Data: band keys → buckets (hash-partitioned) → candidate edges.
+
+    The edges, and the signatures of the rows they touch, come to the driver to be verified
+    and clustered (bounded by the number of candidates, not of rows).
+    """
+    bands, per_band = bands_and_rows(spec)
+    keys = rows.map_batches(partial(band_keys, bands=bands, rows=per_band), batch_format="pyarrow")
+    buckets = keys.repartition(_partitions(rows.count() * bands), keys=["bucket"])
+    found = buckets.map_batches(candidate_pairs, batch_size=None, batch_format="pyarrow")
+    edges = _gather(found, EDGES).group_by(["a", "b"]).aggregate([])
+    ends = pc.unique(pa.concat_arrays([edges["a"].combine_chunks(), edges["b"].combine_chunks()]))
+    columns = ["id", "source_uri", "key", "minhash", "image_phash"]
+    signed = rows.map_batches(partial(_with_ids, ids=ends, columns=columns), batch_format="pyarrow")
+    ends_schema = pa.schema([ROW_SCHEMA.field(c) for c in columns])
+    table = clusters(edges, _gather(signed, ends_schema), spec)
+    log.info(
+        "curate near_dedup bands=%d rows=%d candidates=%d removed=%d",
+        bands,
+        per_band,
+        edges.num_rows,
+        table.num_rows,
+    )
+    return _apply(rows, MarkNearDuplicates, (table,), clock).materialize()
+
+
+def _gather(ds: Dataset, schema: pa.Schema) -> pa.Table:
+    """Bring a small dataset (duplicates, candidate edges) into the driver as one table."""
+    return pa.concat_tables([schema.empty_table(), *ray.get(ds.to_arrow_refs())])
+
+
 def _select(batch: pa.Table, status: str, columns: list[str]) -> pa.Table:
     return batch.filter(pa.compute.equal(batch["status"], status)).select(columns)
 
@@ -197,19 +253,30 @@ def curate(spec: CurateSpec) -> Report:
             InputFiles(files, spec.batch_size, clock), override_num_blocks=len(files)
         )
         ds = _apply(ds, Validate, (spec.validate_,), clock)
-        rows: Dataset = _apply(ds, ContentHash, (), clock).materialize()
+        ds = _apply(ds, ContentHash, (), clock)
+        if spec.near_dedup.enabled:
+            ds = _apply(ds, Signatures, (spec.near_dedup,), clock)
+        rows: Dataset = ds.materialize()
 
     if spec.exact_dedup.enabled:
         with _phase(phases, "exact dedup"):
             match = spec.exact_dedup.match
             duplicates = (
                 rows.map_batches(partial(dedup_keys, match=match), batch_format="pyarrow")
-                .repartition(-(-rows.count() // ROWS_PER_PARTITION) or 1, keys=["dedup_key"])
-                .map_batches(duplicates_in_block, batch_size=None, batch_format="pyarrow")
+                .repartition(_partitions(rows.count()), keys=["dedup_key"])
+                .map_batches(
+                    partial(duplicates_in_block, match=match),
+                    batch_size=None,
+                    batch_format="pyarrow",
+                )
             )
-            # Bounded by the driver: the (id, duplicate_of) pairs of the duplicates only.
-            table = pa.concat_tables([NO_DUPLICATES, *ray.get(duplicates.to_arrow_refs())])
-            rows = _apply(rows, MarkDuplicates, (table, match), clock).materialize()
+            # Bounded by the driver: one (id, duplicate_of, detail) row per duplicate.
+            table = _gather(duplicates, DUPLICATES)
+            rows = _apply(rows, MarkDuplicates, (table,), clock).materialize()
+
+    if spec.near_dedup.enabled:
+        with _phase(phases, "near dedup"):
+            rows = _near_dedup(rows, spec.near_dedup, clock)
 
     with _phase(phases, "write"):
         summaries = rows.map_batches(summarise_block, batch_size=None, batch_format="pyarrow")

@@ -68,6 +68,7 @@ class _Batcher:
                 "reason": reason,
                 "detail": detail,
                 "duplicate_of": None,
+                "similarity": None,
             }
         )
         return self.flush() if len(self.rows) >= self.size else None

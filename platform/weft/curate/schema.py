@@ -26,6 +26,7 @@ _DECISION_FIELDS = [
     pa.field("reason", pa.string()),
     pa.field("detail", pa.string()),
     pa.field("duplicate_of", pa.string()),
+    pa.field("similarity", pa.float64()),
 ]
 
 # What the readers emit: raw text bytes (decoded and checked by `validate`) and image bytes.
@@ -52,16 +53,21 @@ ROW_SCHEMA = pa.schema(
         pa.field("image_width", pa.int32()),
         pa.field("image_height", pa.int32()),
         pa.field("image_mode", pa.string()),
+        pa.field("image_phash", pa.int64()),
         pa.field("text_hash", pa.string()),
         pa.field("image_hash", pa.string()),
+        pa.field("minhash", pa.binary()),
         *_DECISION_FIELDS,
     ]
 )
+_INTERNAL = {"minhash"}
 
 # Columns of the curated output (`data/`): kept rows carry no decision.
-CURATED_COLUMNS = [f.name for f in ROW_SCHEMA if f.name not in {d.name for d in _DECISION_FIELDS}]
+CURATED_COLUMNS = [
+    f.name for f in ROW_SCHEMA if f.name not in {d.name for d in _DECISION_FIELDS} | _INTERNAL
+]
 # Columns of `removed/` and `quarantine/`: everything but the image bytes.
-DECISION_COLUMNS = [f.name for f in ROW_SCHEMA if f.name != "image"]
+DECISION_COLUMNS = [f.name for f in ROW_SCHEMA if f.name not in {"image"} | _INTERNAL]
 
 
 def row_id(source_uri: str, key: str) -> str:
@@ -82,6 +88,7 @@ class Decision(NamedTuple):
     reason: str
     detail: str | None = None
     duplicate_of: str | None = None
+    similarity: float | None = None
 
 
 def decide(batch: pa.Table, decisions: Mapping[int, Decision]) -> pa.Table:
@@ -95,7 +102,7 @@ def decide(batch: pa.Table, decisions: Mapping[int, Decision]) -> pa.Table:
     dropped = np.zeros(batch.num_rows, dtype=bool)
     dropped[list(decisions)] = True
     columns_out: dict[str, pa.Array | pa.ChunkedArray] = {
-        name: pa.array(values, pa.string()) for name, values in columns.items()
+        name: pa.array(values, batch.schema.field(name).type) for name, values in columns.items()
     }
     columns_out["image"] = pc.if_else(
         pa.array(dropped), pa.nulls(batch.num_rows, pa.binary()), batch["image"]

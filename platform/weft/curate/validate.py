@@ -10,11 +10,12 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import pyarrow as pa
 from PIL import Image
 
+from weft.curate.phash import phash
 from weft.curate.schema import KEPT, QUARANTINED, ROW_SCHEMA, Decision, decide
 from weft.specs import ValidateSpec
 
@@ -48,8 +49,16 @@ def normalise_text(raw: bytes | None, spec: ValidateSpec) -> str:
     return text
 
 
-def inspect_image(data: bytes, spec: ValidateSpec) -> tuple[str, int, int, str]:
-    """Decode the image fully once; return (format, width, height, mode)."""
+class ImageInfo(NamedTuple):
+    format: str
+    width: int
+    height: int
+    mode: str
+    phash: int
+
+
+def inspect_image(data: bytes, spec: ValidateSpec) -> ImageInfo:
+    """Decode the image fully, once: its format, size, mode and perceptual hash."""
     if not data:
         raise Rejected("empty_image", "zero-byte image")
     if len(data) > spec.max_image_bytes:
@@ -77,7 +86,7 @@ def inspect_image(data: bytes, spec: ValidateSpec) -> tuple[str, int, int, str]:
         raise Rejected(
             "image_too_small", f"{width}x{height} < min_image_side {spec.min_image_side}"
         )
-    return fmt, width, height, img.mode
+    return ImageInfo(fmt, width, height, img.mode, phash(img))
 
 
 class Validate:
@@ -95,7 +104,7 @@ class Validate:
         raw_texts = batch["text_bytes"].to_pylist()
         images = batch["image"].to_pylist()
         texts: list[str | None] = [None] * n
-        meta: list[tuple[str, int, int, str] | None] = [None] * n
+        meta: list[ImageInfo | None] = [None] * n
         rejected: dict[int, Decision] = {}
         for i in range(n):
             if status[i] != KEPT:
@@ -117,13 +126,16 @@ class Validate:
                 "image_width": pa.array([m and m[1] for m in meta], pa.int32()),
                 "image_height": pa.array([m and m[2] for m in meta], pa.int32()),
                 "image_mode": pa.array([m and m[3] for m in meta], pa.string()),
+                "image_phash": pa.array([m and m[4] for m in meta], pa.int64()),
                 "text_hash": pa.nulls(n, pa.string()),
                 "image_hash": pa.nulls(n, pa.string()),
+                "minhash": pa.nulls(n, pa.binary()),
                 "status": batch["status"],
                 "stage": batch["stage"],
                 "reason": batch["reason"],
                 "detail": batch["detail"],
                 "duplicate_of": batch["duplicate_of"],
+                "similarity": batch["similarity"],
             },
             schema=ROW_SCHEMA,
         )

@@ -1,0 +1,119 @@
+"""Near-duplicate text: shingles, LSH candidates, verification and clusters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from weft.curate.demo_data import near_copy, vocabulary, word_jaccard
+from weft.curate.minhash import (
+    MAX_BUCKET,
+    bands_and_rows,
+    candidate_pairs,
+    clusters,
+    shingles,
+    signatures,
+    similarity,
+)
+from weft.specs import NearDedupSpec
+
+SPEC = NearDedupSpec()
+
+
+def test_text_shorter_than_the_shingle_is_one_shingle_not_nothing() -> None:
+    assert shingles("Two words", "word", 5) == [b"two words"]
+    assert shingles("!!! ???", "word", 5) == [b"!!! ???"]
+    assert len(shingles("one two three four five six", "word", 5)) == 2
+    assert shingles("abcd", "char", 3) == [b"abc", b"bcd"]
+
+
+def test_short_identical_texts_match_and_short_different_ones_do_not() -> None:
+    a, b, c = signatures(["A red circle", "a red   circle", "a blue circle"], SPEC)
+    assert similarity(a, b) == 1.0
+    assert similarity(a, c) < 0.1
+
+
+def test_default_bands_favour_recall_since_candidates_are_verified() -> None:
+    bands, rows = bands_and_rows(SPEC)
+    assert bands * rows <= SPEC.num_perm
+    assert 1 - (1 - 0.8**rows) ** bands > 0.9  # a pair at the threshold is very likely a candidate
+    assert bands_and_rows(NearDedupSpec(bands=4, rows=32)) == (4, 32)
+
+
+@pytest.mark.parametrize("engine", ["datasketch", "rensa"])
+def test_estimated_similarity_tracks_the_true_jaccard(engine: str) -> None:
+    rng = np.random.default_rng(3)
+    vocab = vocabulary()
+    base = [vocab[i] for i in rng.integers(len(vocab), size=250)]
+    spec = NearDedupSpec(engine=engine, num_perm=256)  # type: ignore[arg-type]
+    for target in (0.3, 0.6, 0.9):
+        copy, truth = near_copy(base, target, vocab, rng)
+        assert truth == pytest.approx(word_jaccard(base, copy))
+        a, b = signatures([" ".join(base), " ".join(copy)], spec)
+        assert similarity(a, b) == pytest.approx(truth, abs=0.1)
+
+
+def buckets(*groups: list[str]) -> pa.Table:
+    rows = [(f"b{g}", i) for g, members in enumerate(groups) for i in members]
+    return pa.table(
+        {
+            "bucket": [b for b, _ in rows],
+            "id": [i for _, i in rows],
+            "source_uri": ["s"] * len(rows),
+            "key": [i for _, i in rows],
+        }
+    )
+
+
+def test_small_buckets_give_every_pair_and_large_ones_a_chain() -> None:
+    edges = candidate_pairs(buckets(["a", "b", "c"], ["d"]))
+    assert sorted(zip(edges["a"].to_pylist(), edges["b"].to_pylist(), strict=True)) == [
+        ("b", "a"),
+        ("c", "a"),
+        ("c", "b"),
+    ]
+    big = [f"x{i:03d}" for i in range(MAX_BUCKET + 1)]
+    assert candidate_pairs(buckets(big)).num_rows == MAX_BUCKET
+
+
+def rows(sigs: dict[str, np.ndarray], phash: dict[str, int] | None = None) -> pa.Table:
+    ids = sorted(sigs)
+    return pa.table(
+        {
+            "id": ids,
+            "source_uri": ["s"] * len(ids),
+            "key": ids,
+            "minhash": [sigs[i].astype(np.uint32).tobytes() for i in ids],
+            "image_phash": pa.array([phash[i] if phash else None for i in ids], pa.int64()),
+        }
+    )
+
+
+def edges(*pairs: tuple[str, str]) -> pa.Table:
+    return pa.table({"a": [a for a, _ in pairs], "b": [b for _, b in pairs]})
+
+
+def sig_like(base: np.ndarray, agree: float) -> np.ndarray:
+    out = base.copy()
+    out[int(agree * len(base)) :] += 1
+    return out
+
+
+def test_clusters_verify_the_estimate_and_keep_the_first_row() -> None:
+    base = np.arange(128)
+    table = rows(
+        {"a": base, "b": sig_like(base, 0.9), "c": sig_like(base, 0.85), "d": sig_like(base, 0.5)}
+    )
+    found = clusters(edges(("b", "a"), ("c", "b"), ("d", "a")), table, SPEC)
+    got = {r["id"]: (r["duplicate_of"], round(r["similarity"], 2)) for r in found.to_pylist()}
+    assert got == {"b": ("a", 0.9), "c": ("a", 0.84)}  # d is a candidate below the threshold
+
+
+def test_pairs_under_match_both_need_close_images_too() -> None:
+    base = np.arange(128)
+    table = rows({"a": base, "b": base, "c": base}, phash={"a": 0, "b": 0b111, "c": (1 << 40) - 1})
+    found = clusters(edges(("b", "a"), ("c", "a")), table, SPEC)
+    assert found["id"].to_pylist() == ["b"]  # c has the same caption, a different image
+    loose = clusters(edges(("b", "a"), ("c", "a")), table, NearDedupSpec(match="text"))
+    assert sorted(loose["id"].to_pylist()) == ["b", "c"]
