@@ -60,6 +60,13 @@ def _print_report(report: object) -> None:
     for s in report.stages:
         stages.add_row(s.stage, str(s.rows), f"{s.seconds:.2f}", f"{s.rows_per_s:,.0f}")
     console.print(stages)
+    if c.languages_before:
+        langs = Table(title="languages (rows language ID saw, rows kept)")
+        for col in ("language", "before", "after"):
+            langs.add_column(col, justify="left" if col == "language" else "right")
+        for lang, n in sorted(c.languages_before.items(), key=lambda kv: -kv[1])[:15]:
+            langs.add_row(lang, str(n), str(c.languages_after.get(lang, 0)))
+        console.print(langs)
     if report.file_errors:
         files = Table(title="input files with errors (their readable records are counted)")
         for col in ("file", "reason", "error"):

@@ -51,6 +51,26 @@ class InputSpec(_Spec):
     )
 
 
+NudeNetLabel = Literal[
+    "FEMALE_GENITALIA_COVERED",
+    "FACE_FEMALE",
+    "BUTTOCKS_EXPOSED",
+    "FEMALE_BREAST_EXPOSED",
+    "FEMALE_GENITALIA_EXPOSED",
+    "MALE_BREAST_EXPOSED",
+    "ANUS_EXPOSED",
+    "FEET_EXPOSED",
+    "BELLY_COVERED",
+    "FEET_COVERED",
+    "ARMPITS_COVERED",
+    "ARMPITS_EXPOSED",
+    "FACE_MALE",
+    "BELLY_EXPOSED",
+    "MALE_GENITALIA_EXPOSED",
+    "ANUS_COVERED",
+    "FEMALE_BREAST_COVERED",
+    "BUTTOCKS_COVERED",
+]
 ImageFormat = Literal["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"]
 
 
@@ -107,6 +127,31 @@ class NearDedupSpec(_Spec):
         return self
 
 
+class LangIdSpec(_Spec):
+    """fastText language ID. `allowed` lists ISO 639 codes (empty: any language); a row whose
+    top language scores under `min_score` is removed as uncertain."""
+
+    enabled: bool = True
+    allowed: list[str] = []
+    min_score: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class NsfwSpec(_Spec):
+    """NudeNet on every image: a row is unsafe when any of `unsafe_labels` is detected with a
+    score of at least `threshold`."""
+
+    enabled: bool = True
+    unsafe_labels: list[NudeNetLabel] = [
+        "FEMALE_BREAST_EXPOSED",
+        "FEMALE_GENITALIA_EXPOSED",
+        "MALE_GENITALIA_EXPOSED",
+        "BUTTOCKS_EXPOSED",
+        "ANUS_EXPOSED",
+    ]
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    actors: int = Field(default=2, ge=1, description="NudeNet actors (the slowest stage).")
+
+
 class MlflowSpec(_Spec):
     enabled: bool = True
     experiment: str = "weft-curate"
@@ -122,6 +167,8 @@ class CurateSpec(_Spec):
     validate_: ValidateSpec = Field(default=ValidateSpec(), alias="validate")
     exact_dedup: ExactDedupSpec = ExactDedupSpec()
     near_dedup: NearDedupSpec = NearDedupSpec()
+    langid: LangIdSpec = LangIdSpec()
+    nsfw: NsfwSpec = NsfwSpec()
     batch_size: int = Field(default=256, ge=1, description="Rows per Ray Data batch.")
     rows_per_file: int = Field(default=10_000, ge=1, description="Minimum rows per output file.")
     mlflow: MlflowSpec = MlflowSpec()

@@ -17,6 +17,7 @@ def block(rows: list[tuple[str, str, str | None, str | None]]) -> pa.Table:
             "status": [r[1] for r in rows],
             "stage": pa.array([r[2] for r in rows], pa.string()),
             "reason": pa.array([r[3] for r in rows], pa.string()),
+            "lang": pa.array([None] * len(rows), pa.string()),
             "text_hash": [f"t{r[0]}" for r in rows],
             "image_hash": [f"i{r[0]}" for r in rows],
         }

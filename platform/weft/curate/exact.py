@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from weft.curate.schema import KEPT, REMOVED, Decision, active, decide
+from weft.curate.schema import KEPT, REMOVED, Decision, active, decide, with_columns
 
 STAGE = "exact_dedup"
 Match = Literal["both", "text", "image"]
@@ -53,14 +53,7 @@ class ContentHash:
             content_hash(b) if k and b is not None else None
             for k, b in zip(keep, images, strict=True)
         ]
-        batch = batch.set_column(
-            batch.schema.get_field_index("text_hash"), "text_hash", pa.array(text_hash, pa.string())
-        )
-        return batch.set_column(
-            batch.schema.get_field_index("image_hash"),
-            "image_hash",
-            pa.array(image_hash, pa.string()),
-        )
+        return with_columns(batch, text_hash=text_hash, image_hash=image_hash)
 
 
 def dedup_keys(batch: pa.Table, match: Match) -> pa.Table:

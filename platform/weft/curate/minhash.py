@@ -21,7 +21,7 @@ from datasketch.lsh import _optimal_param
 
 from weft.curate.exact import DUPLICATES, MarkDuplicates
 from weft.curate.phash import hamming
-from weft.curate.schema import active
+from weft.curate.schema import active, with_columns
 from weft.specs import NearDedupSpec
 
 STAGE = "near_dedup"
@@ -88,9 +88,7 @@ class Signatures:
         sigs: list[bytes | None] = [None] * batch.num_rows
         for i, sig in zip(rows, signatures([texts[i] for i in rows], self.spec), strict=True):
             sigs[i] = sig
-        return batch.set_column(
-            batch.schema.get_field_index("minhash"), "minhash", pa.array(sigs, pa.binary())
-        )
+        return with_columns(batch, minhash=sigs)
 
 
 def band_keys(batch: pa.Table, bands: int, rows: int) -> pa.Table:

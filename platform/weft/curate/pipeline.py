@@ -33,6 +33,7 @@ from weft.curate.exact import (
     dedup_keys,
     duplicates_in_block,
 )
+from weft.curate.langid import LanguageID
 from weft.curate.minhash import (
     EDGES,
     MarkNearDuplicates,
@@ -42,6 +43,7 @@ from weft.curate.minhash import (
     candidate_pairs,
     clusters,
 )
+from weft.curate.nsfw import NsfwFilter
 from weft.curate.read import STAGE as STAGE_READ
 from weft.curate.read import SUFFIXES, read_file
 from weft.curate.report import Counts, FileError, Report, StageTiming, summarise_block
@@ -154,18 +156,25 @@ class _Run:
         return _timed(self.stage.name, partial(self.stage, batch), self.clock)
 
 
-def _apply(ds: Dataset, stage_cls: type[Stage], args: tuple[Any, ...], clock: Any) -> Dataset:
-    """`map_batches` one stage over whole blocks: as tasks, or, for a stage with `actors`, as
-    an actor pool whose actors build the stage (and load its state) once."""
+def _apply(
+    ds: Dataset,
+    stage_cls: type[Stage],
+    args: tuple[Any, ...],
+    clock: Any,
+    actors: int | None = None,
+) -> Dataset:
+    """`map_batches` one stage over whole blocks: as tasks, or, for a stage with `actors`
+    (the class's, or as given), as an actor pool whose actors build the stage once."""
+    actors = stage_cls.actors if actors is None else actors
     runner = type(stage_cls.__name__, (_Run,), {"stage_cls": staticmethod(stage_cls)})
     common: dict[str, Any] = {"batch_size": None, "batch_format": "pyarrow"}
-    if stage_cls.actors:
+    if actors:
         # Fractional CPUs: whole-CPU actors can starve the read tasks on a small machine.
         return ds.map_batches(
             runner,
             fn_constructor_args=(args, clock),
             num_cpus=0.5,
-            compute=ActorPoolStrategy(min_size=1, max_size=stage_cls.actors),
+            compute=ActorPoolStrategy(min_size=1, max_size=actors),
             **common,
         )
     return ds.map_batches(runner(args, clock), **common)
@@ -277,6 +286,14 @@ def curate(spec: CurateSpec) -> Report:
     if spec.near_dedup.enabled:
         with _phase(phases, "near dedup"):
             rows = _near_dedup(rows, spec.near_dedup, clock)
+
+    if spec.langid.enabled or spec.nsfw.enabled:
+        with _phase(phases, "filters"):
+            if spec.langid.enabled:
+                rows = _apply(rows, LanguageID, (spec.langid,), clock)
+            if spec.nsfw.enabled:
+                rows = _apply(rows, NsfwFilter, (spec.nsfw,), clock, actors=spec.nsfw.actors)
+            rows = rows.materialize()
 
     with _phase(phases, "write"):
         summaries = rows.map_batches(summarise_block, batch_size=None, batch_format="pyarrow")

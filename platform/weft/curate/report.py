@@ -25,7 +25,8 @@ class AccountingError(RuntimeError):
 
 
 def summarise_block(block: pa.Table) -> pa.Table:
-    """Per (status, stage, reason): row count and the sum (mod 2^64, two halves) of row digests."""
+    """Per (status, stage, reason, lang): row count and the sum (mod 2^64, two halves) of the
+    row digests."""
     digests = np.frombuffer(
         b"".join(
             hashlib.blake2b(f"{i}|{t}|{m}".encode(), digest_size=16).digest()
@@ -38,30 +39,21 @@ def summarise_block(block: pa.Table) -> pa.Table:
         ),
         dtype=np.uint64,
     ).reshape(-1, 2)
-    groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
-    for row, group in enumerate(
-        zip(
-            block["status"].to_pylist(),
-            block["stage"].to_pylist(),
-            block["reason"].to_pylist(),
-            strict=True,
-        )
-    ):
-        groups[(group[0], group[1] or "", group[2] or "")].append(row)
+    keys = ("status", "stage", "reason", "lang")
+    groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for row, group in enumerate(zip(*(block[k].to_pylist() for k in keys), strict=True)):
+        groups[tuple(g or "" for g in group)].append(row)
     out: dict[str, list[object]] = defaultdict(list)
-    for (status, stage, reason), rows in groups.items():
+    for group, rows in groups.items():
         sums = digests[rows].sum(axis=0, dtype=np.uint64)  # wraps mod 2^64
-        for name, value in zip(
-            ("status", "stage", "reason", "rows", "hi", "lo"),
-            (status, stage, reason, len(rows), int(sums[0]), int(sums[1])),
-            strict=True,
-        ):
+        for name, value in zip(keys, group, strict=True):
             out[name].append(value)
+        out["rows"].append(len(rows))
+        out["hi"].append(int(sums[0]))
+        out["lo"].append(int(sums[1]))
     return pa.table(
         {
-            "status": pa.array(out["status"], pa.string()),
-            "stage": pa.array(out["stage"], pa.string()),
-            "reason": pa.array(out["reason"], pa.string()),
+            **{k: pa.array(out[k], pa.string()) for k in keys},
             "rows": pa.array(out["rows"], pa.int64()),
             "hi": pa.array(out["hi"], pa.uint64()),
             "lo": pa.array(out["lo"], pa.uint64()),
@@ -76,6 +68,9 @@ class Counts(BaseModel):
     kept: int = 0
     removed: dict[str, dict[str, int]] = {}
     quarantined: dict[str, dict[str, int]] = {}
+    # rows per language that language ID saw (before) and that were kept (after)
+    languages_before: dict[str, int] = {}
+    languages_after: dict[str, int] = {}
     content_hash: str = ""
 
     @classmethod
@@ -85,6 +80,12 @@ class Counts(BaseModel):
         for summary in summaries:
             for row in summary.to_pylist():
                 counts.input_rows += row["rows"]
+                if row["lang"]:
+                    before = counts.languages_before
+                    before[row["lang"]] = before.get(row["lang"], 0) + row["rows"]
+                    if row["status"] == KEPT:
+                        after = counts.languages_after
+                        after[row["lang"]] = after.get(row["lang"], 0) + row["rows"]
                 if row["status"] == KEPT:
                     counts.kept += row["rows"]
                     hi, lo = (hi + row["hi"]) & _MASK, (lo + row["lo"]) & _MASK
@@ -195,6 +196,12 @@ class Report(BaseModel):
         lines += [
             f"| {s.stage} | {s.rows} | {s.seconds:.2f} | {s.rows_per_s:,.0f} |" for s in self.stages
         ]
+        if c.languages_before:
+            lines += ["", "## Languages", "", "| language | before | after |", "|---|---:|---:|"]
+            lines += [
+                f"| {lang} | {n} | {c.languages_after.get(lang, 0)} |"
+                for lang, n in sorted(c.languages_before.items(), key=lambda kv: -kv[1])
+            ]
         lines += ["", "| phase | wall seconds |", "|---|---:|"]
         lines += [f"| {p} | {t:.2f} |" for p, t in self.phases.items()]
         if self.file_errors:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -57,6 +57,10 @@ ROW_SCHEMA = pa.schema(
         pa.field("text_hash", pa.string()),
         pa.field("image_hash", pa.string()),
         pa.field("minhash", pa.binary()),
+        pa.field("lang", pa.string()),
+        pa.field("lang_score", pa.float32()),
+        pa.field("nsfw_score", pa.float32()),
+        pa.field("nsfw_labels", pa.list_(pa.string())),
         *_DECISION_FIELDS,
     ]
 )
@@ -73,6 +77,16 @@ DECISION_COLUMNS = [f.name for f in ROW_SCHEMA if f.name not in {"image"} | _INT
 def row_id(source_uri: str, key: str) -> str:
     """Stable id of a record: the same object and key give the same id on every run."""
     return hashlib.blake2b(f"{source_uri}\0{key}".encode(), digest_size=16).hexdigest()
+
+
+def with_columns(batch: pa.Table, **columns: list[Any] | pa.Array | pa.ChunkedArray) -> pa.Table:
+    """Replace whole columns by name, typed as ROW_SCHEMA types them."""
+    for name, values in columns.items():
+        field = ROW_SCHEMA.field(name)
+        if not isinstance(values, pa.Array | pa.ChunkedArray):
+            values = pa.array(values, field.type)
+        batch = batch.set_column(batch.schema.get_field_index(name), field, values)
+    return batch
 
 
 def active(batch: pa.Table) -> pa.ChunkedArray:
@@ -101,14 +115,5 @@ def decide(batch: pa.Table, decisions: Mapping[int, Decision]) -> pa.Table:
             columns[name][i] = value
     dropped = np.zeros(batch.num_rows, dtype=bool)
     dropped[list(decisions)] = True
-    columns_out: dict[str, pa.Array | pa.ChunkedArray] = {
-        name: pa.array(values, batch.schema.field(name).type) for name, values in columns.items()
-    }
-    columns_out["image"] = pc.if_else(
-        pa.array(dropped), pa.nulls(batch.num_rows, pa.binary()), batch["image"]
-    )
-    for name, values in columns_out.items():
-        batch = batch.set_column(
-            batch.schema.get_field_index(name), batch.schema.field(name), values
-        )
-    return batch
+    image = pc.if_else(pa.array(dropped), pa.nulls(batch.num_rows, pa.binary()), batch["image"])
+    return with_columns(batch, **columns, image=image)

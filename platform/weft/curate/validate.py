@@ -16,7 +16,7 @@ import pyarrow as pa
 from PIL import Image
 
 from weft.curate.phash import phash
-from weft.curate.schema import KEPT, QUARANTINED, ROW_SCHEMA, Decision, decide
+from weft.curate.schema import KEPT, QUARANTINED, ROW_SCHEMA, Decision, decide, with_columns
 from weft.specs import ValidateSpec
 
 STAGE = "validate"
@@ -50,6 +50,8 @@ def normalise_text(raw: bytes | None, spec: ValidateSpec) -> str:
 
 
 class ImageInfo(NamedTuple):
+    """What the one full decode of an image records (as the `image_<field>` columns)."""
+
     format: str
     width: int
     height: int
@@ -115,28 +117,13 @@ class Validate:
                     meta[i] = inspect_image(images[i], self.spec)
             except Rejected as err:
                 rejected[i] = Decision(QUARANTINED, STAGE, err.reason, str(err))
-        out = pa.table(
-            {
-                "id": batch["id"],
-                "source_uri": batch["source_uri"],
-                "key": batch["key"],
-                "text": pa.array(texts, pa.string()),
-                "image": batch["image"],
-                "image_format": pa.array([m and m[0] for m in meta], pa.string()),
-                "image_width": pa.array([m and m[1] for m in meta], pa.int32()),
-                "image_height": pa.array([m and m[2] for m in meta], pa.int32()),
-                "image_mode": pa.array([m and m[3] for m in meta], pa.string()),
-                "image_phash": pa.array([m and m[4] for m in meta], pa.int64()),
-                "text_hash": pa.nulls(n, pa.string()),
-                "image_hash": pa.nulls(n, pa.string()),
-                "minhash": pa.nulls(n, pa.binary()),
-                "status": batch["status"],
-                "stage": batch["stage"],
-                "reason": batch["reason"],
-                "detail": batch["detail"],
-                "duplicate_of": batch["duplicate_of"],
-                "similarity": batch["similarity"],
-            },
-            schema=ROW_SCHEMA,
-        )
+        info = {
+            f"image_{name}": [m and getattr(m, name) for m in meta] for name in ImageInfo._fields
+        }
+        # READ_SCHEMA's columns carry over; the rest are new here or filled by later stages.
+        columns = {
+            f.name: batch[f.name] if f.name in batch.schema.names else pa.nulls(n, f.type)
+            for f in ROW_SCHEMA
+        }
+        out = with_columns(pa.table(columns, schema=ROW_SCHEMA), text=texts, **info)
         return decide(out, rejected)

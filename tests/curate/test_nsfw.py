@@ -1,0 +1,85 @@
+"""NSFW: the decision rule on detector outputs, and real benign images passing NudeNet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from weft.curate.demo_data import draw, encode
+from weft.curate.nsfw import NsfwFilter, verdict
+from weft.curate.schema import KEPT, REMOVED, ROW_SCHEMA
+from weft.specs import NsfwSpec
+
+SPEC = NsfwSpec(threshold=0.5)
+SAMPLES = Path(matplotlib.__file__).parent / "mpl-data" / "sample_data"
+
+
+def det(label: str, score: float) -> dict[str, object]:
+    return {"class": label, "score": score, "box": [0, 0, 10, 10]}
+
+
+def test_unsafe_label_at_the_threshold_is_unsafe() -> None:
+    assert verdict([det("FEMALE_BREAST_EXPOSED", 0.5)], SPEC) == (
+        True,
+        0.5,
+        ["FEMALE_BREAST_EXPOSED"],
+    )
+
+
+def test_unsafe_label_under_the_threshold_is_safe_but_scored() -> None:
+    unsafe, score, labels = verdict([det("BUTTOCKS_EXPOSED", 0.3), det("FACE_MALE", 0.9)], SPEC)
+    assert (unsafe, round(score, 2), labels) == (False, 0.3, ["BUTTOCKS_EXPOSED", "FACE_MALE"])
+
+
+def test_covered_and_face_labels_never_count_and_the_label_list_is_configurable() -> None:
+    found = [det("FEMALE_BREAST_COVERED", 0.99), det("FACE_FEMALE", 0.99)]
+    assert verdict(found, SPEC)[:2] == (False, 0.0)
+    strict = NsfwSpec(unsafe_labels=["FEMALE_BREAST_COVERED"], threshold=0.9)
+    assert verdict(found, strict)[0] is True
+    assert verdict([], SPEC) == (False, 0.0, [])
+
+
+def benign_images() -> list[bytes]:
+    """Real photographs shipped with matplotlib (a portrait of Grace Hopper, a product photo)
+    and drawn demo images."""
+    photos = [
+        (SAMPLES / name).read_bytes()
+        for name in ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png")
+    ]
+    rng = np.random.default_rng(0)
+    drawn = [encode(draw(rng, 96)[0], "JPEG") for _ in range(4)]
+    return photos + drawn
+
+
+@pytest.fixture(scope="module")
+def stage() -> NsfwFilter:
+    return NsfwFilter(SPEC)
+
+
+def test_real_benign_images_pass_nudenet(stage: NsfwFilter) -> None:
+    images = benign_images()
+    n = len(images)
+    columns = {f.name: pa.nulls(n, f.type) for f in ROW_SCHEMA}
+    columns |= {"image": pa.array(images, pa.binary()), "status": pa.array([KEPT] * n)}
+    out = stage(pa.table(columns, schema=ROW_SCHEMA))
+    assert out["status"].to_pylist() == [KEPT] * n
+    assert all(s is not None and s < SPEC.threshold for s in out["nsfw_score"].to_pylist())
+    # the detector really ran: it finds the face in the portrait
+    assert "FACE_FEMALE" in out["nsfw_labels"].to_pylist()[0]
+
+
+def test_a_row_is_removed_when_the_rule_says_unsafe() -> None:
+    """A benign label made 'unsafe' by the spec exercises the removal path on a real image."""
+    portrait = (SAMPLES / "grace_hopper.jpg").read_bytes()
+    face_is_unsafe = NsfwFilter(NsfwSpec(unsafe_labels=["FACE_FEMALE"], threshold=0.3))
+    columns = {f.name: pa.nulls(1, f.type) for f in ROW_SCHEMA}
+    columns |= {"image": pa.array([portrait], pa.binary()), "status": pa.array([KEPT])}
+    out = face_is_unsafe(pa.table(columns, schema=ROW_SCHEMA))
+    assert out["status"].to_pylist() == [REMOVED]
+    assert out["reason"].to_pylist() == ["nsfw"]
+    assert out["image"].to_pylist() == [None]
+    assert out["nsfw_score"].to_pylist()[0] >= 0.3
