@@ -78,7 +78,12 @@ def _print_report(report: object) -> None:
         f"accounting: {c.input_rows} input = {c.kept} kept + {c.total('removed')} removed + "
         f"{c.total('quarantined')} quarantined [green](checked)[/]\n"
         f"dataset content hash: [bold]{c.content_hash}[/]\n"
-        f"output: {report.output} (data/, removed/, quarantine/, report.json, report.md)",
+        f"output: {report.output} "
+        + (
+            "(decisions/, report.json, report.md)"
+            if report.dry_run
+            else "(data/, removed/, quarantine/, report.json, report.md)"
+        ),
         highlight=False,
     )
     if report.mlflow_run_id:
@@ -89,22 +94,30 @@ def _print_report(report: object) -> None:
         )
 
 
-def _run_curation(spec_path: Path) -> None:
+def _run_curation(spec_path: Path, dry_run: bool = False) -> None:
     with _user_errors():
         spec = load_spec(CurateSpec, spec_path)
         from weft.curate.pipeline import curate
 
         console.print(f"curating [bold]{spec.name}[/] from {spec_path}", highlight=False)
-        report = curate(spec)
+        report = curate(spec, dry_run=dry_run)
     _print_report(report)
 
 
 @app.command()
 def curate(
     spec: Annotated[Path, typer.Argument(help="Curation spec (YAML), e.g. pipelines/demo.yaml.")],
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Run every stage; write only the report and each row's decision and scores "
+            "(<output>/dry-run/), to tune thresholds.",
+        ),
+    ] = False,
 ) -> None:
-    """Curate image-text data: read, validate, dedup; write Parquet and a report."""
-    _run_curation(spec)
+    """Curate image-text data: read, validate, dedup, filter; write Parquet and a report."""
+    _run_curation(spec, dry_run)
 
 
 @app.command("demo-data")

@@ -136,3 +136,22 @@ def test_the_same_spec_runs_on_local_folders(tmp_path: Path, ray_session: None) 
     report = curate(spec_for(str(tmp_path / "raw"), str(tmp_path / "curated")))
     check_against_manifest(report, manifest)
     assert (tmp_path / "curated" / "report.md").is_file()
+
+
+def test_dry_run_writes_every_decision_and_leaves_the_output_alone(
+    tmp_path: Path, ray_session: None
+) -> None:
+    generate(str(tmp_path / "raw"), pairs=60, shards=2, documents=40)
+    spec = spec_for(str(tmp_path / "raw"), str(tmp_path / "curated"))
+    report = curate(spec, dry_run=True)
+    assert not (tmp_path / "curated" / "data").exists()
+    decisions = pads.dataset(tmp_path / "curated" / "dry-run" / "decisions", format="parquet")
+    table = decisions.to_table()
+    assert table.num_rows == report.counts.input_rows == report.written["decisions"]
+    assert "image" not in table.column_names
+    kept = table.filter(pads.field("status") == "kept")
+    assert kept.num_rows == report.counts.kept
+    # the scores a data engineer tunes thresholds with are there
+    assert kept.filter(pads.field("lang").is_valid()).num_rows == kept.num_rows
+    assert kept.filter(pads.field("nsfw_score").is_valid()).num_rows > 0
+    assert "(dry run)" in (tmp_path / "curated" / "dry-run" / "report.md").read_text()

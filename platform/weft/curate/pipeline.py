@@ -61,7 +61,9 @@ from weft.specs import CurateSpec, InputSpec, NearDedupSpec
 log = logging.getLogger(__name__)
 # Rows of the narrow (id, source_uri, key, dedup_key) table per hash partition (~50 MB).
 ROWS_PER_PARTITION = 500_000
-OUTPUT_PARTS = {"data": KEPT, "removed": REMOVED, "quarantine": QUARANTINED}
+OUTPUT_PARTS: dict[str, str | None] = {"data": KEPT, "removed": REMOVED, "quarantine": QUARANTINED}
+# A dry run writes every row's decision (no image bytes) instead of the curated output.
+DRY_RUN_PARTS: dict[str, str | None] = {"decisions": None}
 
 
 class Stage(Protocol):
@@ -219,8 +221,11 @@ def _gather(ds: Dataset, schema: pa.Schema) -> pa.Table:
     return pa.concat_tables([schema.empty_table(), *ray.get(ds.to_arrow_refs())])
 
 
-def _select(batch: pa.Table, status: str, columns: list[str]) -> pa.Table:
-    return batch.filter(pa.compute.equal(batch["status"], status)).select(columns)
+def _select(batch: pa.Table, status: str | None, columns: list[str]) -> pa.Table:
+    """The rows with `status` (every row if None), in `columns`."""
+    if status is not None:
+        batch = batch.filter(pc.equal(batch["status"], status))
+    return batch.select(columns)
 
 
 def _count_rows(loc: storage.Location) -> int:
@@ -245,11 +250,17 @@ def _phase(phases: dict[str, float], name: str) -> Iterator[None]:
     log.info("curate phase=%s seconds=%.2f", name.replace(" ", "_"), phases[name])
 
 
-def curate(spec: CurateSpec) -> Report:
-    """Run a curation spec end to end and return its checked report (also written and logged)."""
+def curate(spec: CurateSpec, dry_run: bool = False) -> Report:
+    """Run a curation spec end to end and return its checked report (also written and logged).
+
+    A dry run runs every stage but writes, under `<output>/dry-run/`, only the report and
+    every row's decision and scores, so thresholds can be tuned before curating for real.
+    """
     started = time.perf_counter()
     phases: dict[str, float] = {}
     out = storage.resolve(spec.output, spec.storage)
+    if dry_run:
+        out = out.join("dry-run")
     files = list_inputs(spec)
     storage.ensure_writable(out)
     log.info("curate name=%s files=%d output=%s", spec.name, len(files), out.uri)
@@ -299,7 +310,7 @@ def curate(spec: CurateSpec) -> Report:
         summaries = rows.map_batches(summarise_block, batch_size=None, batch_format="pyarrow")
         counts = Counts.from_summaries(ray.get(summaries.to_arrow_refs()))
         written = {}
-        for part, status in OUTPUT_PARTS.items():
+        for part, status in (DRY_RUN_PARTS if dry_run else OUTPUT_PARTS).items():
             loc = out.join(part)
             storage.delete_dir(loc)
             columns = CURATED_COLUMNS if status == KEPT else DECISION_COLUMNS
@@ -327,6 +338,7 @@ def curate(spec: CurateSpec) -> Report:
         stages=[StageTiming(stage=name, rows=int(n), seconds=s) for name, (n, s) in totals.items()],
         phases=phases,
         seconds=time.perf_counter() - started,
+        dry_run=dry_run,
     )
     report.check()
     log.info(
@@ -358,6 +370,7 @@ def _log_to_mlflow(spec: CurateSpec, report: Report) -> None:
         report.mlflow_run_id = run.info.run_id
         mlflow.set_tags(
             {
+                "weft.dry_run": str(report.dry_run).lower(),
                 "weft.stage": "curate",
                 "weft.dataset.content_hash": c.content_hash,
                 "weft.dataset.uri": report.output,

@@ -131,6 +131,7 @@ class Report(BaseModel):
     phases: dict[str, float]
     seconds: float
     mlflow_run_id: str | None = None
+    dry_run: bool = False
 
     @property
     def content_hash(self) -> str:
@@ -146,7 +147,11 @@ class Report(BaseModel):
                 f"input {c.input_rows} != kept {c.kept} + removed {removed}"
                 f" + quarantined {quarantined}"
             )
-        expected = {"data": c.kept, "removed": removed, "quarantine": quarantined}
+        expected = (
+            {"decisions": c.input_rows}
+            if self.dry_run
+            else {"data": c.kept, "removed": removed, "quarantine": quarantined}
+        )
         problems += [
             f"{part}/ holds {self.written.get(part, 0)} rows, expected {n}"
             for part, n in expected.items()
@@ -160,7 +165,7 @@ class Report(BaseModel):
     def to_markdown(self) -> str:
         c = self.counts
         lines = [
-            f"# Curation report: {self.name}",
+            f"# Curation report: {self.name}" + (" (dry run)" if self.dry_run else ""),
             "",
             f"- output: `{self.output}`",
             f"- dataset content hash: `{c.content_hash}`",
