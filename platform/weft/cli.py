@@ -120,6 +120,68 @@ def curate(
     _run_curation(spec, dry_run)
 
 
+@app.command()
+def calibrate(
+    spec: Annotated[
+        Path, typer.Argument(help="Curation spec whose near_dedup settings to calibrate.")
+    ],
+    pairs: Annotated[
+        str,
+        typer.Option(help="Labelled pairs (JSONL: a, b, jaccard|duplicate), local or s3://."),
+    ] = ".weft/demo/raw/near_pairs.jsonl",
+) -> None:
+    """Precision and recall of near-duplicate detection per threshold on labelled pairs."""
+    from weft import storage
+    from weft.curate.calibrate import calibrate as run
+    from weft.curate.calibrate import candidate_probability, load_pairs
+    from weft.curate.minhash import bands_and_rows
+
+    with _user_errors():
+        curate_spec = load_spec(CurateSpec, spec)
+        loc = storage.resolve(pairs, curate_spec.storage)
+        try:
+            labelled = load_pairs(storage.read_bytes(loc).splitlines())
+        except ValueError as err:
+            raise SpecError(f"{loc.uri}: {err}") from None
+    near = curate_spec.near_dedup
+    rows = run(labelled, near)
+    table = Table(
+        title=f"near dedup on {len(labelled)} labelled pairs ({near.engine}, "
+        f"{near.num_perm} permutations, {near.shingle} {near.ngram}-grams)"
+    )
+    for col in (
+        "threshold",
+        "bands x rows",
+        "P(candidate) at t",
+        "precision",
+        "recall",
+        "TP",
+        "FP",
+        "FN",
+    ):
+        table.add_column(col, justify="right")
+    for r in rows:
+        mark = "[bold]" if abs(r.threshold - near.threshold) < 1e-9 else ""
+        table.add_row(
+            f"{mark}{r.threshold:.2f}",
+            f"{r.bands} x {r.rows}",
+            f"{r.candidate_at_threshold:.3f}",
+            f"{r.precision:.3f}",
+            f"{r.recall:.3f}",
+            str(r.true_positives),
+            str(r.false_positives),
+            str(r.false_negatives),
+        )
+    console.print(table)
+    bands, per_band = bands_and_rows(near)
+    curve = Table(title=f"candidate probability 1-(1-s^r)^b at the spec's b={bands}, r={per_band}")
+    curve.add_column("Jaccard s", justify="right")
+    curve.add_column("P(candidate)", justify="right")
+    for s in (0.3, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0):
+        curve.add_row(f"{s:.2f}", f"{float(candidate_probability(s, bands, per_band)):.3f}")
+    console.print(curve)
+
+
 @app.command("demo-data")
 def demo_data(
     out: Annotated[str, typer.Argument(help="Local folder or s3://bucket/prefix.")],

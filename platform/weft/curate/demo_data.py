@@ -315,10 +315,14 @@ def generate(
     storage.write_bytes(originals, b"\n".join(lines) + b"\n")
     copies = root.join("docs", "docs-00001.jsonl")
     near_lines = []
+    labelled = []  # for `weft calibrate`
     for j, src in enumerate(rng.choice(documents, size=documents // 4, replace=False)):
         target = NEAR_JACCARDS[j % len(NEAR_JACCARDS)]
         words, similarity = near_copy(docs[int(src)], target, vocab, rng)
         near_lines.append(json.dumps({"id": f"near{j:06d}", "text": " ".join(words)}).encode())
+        labelled.append(
+            json.dumps({"a": " ".join(docs[int(src)]), "b": " ".join(words), "jaccard": similarity})
+        )
         m.near_duplicates.append(
             {
                 "a_uri": originals.uri,
@@ -330,6 +334,7 @@ def generate(
             }
         )
     storage.write_bytes(copies, b"\n".join(near_lines) + b"\n")
+    storage.write_bytes(root.join("near_pairs.jsonl"), "\n".join(labelled).encode() + b"\n")
     m.documents = len(records) + len(near_lines)
 
     if flaws:
