@@ -116,6 +116,11 @@ class NearDedupSpec(_Spec):
     bands: int | None = Field(default=None, ge=1)
     rows: int | None = Field(default=None, ge=1)
     engine: Literal["datasketch", "rensa"] = "datasketch"
+    verify: Literal["estimate", "exact"] = Field(
+        default="estimate",
+        description="How a candidate pair's Jaccard is checked: from the signatures (no text "
+        "leaves the workers), or exactly from the shingles of both texts.",
+    )
     seed: int = 1
 
     @model_validator(mode="after")

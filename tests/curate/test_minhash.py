@@ -77,13 +77,18 @@ def test_small_buckets_give_every_pair_and_large_ones_a_chain() -> None:
     assert candidate_pairs(buckets(big)).num_rows == MAX_BUCKET
 
 
-def rows(sigs: dict[str, np.ndarray], phash: dict[str, int] | None = None) -> pa.Table:
+def rows(
+    sigs: dict[str, np.ndarray],
+    phash: dict[str, int] | None = None,
+    texts: dict[str, str] | None = None,
+) -> pa.Table:
     ids = sorted(sigs)
     return pa.table(
         {
             "id": ids,
             "source_uri": ["s"] * len(ids),
             "key": ids,
+            "text": [texts[i] for i in ids] if texts else ids,
             "minhash": [sigs[i].astype(np.uint32).tobytes() for i in ids],
             "image_phash": pa.array([phash[i] if phash else None for i in ids], pa.int64()),
         }
@@ -117,3 +122,19 @@ def test_pairs_under_match_both_need_close_images_too() -> None:
     assert found["id"].to_pylist() == ["b"]  # c has the same caption, a different image
     loose = clusters(edges(("b", "a"), ("c", "a")), table, NearDedupSpec(match="text"))
     assert sorted(loose["id"].to_pylist()) == ["b", "c"]
+
+
+def test_exact_verification_uses_the_shingles_not_the_signatures() -> None:
+    rng = np.random.default_rng(1)
+    vocab = vocabulary()
+    base = [vocab[i] for i in rng.integers(len(vocab), size=200)]
+    close, _ = near_copy(base, 0.85, vocab, rng)
+    far, _ = near_copy(base, 0.6, vocab, rng)
+    same = np.arange(128)  # signatures that agree everywhere: the estimate says 1.0
+    texts = {"a": " ".join(base), "b": " ".join(close), "c": " ".join(far)}
+    table = rows({"a": same, "b": same, "c": same}, texts=texts)
+    pairs = edges(("b", "a"), ("c", "a"))
+    assert sorted(clusters(pairs, table, SPEC)["id"].to_pylist()) == ["b", "c"]
+    exact = clusters(pairs, table, NearDedupSpec(verify="exact"))
+    assert exact["id"].to_pylist() == ["b"]
+    assert exact["similarity"].to_pylist()[0] == pytest.approx(word_jaccard(base, close))

@@ -3,7 +3,8 @@
 Pure functions over pyarrow tables; `pipeline.py` runs them on Ray Data. The signature of a
 row is `num_perm` uint32 lanes stored as bytes; two rows whose signatures agree on every lane
 of some band become candidates, and a candidate pair is kept only when the fraction of equal
-lanes (the estimated Jaccard similarity) reaches the threshold. Clusters are the connected
+lanes (the estimated Jaccard similarity; or, under `verify: exact`, the Jaccard similarity of
+the shingle sets) reaches the threshold. Clusters are the connected
 components of the verified pairs; the smallest (source_uri, key) of a cluster is kept.
 """
 
@@ -169,13 +170,14 @@ def similarity(sig_a: bytes, sig_b: bytes) -> float:
 def clusters(edges: pa.Table, rows: pa.Table, spec: NearDedupSpec) -> pa.Table:
     """Verify candidate edges and cluster them into a DUPLICATES table.
 
-    `rows` has (id, source_uri, key, minhash, image_phash) for every id in `edges`. An edge
-    counts when its estimated Jaccard similarity reaches the threshold and, for image-text
-    pairs under `match: both`, the images' pHashes are within `image_max_distance` bits.
-    Clusters are connected components
-    of the counted edges; each cluster keeps its smallest (source_uri, key) row and every
-    other row points at it with its similarity to that row. Runs in one process: its input
-    is the candidate edges and the signatures of their ends only.
+    `rows` has (id, source_uri, key, text, minhash, image_phash) for every id in `edges`. An
+    edge counts when its Jaccard similarity (estimated from the signatures, or computed
+    exactly from the shingles under `verify: exact`) reaches the threshold and, for
+    image-text pairs under `match: both`, the images' pHashes are within
+    `image_max_distance` bits. Clusters are connected components of the counted edges; each
+    cluster keeps its smallest (source_uri, key) row and every other row points at it with
+    its similarity to that row. Runs in one process: its input is the candidate edges and
+    their ends only.
     """
     order = rows.sort_by([("source_uri", "ascending"), ("key", "ascending")])
     ids = order["id"].to_pylist()
@@ -183,9 +185,18 @@ def clusters(edges: pa.Table, rows: pa.Table, spec: NearDedupSpec) -> pa.Table:
     sigs = np.frombuffer(b"".join(order["minhash"].to_pylist()), dtype=np.uint32).reshape(
         len(ids), -1
     )
+    if spec.verify == "exact":
+        sets = [set(shingles(t, spec.shingle, spec.ngram)) for t in order["text"].to_pylist()]
+
+    def similarity_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if spec.verify == "exact":
+            pairs = zip(a.tolist(), b.tolist(), strict=True)
+            return np.array([len(sets[x] & sets[y]) / len(sets[x] | sets[y]) for x, y in pairs])
+        return (sigs[a] == sigs[b]).mean(axis=1)
+
     a = np.array([index[x] for x in edges["a"].to_pylist()], dtype=np.int64)
     b = np.array([index[x] for x in edges["b"].to_pylist()], dtype=np.int64)
-    keep = (sigs[a] == sigs[b]).mean(axis=1) >= spec.threshold
+    keep = similarity_of(a, b) >= spec.threshold
     if spec.match == "both":
         hashes = order["image_phash"].fill_null(0).to_numpy()
         has_image = order["image_phash"].is_valid().to_numpy(zero_copy_only=False)
@@ -204,7 +215,7 @@ def clusters(edges: pa.Table, rows: pa.Table, spec: NearDedupSpec) -> pa.Table:
             parent[max(rx, ry)] = min(rx, ry)
     roots = np.array([root(i) for i in range(len(ids))], dtype=np.int64)
     dup = np.flatnonzero(roots != np.arange(len(ids)))
-    sims = (sigs[dup] == sigs[roots[dup]]).mean(axis=1)
+    sims = similarity_of(dup, roots[dup])
     kept = [ids[roots[i]] for i in dup]
     return pa.table(
         {
@@ -212,7 +223,7 @@ def clusters(edges: pa.Table, rows: pa.Table, spec: NearDedupSpec) -> pa.Table:
             "duplicate_of": kept,
             "similarity": sims,
             "detail": [
-                f"estimated Jaccard {s:.2f} with {k}" for s, k in zip(sims, kept, strict=True)
+                f"{spec.verify} Jaccard {s:.2f} with {k}" for s, k in zip(sims, kept, strict=True)
             ],
         },
         schema=DUPLICATES,

@@ -1,0 +1,254 @@
+"""Near-duplicate text against a peer, and the model stages against their raw models.
+
+1. datatrove's MinHash dedup pipeline (its defaults: 5-grams, 14 x 8 hashes, 2 workers) and
+   Weft's curation (read, validate, exact + near dedup, write) on the same JSONL corpus of
+   documents of a few hundred words with planted near duplicates at known Jaccard
+   similarities (0.5-0.95): documents/s end to end, precision and recall at Jaccard >= 0.8.
+2. Language ID and NSFW as Ray Data actor stages (one actor) against the raw model called
+   in a plain loop on the same inputs: the ratio is Ray's overhead.
+
+Figures, never assertions. Needs the bench extras: pip install -e '.[dev,bench]'.
+
+    python -m tests.perf.bench_near_dedup [--documents 50000] [--skip-datatrove]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as pads
+import ray
+from rich.console import Console
+from rich.table import Table
+
+from weft.curate.demo_data import draw, encode, near_copy, vocabulary
+from weft.curate.langid import LanguageID, load_model, predict
+from weft.curate.nsfw import NsfwFilter, bgr, load_detector
+from weft.curate.pipeline import StageClock, _apply, curate
+from weft.curate.schema import KEPT, ROW_SCHEMA
+from weft.specs import CurateSpec, LangIdSpec, NsfwSpec, parse_spec
+
+JACCARDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+console = Console()
+
+
+def corpus(folder: Path, documents: int, files: int, seed: int = 0) -> list[tuple[str, str, float]]:
+    """JSONL files of {"id", "text"}; 10% of the documents are near copies of others, planted
+    at the JACCARDS levels. Returns the planted (original id, copy id, true Jaccard)."""
+    rng = np.random.default_rng(seed)
+    vocab = vocabulary()
+    originals = documents - documents // 10
+    docs = [
+        [vocab[i] for i in rng.integers(len(vocab), size=int(rng.integers(200, 400)))]
+        for _ in range(originals)
+    ]
+    records = [{"id": f"d{i:07d}", "text": " ".join(d)} for i, d in enumerate(docs)]
+    planted = []
+    for j, src in enumerate(rng.choice(originals, size=documents // 10, replace=False)):
+        copy, similarity = near_copy(docs[int(src)], JACCARDS[j % len(JACCARDS)], vocab, rng)
+        records.append({"id": f"n{j:07d}", "text": " ".join(copy)})
+        planted.append((f"d{int(src):07d}", f"n{j:07d}", similarity))
+    order = rng.permutation(len(records))
+    folder.mkdir(parents=True)
+    for f in range(files):
+        lines = [json.dumps(records[i]) for i in order[f::files]]
+        (folder / f"docs-{f:03d}.jsonl").write_text("\n".join(lines) + "\n")
+    return planted
+
+
+def score(removed: set[str], planted: list[tuple[str, str, float]]) -> tuple[float, float]:
+    """Recall: planted pairs at Jaccard >= 0.8 with one of the two removed. Precision: removed
+    documents that belong to such a pair, over all removed documents."""
+    similarity = {doc: j for a, b, j in planted for doc in (a, b)}
+    high = [a in removed or b in removed for a, b, j in planted if j >= 0.8]
+    hits = [similarity.get(doc, 0.0) >= 0.8 for doc in removed]
+    return sum(high) / len(high), (sum(hits) / len(hits) if hits else 1.0)
+
+
+def run_datatrove(src: Path, work: Path, files: int) -> tuple[float, set[str]]:
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.dedup.minhash import (
+        MinhashConfig,
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
+    )
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+
+    config = MinhashConfig()
+    logs = str(work / "logs")
+    start = time.perf_counter()
+    signatures = LocalPipelineExecutor(
+        pipeline=[JsonlReader(str(src)), MinhashDedupSignature(str(work / "sigs"), config=config)],
+        tasks=files,
+        workers=2,
+        logging_dir=f"{logs}/1",
+    )
+    buckets = LocalPipelineExecutor(
+        pipeline=[MinhashDedupBuckets(str(work / "sigs"), str(work / "buckets"), config=config)],
+        tasks=config.num_buckets,
+        workers=2,
+        logging_dir=f"{logs}/2",
+        depends=signatures,
+    )
+    clusters = LocalPipelineExecutor(
+        pipeline=[MinhashDedupCluster(str(work / "buckets"), str(work / "remove"), config=config)],
+        tasks=1,
+        logging_dir=f"{logs}/3",
+        depends=buckets,
+    )
+    filtered = LocalPipelineExecutor(
+        pipeline=[
+            JsonlReader(str(src)),
+            MinhashDedupFilter(
+                str(work / "remove"), exclusion_writer=JsonlWriter(str(work / "removed"))
+            ),
+            JsonlWriter(str(work / "kept")),
+        ],
+        tasks=files,
+        workers=2,
+        logging_dir=f"{logs}/4",
+        depends=clusters,
+    )
+    filtered.run()
+    seconds = time.perf_counter() - start
+    removed = set()
+    for path in (work / "removed").glob("*.jsonl*"):
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt") as f:
+            removed |= {json.loads(line)["id"] for line in f}
+    return seconds, removed
+
+
+def run_weft(src: Path, out: Path, engine: str) -> tuple[float, set[str]]:
+    spec: CurateSpec = parse_spec(
+        CurateSpec,
+        {
+            "name": f"bench-{engine}",
+            "inputs": [{"uri": str(src), "format": "jsonl", "key_column": "id"}],
+            "output": str(out),
+            "validate": {"max_text_chars": 100_000},
+            "near_dedup": {"engine": engine},
+            "langid": {"enabled": False},
+            "nsfw": {"enabled": False},
+            "mlflow": {"enabled": False},
+        },
+    )
+    report = curate(spec)
+    removed = pads.dataset(out / "removed", format="parquet").to_table(columns=["key", "stage"])
+    near = {
+        k
+        for k, s in zip(removed["key"].to_pylist(), removed["stage"].to_pylist(), strict=True)
+        if s == "near_dedup"
+    }
+    return report.seconds, near
+
+
+def stage_vs_loop(
+    table: pa.Table, stage_cls: type, args: tuple[object, ...], raw: Callable[[pa.Table], object]
+) -> tuple[float, float]:
+    """Rows/s of a stage as a one-actor Ray Data pool, and of the raw model in a plain loop."""
+    start = time.perf_counter()
+    raw(table)
+    loop_s = time.perf_counter() - start
+    ds = ray.data.from_arrow(table).repartition(8).materialize()
+    clock = StageClock.remote()
+    start = time.perf_counter()
+    _apply(ds, stage_cls, args, clock, actors=1).materialize()
+    ray_s = time.perf_counter() - start
+    return table.num_rows / ray_s, table.num_rows / loop_s
+
+
+def rows_table(texts: list[str] | None = None, images: list[bytes] | None = None) -> pa.Table:
+    n = len(texts or images or [])
+    columns = {f.name: pa.nulls(n, f.type) for f in ROW_SCHEMA}
+    columns["status"] = pa.array([KEPT] * n)
+    if texts:
+        columns["text"] = pa.array(texts)
+    if images:
+        columns["image"] = pa.array(images, pa.binary())
+    return pa.table(columns, schema=ROW_SCHEMA)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--documents", type=int, default=50_000)
+    parser.add_argument("--files", type=int, default=4)
+    parser.add_argument("--skip-datatrove", action="store_true")
+    args = parser.parse_args()
+    ray.init(num_cpus=2, include_dashboard=False)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        t = time.perf_counter()
+        planted = corpus(tmp / "docs", args.documents, args.files)
+        console.print(
+            f"corpus: {args.documents:,} documents, {len(planted):,} planted near copies "
+            f"({time.perf_counter() - t:.0f} s to make)"
+        )
+        results = []
+        for engine in ("datasketch", "rensa"):
+            seconds, removed = run_weft(tmp / "docs", tmp / f"weft-{engine}", engine)
+            results.append((f"weft ({engine})", seconds, *score(removed, planted), len(removed)))
+        if not args.skip_datatrove:
+            seconds, removed = run_datatrove(tmp / "docs", tmp / "datatrove", args.files)
+            results.append(("datatrove 0.10.1", seconds, *score(removed, planted), len(removed)))
+        table = Table(title=f"near dedup, {args.documents:,} documents, 2 cores, end to end")
+        for col in ("tool", "seconds", "documents/s", "recall @ J>=0.8", "precision", "removed"):
+            table.add_column(col, justify="left" if col == "tool" else "right")
+        for tool, seconds, recall, precision, n in results:
+            table.add_row(
+                tool,
+                f"{seconds:.1f}",
+                f"{args.documents / seconds:,.0f}",
+                f"{recall:.3f}",
+                f"{precision:.3f}",
+                f"{n:,}",
+            )
+        console.print(table)
+
+        texts = [
+            json.loads(line)["text"][:300]
+            for line in (tmp / "docs" / "docs-000.jsonl").read_text().splitlines()[:20_000]
+        ]
+    model = load_model()
+    lid = stage_vs_loop(
+        rows_table(texts=texts),
+        LanguageID,
+        (LangIdSpec(),),
+        lambda t: [predict(model, x) for x in t["text"].to_pylist()],
+    )
+    rng = np.random.default_rng(0)
+    images = [encode(draw(rng, 128)[0], "JPEG") for _ in range(300)]
+    detector = load_detector()
+    nsfw = stage_vs_loop(
+        rows_table(images=images),
+        NsfwFilter,
+        (NsfwSpec(),),
+        lambda t: [detector.detect(bgr(b)) for b in t["image"].to_pylist()],
+    )
+    models = Table(title="model stages: one Ray Data actor vs the raw model in a loop (1 core)")
+    for col in ("stage", "rows", "Ray stage rows/s", "raw loop rows/s", "raw / stage"):
+        models.add_column(col, justify="left" if col == "stage" else "right")
+    for name, n, (ray_rate, loop_rate) in (
+        ("langid", len(texts), lid),
+        ("nsfw", len(images), nsfw),
+    ):
+        models.add_row(
+            name, f"{n:,}", f"{ray_rate:,.0f}", f"{loop_rate:,.0f}", f"{loop_rate / ray_rate:.2f}x"
+        )
+    console.print(models)
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
