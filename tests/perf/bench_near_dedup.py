@@ -130,15 +130,15 @@ def run_datatrove(src: Path, work: Path, files: int) -> tuple[float, set[str]]:
     return seconds, removed
 
 
-def run_weft(src: Path, out: Path, engine: str) -> tuple[float, set[str]]:
+def run_weft(src: Path, out: Path, engine: str, verify: str) -> tuple[float, set[str]]:
     spec: CurateSpec = parse_spec(
         CurateSpec,
         {
-            "name": f"bench-{engine}",
+            "name": f"bench-{engine}-{verify}",
             "inputs": [{"uri": str(src), "format": "jsonl", "key_column": "id"}],
             "output": str(out),
             "validate": {"max_text_chars": 100_000},
-            "near_dedup": {"engine": engine},
+            "near_dedup": {"engine": engine, "verify": verify},
             "langid": {"enabled": False},
             "nsfw": {"enabled": False},
             "mlflow": {"enabled": False},
@@ -196,9 +196,13 @@ def main() -> None:
             f"({time.perf_counter() - t:.0f} s to make)"
         )
         results = []
-        for engine in ("datasketch", "rensa"):
-            seconds, removed = run_weft(tmp / "docs", tmp / f"weft-{engine}", engine)
-            results.append((f"weft ({engine})", seconds, *score(removed, planted), len(removed)))
+        runs = (("datasketch", "estimate"), ("rensa", "estimate"), ("datasketch", "exact"))
+        for engine, verify in runs:
+            seconds, removed = run_weft(
+                tmp / "docs", tmp / f"weft-{engine}-{verify}", engine, verify
+            )
+            name = f"weft ({engine}, verify {verify})"
+            results.append((name, seconds, *score(removed, planted), len(removed)))
         if not args.skip_datatrove:
             seconds, removed = run_datatrove(tmp / "docs", tmp / "datatrove", args.files)
             results.append(("datatrove 0.10.1", seconds, *score(removed, planted), len(removed)))
@@ -216,10 +220,9 @@ def main() -> None:
             )
         console.print(table)
 
-        texts = [
-            json.loads(line)["text"][:300]
-            for line in (tmp / "docs" / "docs-000.jsonl").read_text().splitlines()[:20_000]
-        ]
+        lines = (tmp / "docs" / "docs-000.jsonl").read_text().splitlines()
+        texts = [json.loads(line)["text"][:300] for line in lines]
+        texts = (texts * (100_000 // len(texts) + 1))[:100_000]
     model = load_model()
     lid = stage_vs_loop(
         rows_table(texts=texts),
