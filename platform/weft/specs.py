@@ -103,10 +103,11 @@ class NearDedupSpec(_Spec):
     `threshold`; a candidate pair is removed only when its estimated Jaccard reaches it."""
 
     enabled: bool = True
-    match: Literal["text", "both"] = Field(
+    match: Literal["text", "image", "both"] = Field(
         default="both",
-        description="Image-text pairs: `both` also needs the images' pHashes within "
-        "`image_max_distance`; `text` matches captions alone. Documents match by text.",
+        description="Image-text pairs: `both` needs captions and images (pHashes within "
+        "`image_max_distance` bits) to agree; `text` or `image` one of them. Documents "
+        "always match by text.",
     )
     image_max_distance: int = Field(default=6, ge=0, le=64)
     shingle: Literal["word", "char"] = "word"

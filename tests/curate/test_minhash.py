@@ -9,13 +9,16 @@ import pytest
 from weft.curate.demo_data import near_copy, vocabulary, word_jaccard
 from weft.curate.minhash import (
     MAX_BUCKET,
+    band_keys,
     bands_and_rows,
     candidate_pairs,
     clusters,
+    image_chunks,
     shingles,
     signatures,
     similarity,
 )
+from weft.curate.schema import ROW_SCHEMA, with_columns
 from weft.specs import NearDedupSpec
 
 SPEC = NearDedupSpec()
@@ -138,3 +141,41 @@ def test_exact_verification_uses_the_shingles_not_the_signatures() -> None:
     exact = clusters(pairs, table, NearDedupSpec(verify="exact"))
     assert exact["id"].to_pylist() == ["b"]
     assert exact["similarity"].to_pylist()[0] == pytest.approx(word_jaccard(base, close))
+
+
+def test_image_chunks_share_one_chunk_within_the_distance() -> None:
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        h = int(rng.integers(-(2**63), 2**63 - 1))
+        flipped = h
+        for bit in rng.choice(64, size=6, replace=False):
+            flipped ^= 1 << int(bit)
+        flipped = flipped - (1 << 64) if flipped >= 1 << 63 else flipped
+        assert set(image_chunks(h, 6)) & set(image_chunks(flipped, 6))
+    assert len(image_chunks(0, 6)) == 7
+
+
+def test_pairs_under_match_image_need_only_close_images() -> None:
+    base = np.arange(128)
+    other = base + 1  # captions that share nothing
+    table = rows({"a": base, "b": other, "c": other}, phash={"a": 0, "b": 0b11, "c": (1 << 40) - 1})
+    found = clusters(edges(("b", "a"), ("c", "a")), table, NearDedupSpec(match="image"))
+    assert found["id"].to_pylist() == ["b"]
+
+
+def test_band_keys_under_match_image_band_the_phash_of_pairs_and_the_text_of_documents() -> None:
+    spec = NearDedupSpec(match="image", image_max_distance=6)
+    sig = np.arange(128, dtype=np.uint32).tobytes()
+    empty = pa.table({f.name: pa.nulls(2, f.type) for f in ROW_SCHEMA}, schema=ROW_SCHEMA)
+    batch = with_columns(
+        empty,
+        id=["p", "d"],
+        source_uri=["s", "s"],
+        key=["p", "d"],
+        status=["kept", "kept"],
+        minhash=[sig, sig],
+        image_phash=[5, None],
+    )
+    keys = band_keys(batch, bands=16, rows=8, spec=spec)
+    counts = {i: keys["id"].to_pylist().count(i) for i in ("p", "d")}
+    assert counts == {"p": 7, "d": 16}

@@ -20,8 +20,10 @@ pytestmark = pytest.mark.integration
 PAIRS, DOCS = 240, 120
 
 
-def spec_for(raw: str, out: str, s3: S3Server | None = None) -> CurateSpec:
-    data = {
+def spec_for(
+    raw: str, out: str, s3: S3Server | None = None, near_dedup: dict[str, str] | None = None
+) -> CurateSpec:
+    data: dict[str, object] = {
         "name": "it",
         "inputs": [
             {"uri": f"{raw}/pairs", "format": "webdataset"},
@@ -36,6 +38,7 @@ def spec_for(raw: str, out: str, s3: S3Server | None = None) -> CurateSpec:
         "output": out,
         "validate": {"max_image_pixels": 16_000_000, "min_image_side": 16, "max_text_chars": 8000},
         "batch_size": 64,
+        "near_dedup": near_dedup or {},
     }
     if s3:
         data["storage"] = s3.storage().model_dump()
@@ -131,9 +134,14 @@ def test_curation_run_is_logged_to_mlflow(s3_run: tuple) -> None:
     assert {"report.json", "report.md", "spec.yaml"} <= artifacts
 
 
-def test_the_same_spec_runs_on_local_folders(tmp_path: Path, ray_session: None) -> None:
+def test_the_same_spec_runs_on_local_folders_with_exact_verification(
+    tmp_path: Path, ray_session: None
+) -> None:
     manifest = generate(str(tmp_path / "raw"), pairs=PAIRS, shards=3, documents=DOCS)
-    report = curate(spec_for(str(tmp_path / "raw"), str(tmp_path / "curated")))
+    spec = spec_for(
+        str(tmp_path / "raw"), str(tmp_path / "curated"), near_dedup={"verify": "exact"}
+    )
+    report = curate(spec)
     check_against_manifest(report, manifest)
     assert (tmp_path / "curated" / "report.md").is_file()
 

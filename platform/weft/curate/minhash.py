@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from itertools import pairwise
 from typing import ClassVar
 
 import numpy as np
@@ -92,34 +93,42 @@ class Signatures:
         return with_columns(batch, minhash=sigs)
 
 
-def band_keys(batch: pa.Table, bands: int, rows: int) -> pa.Table:
+def image_chunks(phash: int, distance: int) -> list[bytes]:
+    """The 64 hash bits cut into `distance` + 1 chunks: two hashes within `distance` bits
+    agree on at least one chunk (pigeonhole), so chunks are exact LSH bands for pHash."""
+    bits = format(phash & (1 << 64) - 1, "064b")
+    edges = np.linspace(0, 64, distance + 2).astype(int)
+    return [
+        f"{c}:{bits[lo:hi]}".encode()
+        for c, (lo, hi) in enumerate(pairwise(edges.tolist()))
+    ]
+
+
+def band_keys(batch: pa.Table, bands: int, rows: int, spec: NearDedupSpec) -> pa.Table:
     """One row per (kept row, band): the narrow table the grouping shuffles.
 
-    `bucket` is a 64-bit digest of the band's lanes, prefixed by the band index and by
-    whether the row has an image, so documents and pairs never share a bucket.
+    `bucket` is a 64-bit digest of one band: of the MinHash lanes, or, for image-text pairs
+    under `match: image`, of a pHash chunk. Its prefix keeps documents, pairs and image
+    chunks in separate key spaces.
     """
     batch = batch.filter(active(batch))
     batch = batch.filter(batch["minhash"].is_valid())
     ids, uris, keys = (batch[c].to_pylist() for c in ("id", "source_uri", "key"))
-    has_image = batch["image_hash"].is_valid().to_pylist()
-    out: dict[str, list[object]] = {"bucket": [], "id": [], "source_uri": [], "key": []}
+    phashes = batch["image_phash"].to_pylist()
+    out: dict[str, list[str]] = {"bucket": [], "id": [], "source_uri": [], "key": []}
     width = rows * 4
     for i, sig in enumerate(batch["minhash"].to_pylist()):
-        for b in range(bands):
-            lanes = sig[b * width : (b + 1) * width]
-            digest = hashlib.blake2b(lanes, digest_size=8, person=b"%d:%d" % (b, has_image[i]))
-            out["bucket"].append(digest.hexdigest())
+        if spec.match == "image" and phashes[i] is not None:
+            parts = [(b"img", chunk) for chunk in image_chunks(phashes[i], spec.image_max_distance)]
+        else:
+            kind = b"pair" if phashes[i] is not None else b"doc"
+            parts = [(kind + b"%d" % b, sig[b * width : (b + 1) * width]) for b in range(bands)]
+        for person, data in parts:
+            out["bucket"].append(hashlib.blake2b(data, digest_size=8, person=person).hexdigest())
             out["id"].append(ids[i])
             out["source_uri"].append(uris[i])
             out["key"].append(keys[i])
-    return pa.table(
-        {
-            "bucket": pa.array(out["bucket"], pa.string()),
-            "id": pa.array(out["id"], pa.string()),
-            "source_uri": pa.array(out["source_uri"], pa.string()),
-            "key": pa.array(out["key"], pa.string()),
-        }
-    )
+    return pa.table({name: pa.array(values, pa.string()) for name, values in out.items()})
 
 
 EDGES = pa.schema([("a", pa.string()), ("b", pa.string())])
@@ -196,11 +205,16 @@ def clusters(edges: pa.Table, rows: pa.Table, spec: NearDedupSpec) -> pa.Table:
 
     a = np.array([index[x] for x in edges["a"].to_pylist()], dtype=np.int64)
     b = np.array([index[x] for x in edges["b"].to_pylist()], dtype=np.int64)
-    keep = similarity_of(a, b) >= spec.threshold
-    if spec.match == "both":
-        hashes = order["image_phash"].fill_null(0).to_numpy()
-        has_image = order["image_phash"].is_valid().to_numpy(zero_copy_only=False)
-        keep &= ~has_image[a] | (hamming(hashes[a], hashes[b]) <= spec.image_max_distance)
+    text_ok = similarity_of(a, b) >= spec.threshold
+    hashes = order["image_phash"].fill_null(0).to_numpy()
+    pair = order["image_phash"].is_valid().to_numpy(zero_copy_only=False)[a]
+    image_ok = hamming(hashes[a], hashes[b]) <= spec.image_max_distance
+    # documents: text; pairs: text, image or both, as the spec says
+    keep = {
+        "text": text_ok,
+        "both": text_ok & (~pair | image_ok),
+        "image": np.where(pair, image_ok, text_ok),
+    }[spec.match]
     parent = np.arange(len(ids))
 
     def root(i: int) -> int:

@@ -193,16 +193,20 @@ def _with_ids(batch: pa.Table, ids: pa.Array, columns: list[str]) -> pa.Table:
 def _near_dedup(rows: Dataset, spec: NearDedupSpec, clock: Any) -> Dataset:
     """MinHash-LSH on Ray Data: band keys → buckets (hash-partitioned) → candidate edges.
 
-    The edges, and the signatures of the rows they touch, come to the driver to be verified
-    and clustered (bounded by the number of candidates, not of rows).
+    The edges, and the signatures (texts, under `verify: exact`) of the rows they touch, come
+    to the driver to be verified and clustered (bounded by the number of candidates).
     """
     bands, per_band = bands_and_rows(spec)
-    keys = rows.map_batches(partial(band_keys, bands=bands, rows=per_band), batch_format="pyarrow")
+    keys = rows.map_batches(
+        partial(band_keys, bands=bands, rows=per_band, spec=spec), batch_format="pyarrow"
+    )
     buckets = keys.repartition(_partitions(rows.count() * bands), keys=["bucket"])
     found = buckets.map_batches(candidate_pairs, batch_size=None, batch_format="pyarrow")
     edges = _gather(found, EDGES).group_by(["a", "b"]).aggregate([])
     ends = pc.unique(pa.concat_arrays([edges["a"].combine_chunks(), edges["b"].combine_chunks()]))
     columns = ["id", "source_uri", "key", "minhash", "image_phash"]
+    if spec.verify == "exact":
+        columns.append("text")
     signed = rows.map_batches(partial(_with_ids, ids=ends, columns=columns), batch_format="pyarrow")
     ends_schema = pa.schema([ROW_SCHEMA.field(c) for c in columns])
     table = clusters(edges, _gather(signed, ends_schema), spec)
