@@ -28,7 +28,9 @@ unit: setup
 	$(BIN)/pytest -m "not integration"
 
 bench: setup  ## benchmarks print figures; nothing in them is a timed assertion
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m tests.perf.bench_curate
+	$(BIN)/python -m tests.perf.bench_near_dedup
 
 clean:
 	rm -rf .weft .pytest_cache .mypy_cache .ruff_cache
