@@ -25,10 +25,10 @@ SPEC = NearDedupSpec()
 
 
 def test_text_shorter_than_the_shingle_is_one_shingle_not_nothing() -> None:
-    assert shingles("Two words", "word", 5) == [b"two words"]
-    assert shingles("!!! ???", "word", 5) == [b"!!! ???"]
+    assert shingles("Two words", "word", 5) == ["two words"]
+    assert shingles("!!! ???", "word", 5) == ["!!! ???"]
     assert len(shingles("one two three four five six", "word", 5)) == 2
-    assert shingles("abcd", "char", 3) == [b"abc", b"bcd"]
+    assert shingles("abcd", "char", 3) == ["abc", "bcd"]
 
 
 def test_short_identical_texts_match_and_short_different_ones_do_not() -> None:
@@ -151,7 +151,8 @@ def test_image_chunks_share_one_chunk_within_the_distance() -> None:
         for bit in rng.choice(64, size=6, replace=False):
             flipped ^= 1 << int(bit)
         flipped = flipped - (1 << 64) if flipped >= 1 << 63 else flipped
-        assert set(image_chunks(h, 6)) & set(image_chunks(flipped, 6))
+        pairs = zip(image_chunks(h, 6), image_chunks(flipped, 6), strict=True)
+        assert any(a == b for a, b in pairs)
     assert len(image_chunks(0, 6)) == 7
 
 

@@ -10,7 +10,6 @@ components of the verified pairs; the smallest (source_uri, key) of a cluster is
 
 from __future__ import annotations
 
-import hashlib
 import re
 from itertools import pairwise
 from typing import ClassVar
@@ -30,7 +29,7 @@ STAGE = "near_dedup"
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def shingles(text: str, kind: str, n: int) -> list[bytes]:
+def shingles(text: str, kind: str, n: int) -> list[str]:
     """Word or character n-grams of the lower-cased text, deduplicated.
 
     A text shorter than `n` tokens is one shingle of all its tokens (so such texts match only
@@ -41,10 +40,8 @@ def shingles(text: str, kind: str, n: int) -> list[bytes]:
     tokens = _WORD.findall(lowered) if kind == "word" else list(lowered)
     sep = " " if kind == "word" else ""
     if len(tokens) < n:
-        return [(sep.join(tokens) or lowered).encode()]
-    return list(
-        dict.fromkeys(sep.join(tokens[i : i + n]).encode() for i in range(len(tokens) - n + 1))
-    )
+        return [sep.join(tokens) or lowered]
+    return list(dict.fromkeys(sep.join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)))
 
 
 def bands_and_rows(spec: NearDedupSpec) -> tuple[int, int]:
@@ -65,12 +62,14 @@ def signatures(texts: list[str], spec: NearDedupSpec) -> list[bytes]:
         out = []
         for s in sets:
             m = RMinHash(num_perm=spec.num_perm, seed=spec.seed)
-            m.update([b.decode() for b in s])
+            m.update(s)
             out.append(np.asarray(m.digest(), dtype=np.uint32).tobytes())
         return out
     return [
         m.hashvalues.astype(np.uint32).tobytes()
-        for m in MinHash.bulk(sets, num_perm=spec.num_perm, seed=spec.seed)
+        for m in MinHash.bulk(
+            [[x.encode() for x in s] for s in sets], num_perm=spec.num_perm, seed=spec.seed
+        )
     ]
 
 
@@ -93,42 +92,74 @@ class Signatures:
         return with_columns(batch, minhash=sigs)
 
 
-def image_chunks(phash: int, distance: int) -> list[bytes]:
-    """The 64 hash bits cut into `distance` + 1 chunks: two hashes within `distance` bits
-    agree on at least one chunk (pigeonhole), so chunks are exact LSH bands for pHash."""
-    bits = format(phash & (1 << 64) - 1, "064b")
-    edges = np.linspace(0, 64, distance + 2).astype(int)
-    return [
-        f"{c}:{bits[lo:hi]}".encode()
-        for c, (lo, hi) in enumerate(pairwise(edges.tolist()))
-    ]
+def image_chunks(phash: int, distance: int) -> list[int]:
+    """The 64 hash bits cut into `distance` + 1 chunks (as integers): two hashes within
+    `distance` bits agree on at least one chunk (pigeonhole), so chunks are exact LSH bands."""
+    bits = phash & (1 << 64) - 1
+    edges = np.linspace(0, 64, distance + 2).astype(int).tolist()
+    return [(bits >> lo) & ((1 << (hi - lo)) - 1) for lo, hi in pairwise(edges)]
+
+
+_LANE_WEIGHTS = np.random.default_rng(20261123).integers(1, 2**63, size=1024, dtype=np.uint64) | 1
+
+
+def _bucket(lanes: np.ndarray, salt: np.ndarray) -> np.ndarray:
+    """(n, r) integer lanes and (n,) salts → (n,) 64-bit bucket ids: a weighted sum of the
+    lanes mod 2^64 with odd random weights, then splitmix64's finaliser. Different bands
+    collide with probability about 2^-64; a collision only adds a candidate, which is then
+    verified."""
+    h = (lanes.astype(np.uint64) * _LANE_WEIGHTS[: lanes.shape[1]]).sum(axis=1, dtype=np.uint64)
+    h = h + salt.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return h.view(np.int64)
 
 
 def band_keys(batch: pa.Table, bands: int, rows: int, spec: NearDedupSpec) -> pa.Table:
     """One row per (kept row, band): the narrow table the grouping shuffles.
 
-    `bucket` is a 64-bit digest of one band: of the MinHash lanes, or, for image-text pairs
-    under `match: image`, of a pHash chunk. Its prefix keeps documents, pairs and image
-    chunks in separate key spaces.
+    `bucket` is a 64-bit id of one band: of the MinHash lanes, or, for image-text pairs
+    under `match: image`, of a pHash chunk. Its salt keeps each band, and documents, pairs
+    and image chunks, in separate key spaces.
     """
     batch = batch.filter(active(batch))
     batch = batch.filter(batch["minhash"].is_valid())
-    ids, uris, keys = (batch[c].to_pylist() for c in ("id", "source_uri", "key"))
-    phashes = batch["image_phash"].to_pylist()
-    out: dict[str, list[str]] = {"bucket": [], "id": [], "source_uri": [], "key": []}
-    width = rows * 4
-    for i, sig in enumerate(batch["minhash"].to_pylist()):
-        if spec.match == "image" and phashes[i] is not None:
-            parts = [(b"img", chunk) for chunk in image_chunks(phashes[i], spec.image_max_distance)]
-        else:
-            kind = b"pair" if phashes[i] is not None else b"doc"
-            parts = [(kind + b"%d" % b, sig[b * width : (b + 1) * width]) for b in range(bands)]
-        for person, data in parts:
-            out["bucket"].append(hashlib.blake2b(data, digest_size=8, person=person).hexdigest())
-            out["id"].append(ids[i])
-            out["source_uri"].append(uris[i])
-            out["key"].append(keys[i])
-    return pa.table({name: pa.array(values, pa.string()) for name, values in out.items()})
+    n = batch.num_rows
+    if n == 0:
+        return pa.table(
+            {
+                "bucket": pa.array([], pa.int64()),
+                "id": pa.array([], pa.string()),
+                "source_uri": pa.array([], pa.string()),
+                "key": pa.array([], pa.string()),
+            }
+        )
+    sigs = np.frombuffer(b"".join(batch["minhash"].to_pylist()), np.uint32).reshape(n, -1)
+    pair = batch["image_phash"].is_valid().to_numpy(zero_copy_only=False)
+    by_image = pair & (spec.match == "image")
+    text_rows = np.flatnonzero(~by_image)
+    lanes = sigs[text_rows, : bands * rows].reshape(len(text_rows), bands, rows)
+    salt = np.arange(bands)[None, :] + np.where(pair[text_rows], 1 << 20, 0)[:, None]
+    buckets = [_bucket(lanes.reshape(-1, rows), salt.ravel())]
+    owners = [np.repeat(text_rows, bands)]
+    image_rows = np.flatnonzero(by_image)
+    if len(image_rows):
+        phashes = batch["image_phash"].to_numpy(zero_copy_only=False)
+        chunks = np.array(
+            [image_chunks(int(phashes[i]), spec.image_max_distance) for i in image_rows],
+            dtype=np.uint64,
+        )  # (m, distance + 1)
+        salt = (
+            np.arange(chunks.shape[1])[None, :] + (2 << 20) + np.zeros_like(chunks, dtype=np.int64)
+        )
+        buckets.append(_bucket(chunks.reshape(-1, 1), salt.ravel()))
+        owners.append(np.repeat(image_rows, chunks.shape[1]))
+    owner = np.concatenate(owners)
+    names = batch.select(["id", "source_uri", "key"]).take(pa.array(owner))
+    return names.add_column(0, "bucket", pa.array(np.concatenate(buckets), pa.int64()))
 
 
 EDGES = pa.schema([("a", pa.string()), ("b", pa.string())])
