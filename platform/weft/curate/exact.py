@@ -15,7 +15,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from weft.curate.schema import KEPT, REMOVED, Decision, active, decide, with_columns
+from weft.curate.schema import (
+    KEPT,
+    REMOVED,
+    Decision,
+    active,
+    decide,
+    kept_values,
+    with_columns,
+)
 
 STAGE = "exact_dedup"
 Match = Literal["both", "text", "image"]
@@ -42,17 +50,12 @@ class ContentHash:
     actors: ClassVar[int] = 0
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        keep = active(batch).to_pylist()
-        texts = batch["text"].to_pylist()
-        images = batch["image"].to_pylist()
-        text_hash = [
-            content_hash(t.encode()) if k and t is not None else None
-            for k, t in zip(keep, texts, strict=True)
-        ]
-        image_hash = [
-            content_hash(b) if k and b is not None else None
-            for k, b in zip(keep, images, strict=True)
-        ]
+        text_hash: list[str | None] = [None] * batch.num_rows
+        image_hash: list[str | None] = [None] * batch.num_rows
+        for i, text in kept_values(batch, "text"):
+            text_hash[i] = content_hash(text.encode())
+        for i, image in kept_values(batch, "image"):
+            image_hash[i] = content_hash(image)
         return with_columns(batch, text_hash=text_hash, image_hash=image_hash)
 
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import fasttext
 import pyarrow as pa
 
-from weft.curate.schema import KEPT, REMOVED, Decision, decide, with_columns
+from weft.curate.schema import REMOVED, Decision, decide, kept_values, with_columns
 from weft.specs import LangIdSpec
 
 STAGE = "langid"
@@ -50,14 +50,10 @@ class LanguageID:
         self.model = load_model()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        status = batch["status"].to_pylist()
-        texts = batch["text"].to_pylist()
         langs: list[str | None] = [None] * batch.num_rows
         scores: list[float | None] = [None] * batch.num_rows
         decisions: dict[int, Decision] = {}
-        for i, (s, text) in enumerate(zip(status, texts, strict=True)):
-            if s != KEPT or not text:
-                continue
+        for i, text in kept_values(batch, "text"):
             lang, score = predict(self.model, text)
             langs[i], scores[i] = lang, score
             if self.allowed and lang not in self.allowed:

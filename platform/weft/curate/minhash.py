@@ -22,7 +22,7 @@ from datasketch.lsh import _optimal_param
 
 from weft.curate.exact import DUPLICATES, MarkDuplicates
 from weft.curate.phash import hamming
-from weft.curate.schema import active, with_columns
+from weft.curate.schema import active, kept_values, with_columns
 from weft.specs import NearDedupSpec
 
 STAGE = "near_dedup"
@@ -83,11 +83,9 @@ class Signatures:
         self.spec = spec
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        keep = active(batch).to_pylist()
-        texts = batch["text"].to_pylist()
-        rows = [i for i, (k, t) in enumerate(zip(keep, texts, strict=True)) if k and t]
+        rows = kept_values(batch, "text")
         sigs: list[bytes | None] = [None] * batch.num_rows
-        for i, sig in zip(rows, signatures([texts[i] for i in rows], self.spec), strict=True):
+        for (i, _), sig in zip(rows, signatures([t for _, t in rows], self.spec), strict=True):
             sigs[i] = sig
         return with_columns(batch, minhash=sigs)
 

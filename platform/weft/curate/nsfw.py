@@ -12,7 +12,7 @@ import onnxruntime
 import pyarrow as pa
 from PIL import Image
 
-from weft.curate.schema import KEPT, REMOVED, Decision, decide, with_columns
+from weft.curate.schema import REMOVED, Decision, decide, kept_values, with_columns
 from weft.specs import NsfwSpec
 
 STAGE = "nsfw"
@@ -58,14 +58,10 @@ class NsfwFilter:
         self.detector = load_detector()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        status = batch["status"].to_pylist()
-        images = batch["image"].to_pylist()
         scores: list[float | None] = [None] * batch.num_rows
         labels: list[list[str] | None] = [None] * batch.num_rows
         decisions: dict[int, Decision] = {}
-        for i, (s, image) in enumerate(zip(status, images, strict=True)):
-            if s != KEPT or image is None:
-                continue
+        for i, image in kept_values(batch, "image"):
             unsafe, scores[i], labels[i] = verdict(self.detector.detect(bgr(image)), self.spec)
             if unsafe:
                 found = ", ".join(labels[i] or [])

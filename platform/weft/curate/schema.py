@@ -89,6 +89,13 @@ def with_columns(batch: pa.Table, **columns: list[Any] | pa.Array | pa.ChunkedAr
     return batch
 
 
+def kept_values(batch: pa.Table, column: str) -> list[tuple[int, Any]]:
+    """(row index, value) of every kept row whose `column` is set: what a stage looks at."""
+    status = batch["status"].to_pylist()
+    values = batch[column].to_pylist()
+    return [(i, v) for i, (s, v) in enumerate(zip(status, values, strict=True)) if s == KEPT and v]
+
+
 def active(batch: pa.Table) -> pa.ChunkedArray:
     """Mask of the rows still kept, the only rows a stage looks at."""
     return pc.equal(batch["status"], KEPT)
