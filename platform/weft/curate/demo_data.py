@@ -40,7 +40,7 @@ TEMPLATES = (
     "a photo of a {colour} {shape} against {bg}",
     "the {shape} is {colour} and the background is {bg}",
 )
-# What each kind of planted flaw must become in the report: (status, reason).
+# The quarantine reason each kind of planted flaw must get in the report.
 FLAWS = {
     "truncated_jpeg": "image_undecodable",
     "zero_byte_image": "empty_image",

@@ -1,7 +1,9 @@
 """The curation pipeline on Ray Data: the only module of `weft.curate` that knows Ray.
 
-read → validate → hash (streamed, then materialised once) → exact dedup (hash-partitioned
-grouping) → Parquet out (`data/`, `removed/`, `quarantine/`) → report, checked and logged.
+read → validate → hash → MinHash signatures (streamed, then materialised once) → exact
+dedup and near dedup (hash-partitioned groupings) → language ID → NSFW (actor pools) →
+Parquet out (`data/`, `removed/`, `quarantine/`, or `dry-run/decisions/`) → report, checked
+and logged to MLflow.
 """
 
 from __future__ import annotations
