@@ -199,12 +199,15 @@ def _near_dedup(rows: Dataset, spec: NearDedupSpec, clock: Any) -> Dataset:
     to the driver to be verified and clustered (bounded by the number of candidates).
     """
     bands, per_band = bands_and_rows(spec)
-    keys = rows.map_batches(
-        partial(band_keys, bands=bands, rows=per_band, spec=spec), batch_format="pyarrow"
+    candidates = _grouped(
+        rows,
+        partial(band_keys, bands=bands, rows=per_band, spec=spec),
+        "bucket",
+        rows.count() * bands,
+        candidate_pairs,
+        EDGES,
     )
-    buckets = keys.repartition(_partitions(rows.count() * bands), keys=["bucket"])
-    found = buckets.map_batches(candidate_pairs, batch_size=None, batch_format="pyarrow")
-    edges = _gather(found, EDGES).group_by(["a", "b"]).aggregate([])
+    edges = candidates.group_by(["a", "b"]).aggregate([])  # a pair found in several bands once
     ends = pc.unique(pa.concat_arrays([edges["a"].combine_chunks(), edges["b"].combine_chunks()]))
     columns = ["id", "source_uri", "key", "minhash", "image_phash"]
     if spec.verify == "exact":
@@ -220,6 +223,21 @@ def _near_dedup(rows: Dataset, spec: NearDedupSpec, clock: Any) -> Dataset:
         table.num_rows,
     )
     return _apply(rows, MarkNearDuplicates, (table,), clock).materialize()
+
+
+def _grouped(
+    rows: Dataset,
+    narrow: Callable[[pa.Table], pa.Table],
+    key: str,
+    narrow_rows: int,
+    per_block: Callable[[pa.Table], pa.Table],
+    schema: pa.Schema,
+) -> pa.Table:
+    """Map `rows` to a narrow table, hash-partition it by `key` (so every row of a key lands in
+    one block), run `per_block` on each whole block and gather its small output."""
+    keyed = rows.map_batches(narrow, batch_format="pyarrow")
+    blocks = keyed.repartition(_partitions(narrow_rows), keys=[key])
+    return _gather(blocks.map_batches(per_block, batch_size=None, batch_format="pyarrow"), schema)
 
 
 def _gather(ds: Dataset, schema: pa.Schema) -> pa.Table:
@@ -287,17 +305,15 @@ def curate(spec: CurateSpec, dry_run: bool = False) -> Report:
     if spec.exact_dedup.enabled:
         with _phase(phases, "exact dedup"):
             match = spec.exact_dedup.match
-            duplicates = (
-                rows.map_batches(partial(dedup_keys, match=match), batch_format="pyarrow")
-                .repartition(_partitions(rows.count()), keys=["dedup_key"])
-                .map_batches(
-                    partial(duplicates_in_block, match=match),
-                    batch_size=None,
-                    batch_format="pyarrow",
-                )
-            )
             # Bounded by the driver: one (id, duplicate_of, detail) row per duplicate.
-            table = _gather(duplicates, DUPLICATES)
+            table = _grouped(
+                rows,
+                partial(dedup_keys, match=match),
+                "dedup_key",
+                rows.count(),
+                partial(duplicates_in_block, match=match),
+                DUPLICATES,
+            )
             rows = _apply(rows, MarkDuplicates, (table,), clock).materialize()
 
     if spec.near_dedup.enabled:
