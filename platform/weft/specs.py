@@ -100,7 +100,7 @@ class ExactDedupSpec(_Spec):
 
 class NearDedupSpec(_Spec):
     """Near-duplicate text by MinHash-LSH. Bands x rows default to datasketch's optimum for
-    `threshold`; a candidate pair is removed only when its estimated Jaccard reaches it."""
+    `threshold`; a candidate pair is removed only when its Jaccard similarity reaches it."""
 
     enabled: bool = True
     match: Literal["text", "image", "both"] = Field(
@@ -117,10 +117,12 @@ class NearDedupSpec(_Spec):
     bands: int | None = Field(default=None, ge=1)
     rows: int | None = Field(default=None, ge=1)
     engine: Literal["datasketch", "rensa"] = "datasketch"
-    verify: Literal["estimate", "exact"] = Field(
-        default="estimate",
-        description="How a candidate pair's Jaccard is checked: from the signatures (no text "
-        "leaves the workers), or exactly from the shingles of both texts.",
+    verify: Literal["exact", "estimate"] = Field(
+        default="exact",
+        description="How a candidate pair's Jaccard is checked: exactly, from the shingles "
+        "of both texts (the candidates' texts come to the driver), or estimated from the "
+        "signatures (no text leaves the workers; pairs within ~0.05 of the threshold are a "
+        "coin toss).",
     )
     seed: int = 1
 

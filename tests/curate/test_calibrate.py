@@ -35,6 +35,6 @@ def test_planted_pairs_are_separated_at_the_default_threshold() -> None:
         lines.append(json.dumps({"a": " ".join(base), "b": " ".join(copy), "jaccard": similarity}))
     rows = {r.threshold: r for r in calibrate(load_pairs(lines), NearDedupSpec())}
     at = rows[0.8]
-    assert (at.bands, at.rows) == (16, 8)
+    assert (at.bands, at.rows) == (18, 7) and at.candidate_at_threshold > 0.98
     assert at.recall >= 0.9 and at.precision >= 0.9, at
     assert rows[0.5].recall >= 0.9

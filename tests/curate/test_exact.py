@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from weft.curate.exact import MarkDuplicates, dedup_keys, duplicates_in_block
+from weft.curate.dedup import MarkDuplicates, exact_duplicates, pairs_in_block
+from weft.curate.exact import exact_keys
 from weft.curate.schema import KEPT, QUARANTINED, REMOVED, ROW_SCHEMA
 
 
@@ -27,8 +28,12 @@ def rows(*specs: tuple[str, str, str, str | None]) -> pa.Table:
     )
 
 
+def duplicates(table: pa.Table, match: str = "both") -> pa.Table:
+    return exact_duplicates(pairs_in_block(exact_keys(table, match)), match)  # type: ignore[arg-type]
+
+
 def dup_map(table: pa.Table, match: str = "both") -> dict[str, str]:
-    found = duplicates_in_block(dedup_keys(table, match), match)  # type: ignore[arg-type]
+    found = duplicates(table, match)
     return dict(zip(found["id"].to_pylist(), found["duplicate_of"].to_pylist(), strict=True))
 
 
@@ -67,10 +72,10 @@ def test_rows_already_decided_are_not_grouped() -> None:
 
 def test_mark_duplicates_removes_with_duplicate_of() -> None:
     table = rows(("a", "s", "T", "I"), ("b", "s", "T", "I"))
-    found = duplicates_in_block(dedup_keys(table, "both"), "both")
-    out = MarkDuplicates(found)(table)
+    out = MarkDuplicates(duplicates(table))(table)
     assert out["status"].to_pylist() == [KEPT, REMOVED]
     assert out["duplicate_of"].to_pylist() == [None, "a"]
     assert out["reason"].to_pylist() == [None, "exact_duplicate"]
     assert out["detail"].to_pylist() == [None, "same both as a"]
     assert out["stage"].to_pylist() == [None, "exact_dedup"]
+    assert out["similarity"].to_pylist() == [None, 1.0]

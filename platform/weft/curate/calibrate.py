@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
-from weft.curate.minhash import bands_and_rows, signatures
+from weft.curate.minhash import bands_and_rows, exact_jaccard, signatures
 from weft.specs import NearDedupSpec
 
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.5, 0.96, 0.05))
@@ -76,18 +77,24 @@ class Row:
 
 def calibrate(pairs: list[Pair], spec: NearDedupSpec) -> list[Row]:
     """For each threshold: which pairs the near-dedup stage would remove (a shared band, then
-    an estimated Jaccard at or above the threshold) against the labels."""
-    sig_a = np.frombuffer(b"".join(signatures([p.a for p in pairs], spec)), np.uint32)
-    sig_b = np.frombuffer(b"".join(signatures([p.b for p in pairs], spec)), np.uint32)
-    equal = sig_a.reshape(len(pairs), -1) == sig_b.reshape(len(pairs), -1)  # (P, num_perm)
-    estimate = equal.mean(axis=1)
+    a Jaccard similarity, exact or estimated as `spec.verify` says, at or above the
+    threshold) against the labels."""
+    texts = pa.array([p.a for p in pairs] + [p.b for p in pairs])
+    sigs = signatures(texts, spec)
+    equal = sigs[: len(pairs)] == sigs[len(pairs) :]  # (P, num_perm)
+    first = np.arange(len(pairs))
+    measured = (
+        exact_jaccard(texts, spec)(first, first + len(pairs))
+        if spec.verify == "exact"
+        else equal.mean(axis=1)
+    )
     out = []
     for t in THRESHOLDS:
         at_t = spec.model_copy(update={"threshold": t})
         bands, rows = bands_and_rows(at_t)
         lanes = equal[:, : bands * rows].reshape(len(pairs), bands, rows)
         candidate = lanes.all(axis=2).any(axis=1)
-        removed = candidate & (estimate >= t)
+        removed = candidate & (measured >= t)
         truth = np.array(
             [p.jaccard >= t if p.jaccard is not None else bool(p.duplicate) for p in pairs]
         )

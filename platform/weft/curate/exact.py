@@ -1,9 +1,8 @@
-"""Exact dedup: content hashes of normalised text and image bytes; one row per hash is kept.
+"""Exact dedup: content hashes of normalised text and image bytes; one row per content is kept.
 
-Three steps, all on Ray Data in `pipeline.py`: `ContentHash` hashes every kept row;
-`duplicates_in_block` runs on blocks hash-partitioned by the dedup key, so every copy of a
-content lands in one block; `MarkDuplicates` removes the copies. The kept row of a group is
-the smallest (source_uri, key), so reruns keep the same row.
+`ContentHash` hashes every kept row; `exact_keys` gives each its group key for the grouping
+in `dedup.py`, which keeps the smallest (source_uri, key) of each group, so reruns keep the
+same row.
 """
 
 from __future__ import annotations
@@ -15,28 +14,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from weft.curate.schema import (
-    KEPT,
-    REMOVED,
-    Decision,
-    active,
-    decide,
-    kept_values,
-    with_columns,
-)
+from weft.curate.dedup import EXACT, KEYS, keys_table
+from weft.curate.schema import active, kept_values, with_columns
 
-STAGE = "exact_dedup"
 Match = Literal["both", "text", "image"]
-
-
-DUPLICATES = pa.schema(
-    [
-        ("id", pa.string()),
-        ("duplicate_of", pa.string()),
-        ("similarity", pa.float64()),
-        ("detail", pa.string()),
-    ]
-)
 
 
 def content_hash(data: bytes) -> str:
@@ -59,13 +40,14 @@ class ContentHash:
         return with_columns(batch, text_hash=text_hash, image_hash=image_hash)
 
 
-def dedup_keys(batch: pa.Table, match: Match) -> pa.Table:
-    """The narrow table the grouping shuffles: kept rows' (id, source_uri, key, dedup_key).
-
-    A text-only row has no image hash; under `image` it is matched by its text instead.
-    """
+def exact_keys(batch: pa.Table, match: Match) -> pa.Table:
+    """KEYS rows of the kept rows: `bucket` and `check` are the 128 bits of a hash of what
+    `match` says must be identical. A text-only row has no image hash; under `image` it is
+    matched by its text instead."""
     batch = batch.filter(active(batch))
-    text = batch["text_hash"]
+    if batch.num_rows == 0:
+        return KEYS.empty_table()
+    text = pc.fill_null(batch["text_hash"], "")
     image = pc.fill_null(batch["image_hash"], "")
     if match == "text":
         key = text
@@ -73,73 +55,7 @@ def dedup_keys(batch: pa.Table, match: Match) -> pa.Table:
         key = pc.if_else(pc.equal(image, ""), pc.binary_join_element_wise("t", text, ":"), image)
     else:
         key = pc.binary_join_element_wise(text, image, "|")
-    return pa.table(
-        {
-            "id": batch["id"],
-            "source_uri": batch["source_uri"],
-            "key": batch["key"],
-            "dedup_key": key,
-        }
-    )
-
-
-def duplicates_in_block(block: pa.Table, match: Match) -> pa.Table:
-    """(id, duplicate_of, detail) for every row of `block` whose dedup key an earlier row has.
-
-    `block` must hold every row of each dedup key it contains (a hash-partitioned block).
-    """
-    if block.num_rows == 0:
-        return DUPLICATES.empty_table()
-    block = block.sort_by(
-        [("dedup_key", "ascending"), ("source_uri", "ascending"), ("key", "ascending")]
-    )
-    keys = block["dedup_key"].to_numpy(zero_copy_only=False)
-    first = np.ones(len(keys), dtype=bool)
-    first[1:] = keys[1:] != keys[:-1]
-    group_start = np.flatnonzero(first)[np.cumsum(first) - 1]
-    ids = block["id"].to_numpy(zero_copy_only=False)
-    dup = ~first
-    kept = ids[group_start][dup]
-    return pa.table(
-        {
-            "id": ids[dup],
-            "duplicate_of": kept,
-            "similarity": np.ones(len(kept)),
-            "detail": [f"same {match} as {k}" for k in kept],
-        },
-        schema=DUPLICATES,
-    )
-
-
-class MarkDuplicates:
-    """Stage: remove the rows named in a DUPLICATES table, held once per actor.
-
-    Subclasses name another dedup stage and its reason code; the logic is this one.
-    """
-
-    name = STAGE
-    reason = "exact_duplicate"
-    actors: ClassVar[int] = 2
-
-    def __init__(self, duplicates: pa.Table) -> None:
-        self.duplicates = {
-            row["id"]: Decision(
-                REMOVED,
-                self.name,
-                self.reason,
-                row["detail"],
-                row["duplicate_of"],
-                row["similarity"],
-            )
-            for row in duplicates.to_pylist()
-        }
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        decisions = {
-            i: found
-            for i, (row_id, status) in enumerate(
-                zip(batch["id"].to_pylist(), batch["status"].to_pylist(), strict=True)
-            )
-            if status == KEPT and (found := self.duplicates.get(row_id)) is not None
-        }
-        return decide(batch, decisions)
+    keys = key.to_pylist()
+    digests = b"".join(hashlib.blake2b(k.encode(), digest_size=16).digest() for k in keys)
+    halves = np.frombuffer(digests, np.int64).reshape(-1, 2)
+    return keys_table(EXACT, halves[:, 0], halves[:, 1], batch)

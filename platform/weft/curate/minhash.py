@@ -1,16 +1,18 @@
-"""Near-duplicate text: shingles → MinHash signatures → LSH band keys → verified clusters.
+"""Near-duplicate text: shingle hashes → MinHash signatures → LSH band keys → verified clusters.
 
 Pure functions over pyarrow tables; `pipeline.py` runs them on Ray Data. The signature of a
 row is `num_perm` uint32 lanes stored as bytes; two rows whose signatures agree on every lane
-of some band become candidates, and a candidate pair is kept only when the fraction of equal
-lanes (the estimated Jaccard similarity; or, under `verify: exact`, the Jaccard similarity of
-the shingle sets) reaches the threshold. Clusters are the connected
-components of the verified pairs; the smallest (source_uri, key) of a cluster is kept.
+of some band become candidates (grouped in `dedup.py`), and a candidate pair counts only when
+its Jaccard similarity reaches the threshold: the Jaccard of the two shingle sets (`verify:
+exact`, the default) or the fraction of equal lanes (`verify: estimate`). Clusters are the
+connected components of the verified pairs; the smallest (source_uri, key) of a cluster is
+kept.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
+from functools import cache
 from itertools import pairwise
 from typing import ClassVar
 
@@ -20,61 +22,151 @@ import pyarrow.compute as pc
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
 
-from weft.curate.exact import DUPLICATES, MarkDuplicates
+from weft.curate.dedup import DUPLICATES, KEYS, NEAR, NEAR_STAGE, keys_table
 from weft.curate.phash import hamming
-from weft.curate.schema import active, kept_values, with_columns
+from weft.curate.schema import active, with_columns
 from weft.specs import NearDedupSpec
 
-STAGE = "near_dedup"
-_WORD = re.compile(r"\w+", re.UNICODE)
+# Between two words: anything but letters, marks (Indic vowel signs), digits and underscores.
+_SEPARATOR = r"[^\p{L}\p{M}\p{N}_]+"
+_M64 = np.uint64
+_BYTE_BASE = _M64(0x100000001B3)  # FNV-1a's prime: odd, so the byte powers never vanish
+_GRAM_WEIGHTS = np.random.default_rng(20261124).integers(1, 2**63, 64, dtype=np.uint64) | _M64(1)
 
 
-def shingles(text: str, kind: str, n: int) -> list[str]:
-    """Word or character n-grams of the lower-cased text, deduplicated.
+def fmix64(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser over uint64s: every input bit reaches every output bit."""
+    h = h ^ (h >> _M64(30))
+    h = h * _M64(0xBF58476D1CE4E5B9)
+    h = h ^ (h >> _M64(27))
+    h = h * _M64(0x94D049BB133111EB)
+    return h ^ (h >> _M64(31))
 
-    A text shorter than `n` tokens is one shingle of all its tokens (so such texts match only
-    when they are the same after normalisation); a text with no word at all is one shingle
-    of its characters. No text yields an empty set.
+
+def _hash_segments(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """64-bit hashes of the non-empty byte ranges data[offsets[i]:offsets[i + 1]]: a polynomial
+    of the bytes with an odd base (wrapping at 2^64), mixed with the length."""
+    lengths = np.diff(offsets)
+    if len(lengths) == 0:
+        return np.zeros(0, np.uint64)
+    start = offsets[:-1] - offsets[0]
+    position = np.arange(offsets[-1] - offsets[0]) - np.repeat(start, lengths)
+    powers = np.cumprod(np.full(int(lengths.max()), _BYTE_BASE, dtype=np.uint64))
+    values = (data[offsets[0] : offsets[-1]].astype(np.uint64) + _M64(1)) * powers[position]
+    return fmix64(np.add.reduceat(values, start) ^ lengths.astype(np.uint64))
+
+
+def _string_parts(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(bytes, offsets) of a non-null string array, read from its Arrow buffers."""
+    strings = strings.cast(pa.large_string())
+    _, offsets, data = strings.buffers()
+    offs = np.frombuffer(offsets, np.int64, len(strings) + 1, strings.offset * 8)
+    return (np.frombuffer(data, np.uint8) if data else np.zeros(0, np.uint8)), offs
+
+
+def shingle_hashes(texts: pa.Array, kind: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The 64-bit hashes of every text's shingles, flat, and each text's offsets into them.
+
+    Shingles are the word n-grams (words: runs of letters, marks, digits and underscores) or
+    character n-grams of the lower-cased text, hashed from the tokens' hashes, all vectorised
+    over the batch. A text shorter than `n` tokens is one shingle of all its tokens (so such
+    texts match only when their tokens are the same); a text with no token (punctuation
+    only, or empty) is one shingle of all its characters. No text has an empty set.
     """
-    lowered = text.lower()
-    tokens = _WORD.findall(lowered) if kind == "word" else list(lowered)
-    sep = " " if kind == "word" else ""
-    if len(tokens) < n:
-        return [sep.join(tokens) or lowered]
-    return list(dict.fromkeys(sep.join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)))
+    lowered = pc.utf8_lower(texts)
+    data, text_offsets = _string_parts(lowered)
+    if kind == "word":
+        parts = pc.split_pattern_regex(lowered, pattern=_SEPARATOR)
+        words = pc.list_flatten(parts)
+        nonempty = pc.greater(pc.binary_length(words), 0)
+        parent = pc.list_parent_indices(parts).filter(nonempty).to_numpy()
+        tokens = _hash_segments(*_string_parts(words.filter(nonempty)))
+    else:
+        starts = np.flatnonzero((data[text_offsets[0] : text_offsets[-1]] & 0xC0) != 0x80)
+        starts = starts + text_offsets[0]
+        tokens = _hash_segments(data, np.append(starts, text_offsets[-1]))
+        parent = np.searchsorted(text_offsets, starts, side="right") - 1
+    count = np.bincount(parent, minlength=len(texts))
+    first = np.concatenate([[0], np.cumsum(count)[:-1]])
+    grams, owners = [], []
+    if len(tokens) >= n:  # n-grams that stay inside one text
+        gram = sum(
+            (tokens[k : len(tokens) - n + 1 + k] * _GRAM_WEIGHTS[k] for k in range(n)),
+            start=np.zeros(len(tokens) - n + 1, np.uint64),
+        )
+        inside = parent[: len(parent) - n + 1] == parent[n - 1 :]
+        grams.append(fmix64(gram[inside]))
+        owners.append(parent[: len(parent) - n + 1][inside])
+    short = np.flatnonzero((count > 0) & (count < n))
+    if len(short):  # all the tokens of a short text as one shingle
+        mine = np.isin(parent, short)
+        position = np.arange(len(tokens))[mine] - first[parent[mine]]
+        weighted = tokens[mine] * _GRAM_WEIGHTS[position]
+        summed = np.add.reduceat(weighted, np.concatenate([[0], np.cumsum(count[short])[:-1]]))
+        grams.append(fmix64(summed ^ count[short].astype(np.uint64)))
+        owners.append(short)
+    bare = np.flatnonzero(count == 0)
+    if len(bare):  # no token: the whole text as one shingle
+        lengths = np.diff(text_offsets)[bare]
+        whole = np.zeros(len(bare), np.uint64)
+        some = lengths > 0
+        if some.any():
+            segments = np.stack([text_offsets[bare[some]], text_offsets[bare[some] + 1]], axis=1)
+            whole[some] = [_hash_segments(data, seg)[0] for seg in segments]
+        grams.append(fmix64(whole + _M64(0x9E3779B97F4A7C15)))
+        owners.append(bare)
+    owner = np.concatenate(owners)
+    order = np.argsort(owner, kind="stable")
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=len(texts)))])
+    return np.concatenate(grams)[order], offsets
 
 
 def bands_and_rows(spec: NearDedupSpec) -> tuple[int, int]:
     """(bands, rows per band): from the spec, else datasketch's optimum for the threshold with
-    false negatives weighted 19:1 over false positives, since every candidate is verified."""
+    false negatives weighted 99:1 over false positives, since every candidate is verified."""
     if spec.bands and spec.rows:
         return spec.bands, spec.rows
-    bands, rows = _optimal_param(spec.threshold, spec.num_perm, 0.05, 0.95)
+    return _optimal_bands(spec.threshold, spec.num_perm)
+
+
+@cache
+def _optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
+    bands, rows = _optimal_param(threshold, num_perm, 0.01, 0.99)
     return int(bands), int(rows)
 
 
-def signatures(texts: list[str], spec: NearDedupSpec) -> list[bytes]:
-    """MinHash signatures (num_perm uint32 lanes, as bytes) with the spec's engine."""
-    sets = [shingles(t, spec.shingle, spec.ngram) for t in texts]
+# Texts shingled at a time: large enough to vectorise, small enough to stay in cache.
+SIGN_CHUNK = 512
+
+
+def signatures(texts: pa.Array, spec: NearDedupSpec) -> np.ndarray:
+    """MinHash signatures, (len(texts), num_perm) uint32, from the shingle hashes by the spec's
+    engine: datasketch's affine permutations (on the hashes' low 32 bits), or rensa's."""
+    out = np.zeros((len(texts), spec.num_perm), np.uint32)
+    for start in range(0, len(texts), SIGN_CHUNK):
+        chunk = texts.slice(start, SIGN_CHUNK)
+        out[start : start + len(chunk)] = _sign(
+            *shingle_hashes(chunk, spec.shingle, spec.ngram), spec
+        )
+    return out
+
+
+def _sign(hashes: np.ndarray, offsets: np.ndarray, spec: NearDedupSpec) -> np.ndarray:
     if spec.engine == "rensa":
         from rensa import RMinHash
 
-        out = []
-        for s in sets:
-            m = RMinHash(num_perm=spec.num_perm, seed=spec.seed)
-            m.update(s)
-            out.append(np.asarray(m.digest(), dtype=np.uint32).tobytes())
-        return out
-    return [
-        m.hashvalues.astype(np.uint32).tobytes()
-        for m in MinHash.bulk(
-            [[x.encode() for x in s] for s in sets], num_perm=spec.num_perm, seed=spec.seed
+        matrix = RMinHash.digest_matrix_from_flat_token_hashes(
+            hashes, offsets.astype(np.uint64), spec.num_perm, spec.seed
         )
-    ]
+        return np.array(matrix.to_rows(), dtype=np.uint32)
+    low = (hashes & _M64(0xFFFFFFFF)).astype(np.uint32)
+    docs = np.split(low, offsets[1:-1])
+    minhashes = MinHash.bulk(docs, num_perm=spec.num_perm, seed=spec.seed, hashfunc=int)
+    return np.stack([m.hashvalues for m in minhashes]).astype(np.uint32)
 
 
 class Signatures:
-    """Stage: fill `minhash` for kept rows with text."""
+    """Stage: fill `minhash` (the signature's bytes) for kept rows with text."""
 
     name = "minhash"
     actors: ClassVar[int] = 0
@@ -83,10 +175,11 @@ class Signatures:
         self.spec = spec
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        rows = kept_values(batch, "text")
+        rows = np.flatnonzero(pc.and_(active(batch), batch["text"].is_valid()).to_numpy())
         sigs: list[bytes | None] = [None] * batch.num_rows
-        for (i, _), sig in zip(rows, signatures([t for _, t in rows], self.spec), strict=True):
-            sigs[i] = sig
+        found = signatures(batch["text"].take(pa.array(rows)).combine_chunks(), self.spec)
+        for i, sig in zip(rows.tolist(), found, strict=True):
+            sigs[i] = sig.tobytes()
         return with_columns(batch, minhash=sigs)
 
 
@@ -116,8 +209,8 @@ def _bucket(lanes: np.ndarray, salt: np.ndarray) -> np.ndarray:
     return h.view(np.int64)
 
 
-def band_keys(batch: pa.Table, bands: int, rows: int, spec: NearDedupSpec) -> pa.Table:
-    """One row per (kept row, band): the narrow table the grouping shuffles.
+def band_keys(batch: pa.Table, spec: NearDedupSpec) -> pa.Table:
+    """KEYS rows (kind NEAR), one per (kept row, band), for the grouping in `dedup.py`.
 
     `bucket` is a 64-bit id of one band: of the MinHash lanes, or, for image-text pairs
     under `match: image`, of a pHash chunk. Its salt keeps each band, and documents, pairs
@@ -127,14 +220,8 @@ def band_keys(batch: pa.Table, bands: int, rows: int, spec: NearDedupSpec) -> pa
     batch = batch.filter(batch["minhash"].is_valid())
     n = batch.num_rows
     if n == 0:
-        return pa.table(
-            {
-                "bucket": pa.array([], pa.int64()),
-                "id": pa.array([], pa.string()),
-                "source_uri": pa.array([], pa.string()),
-                "key": pa.array([], pa.string()),
-            }
-        )
+        return KEYS.empty_table()
+    bands, rows = bands_and_rows(spec)
     sigs = np.frombuffer(b"".join(batch["minhash"].to_pylist()), np.uint32).reshape(n, -1)
     pair = batch["image_phash"].is_valid().to_numpy(zero_copy_only=False)
     by_image = pair & (spec.match == "image")
@@ -155,47 +242,9 @@ def band_keys(batch: pa.Table, bands: int, rows: int, spec: NearDedupSpec) -> pa
         )
         buckets.append(_bucket(chunks.reshape(-1, 1), salt.ravel()))
         owners.append(np.repeat(image_rows, chunks.shape[1]))
-    owner = np.concatenate(owners)
-    names = batch.select(["id", "source_uri", "key"]).take(pa.array(owner))
-    return names.add_column(0, "bucket", pa.array(np.concatenate(buckets), pa.int64()))
-
-
-EDGES = pa.schema([("a", pa.string()), ("b", pa.string())])
-
-
-MAX_BUCKET = 64
-
-
-def candidate_pairs(block: pa.Table) -> pa.Table:
-    """Candidate edges (a, b), a after b in (source_uri, key) order, of every bucket in `block`.
-
-    `block` must hold every row of each bucket it contains (a hash-partitioned block). A
-    bucket of up to MAX_BUCKET rows gives all its pairs, so verification can pick the right
-    partner; a larger one (boilerplate) gives the chain of neighbours, linear in its size.
-    """
-    if block.num_rows == 0:
-        return EDGES.empty_table()
-    block = block.sort_by(
-        [("bucket", "ascending"), ("source_uri", "ascending"), ("key", "ascending")]
-    )
-    buckets = block["bucket"].to_numpy(zero_copy_only=False)
-    ids = block["id"].to_numpy(zero_copy_only=False)
-    starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
-    ends = np.r_[starts[1:], len(buckets)]
-    a: list[str] = []
-    b: list[str] = []
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        if end - start < 2:
-            continue
-        if end - start <= MAX_BUCKET:
-            later, earlier = np.triu_indices(end - start, k=1)[::-1]
-        else:
-            later, earlier = np.arange(1, end - start), np.arange(end - start - 1)
-        a.extend(ids[start + later])
-        b.extend(ids[start + earlier])
-    edges = pa.table({"a": a, "b": b}, schema=EDGES)
-    edges = edges.filter(pc.not_equal(edges["a"], edges["b"]))
-    return edges.group_by(["a", "b"]).aggregate([])
+    bucket = np.concatenate(buckets)
+    names = batch.select(["id", "source_uri", "key"]).take(pa.array(np.concatenate(owners)))
+    return keys_table(NEAR, bucket, np.zeros(len(bucket), np.int64), names)
 
 
 def similarity(sig_a: bytes, sig_b: bytes) -> float:
@@ -205,32 +254,53 @@ def similarity(sig_a: bytes, sig_b: bytes) -> float:
     return float(np.mean(a == b))
 
 
-def clusters(edges: pa.Table, rows: pa.Table, spec: NearDedupSpec) -> pa.Table:
-    """Verify candidate edges and cluster them into a DUPLICATES table.
+Similarity = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
-    `rows` has (id, source_uri, key, text, minhash, image_phash) for every id in `edges`. An
-    edge counts when its Jaccard similarity (estimated from the signatures, or computed
-    exactly from the shingles under `verify: exact`) reaches the threshold and, for
-    image-text pairs under `match: both`, the images' pHashes are within
-    `image_max_distance` bits. Clusters are connected components of the counted edges; each
-    cluster keeps its smallest (source_uri, key) row and every other row points at it with
-    its similarity to that row. Runs in one process: its input is the candidate edges and
-    their ends only.
+
+def exact_jaccard(texts: pa.Array, spec: NearDedupSpec) -> Similarity:
+    """Exact Jaccard similarity of pairs (by index into `texts`) of their shingle sets."""
+    sets = []
+    for start in range(0, len(texts), SIGN_CHUNK):
+        hashes, offsets = shingle_hashes(texts.slice(start, SIGN_CHUNK), spec.shingle, spec.ngram)
+        sets += [np.unique(hashes[lo:hi]) for lo, hi in pairwise(offsets.tolist())]
+
+    def of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        common = np.array(
+            [
+                len(np.intersect1d(sets[x], sets[y], assume_unique=True))
+                for x, y in zip(a.tolist(), b.tolist(), strict=True)
+            ],
+            dtype=np.float64,
+        )
+        sizes = np.array([len(s) for s in sets], dtype=np.float64)
+        return common / (sizes[a] + sizes[b] - common) if len(a) else common
+
+    return of
+
+
+def clusters(edges: pa.Table, rows: pa.Table, spec: NearDedupSpec) -> pa.Table:
+    """Verify candidate edges (a, b) and cluster them into a DUPLICATES table.
+
+    `rows` has (id, source_uri, key, minhash, image_phash, and `text` under `verify: exact`)
+    for every id in `edges`. An edge counts when its Jaccard similarity (of the shingle sets,
+    or estimated from the signatures) reaches the threshold and, for image-text pairs under
+    `match: both`, the images' pHashes are within `image_max_distance` bits. Clusters are
+    connected components of the counted edges; each cluster keeps its smallest
+    (source_uri, key) row and every other row points at it with its similarity to that row.
+    Runs in one process: its input is the candidate edges and their ends only.
     """
     order = rows.sort_by([("source_uri", "ascending"), ("key", "ascending")])
     ids = order["id"].to_pylist()
     index = {row_id: i for i, row_id in enumerate(ids)}
-    sigs = np.frombuffer(b"".join(order["minhash"].to_pylist()), dtype=np.uint32).reshape(
-        len(ids), -1
-    )
     if spec.verify == "exact":
-        sets = [set(shingles(t, spec.shingle, spec.ngram)) for t in order["text"].to_pylist()]
+        similarity_of = exact_jaccard(order["text"].combine_chunks(), spec)
+    else:
+        sigs = np.frombuffer(b"".join(order["minhash"].to_pylist()), np.uint32).reshape(
+            len(ids), -1
+        )
 
-    def similarity_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        if spec.verify == "exact":
-            pairs = zip(a.tolist(), b.tolist(), strict=True)
-            return np.array([len(sets[x] & sets[y]) / len(sets[x] | sets[y]) for x, y in pairs])
-        return (sigs[a] == sigs[b]).mean(axis=1)
+        def similarity_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return (sigs[a] == sigs[b]).mean(axis=1)
 
     a = np.array([index[x] for x in edges["a"].to_pylist()], dtype=np.int64)
     b = np.array([index[x] for x in edges["b"].to_pylist()], dtype=np.int64)
@@ -268,13 +338,7 @@ def clusters(edges: pa.Table, rows: pa.Table, spec: NearDedupSpec) -> pa.Table:
             "detail": [
                 f"{spec.verify} Jaccard {s:.2f} with {k}" for s, k in zip(sims, kept, strict=True)
             ],
+            "stage": [NEAR_STAGE] * len(dup),
         },
         schema=DUPLICATES,
     )
-
-
-class MarkNearDuplicates(MarkDuplicates):
-    """Stage: remove the near duplicates that `clusters` found."""
-
-    name = STAGE
-    reason = "near_duplicate"

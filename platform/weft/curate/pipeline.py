@@ -1,9 +1,10 @@
 """The curation pipeline on Ray Data: the only module of `weft.curate` that knows Ray.
 
-read → validate → hash → MinHash signatures (streamed, then materialised once) → exact
-dedup and near dedup (hash-partitioned groupings) → language ID → NSFW (actor pools) →
-Parquet out (`data/`, `removed/`, `quarantine/`, or `dry-run/decisions/`) → report, checked
-and logged to MLflow.
+read → validate → hash → MinHash signatures (streamed, then materialised once) → exact and
+near duplicates (one hash-partitioned grouping; verified and clustered in the driver) →
+removal of the duplicates, language ID and NSFW (streamed, materialised once) → Parquet out
+(`data/`, `removed/`, `quarantine/`, or `dry-run/decisions/`) → report, checked and logged to
+MLflow.
 """
 
 from __future__ import annotations
@@ -28,23 +29,17 @@ from ray.data.datasource import Datasource, ReadTask
 from ray.data.expressions import col
 
 from weft import cluster, storage
-from weft.curate.exact import (
-    DUPLICATES,
-    ContentHash,
-    MarkDuplicates,
-    dedup_keys,
-    duplicates_in_block,
-)
-from weft.curate.langid import LanguageID
-from weft.curate.minhash import (
+from weft.curate.dedup import (
     EDGES,
-    MarkNearDuplicates,
-    Signatures,
-    band_keys,
-    bands_and_rows,
-    candidate_pairs,
-    clusters,
+    KEYS,
+    MarkDuplicates,
+    exact_duplicates,
+    near_edges,
+    pairs_in_block,
 )
+from weft.curate.exact import ContentHash, exact_keys
+from weft.curate.langid import LanguageID
+from weft.curate.minhash import Signatures, band_keys, bands_and_rows, clusters
 from weft.curate.nsfw import NsfwFilter
 from weft.curate.read import STAGE as STAGE_READ
 from weft.curate.read import SUFFIXES, read_file
@@ -58,7 +53,7 @@ from weft.curate.schema import (
     ROW_SCHEMA,
 )
 from weft.curate.validate import Validate
-from weft.specs import CurateSpec, InputSpec, NearDedupSpec
+from weft.specs import CurateSpec, InputSpec
 
 log = logging.getLogger(__name__)
 # Rows of the narrow (id, source_uri, key, dedup_key) table per hash partition (~50 MB).
@@ -192,52 +187,50 @@ def _with_ids(batch: pa.Table, ids: pa.Array, columns: list[str]) -> pa.Table:
     return batch.filter(pc.is_in(batch["id"], value_set=ids)).select(columns)
 
 
-def _near_dedup(rows: Dataset, spec: NearDedupSpec, clock: Any) -> Dataset:
-    """MinHash-LSH on Ray Data: band keys → buckets (hash-partitioned) → candidate edges.
+def _dedup_keys(batch: pa.Table, spec: CurateSpec) -> pa.Table:
+    """The narrow KEYS rows of a batch: exact content keys and LSH band keys, as enabled."""
+    parts = [KEYS.empty_table()]
+    if spec.exact_dedup.enabled:
+        parts.append(exact_keys(batch, spec.exact_dedup.match))
+    if spec.near_dedup.enabled:
+        parts.append(band_keys(batch, spec.near_dedup))
+    return pa.concat_tables(parts)
 
-    The edges, and the signatures (texts, under `verify: exact`) of the rows they touch, come
-    to the driver to be verified and clustered (bounded by the number of candidates).
+
+def _duplicates(rows: Dataset, spec: CurateSpec) -> pa.Table:
+    """Exact and near duplicates of `rows` as one DUPLICATES table.
+
+    One hash-partitioned grouping finds the exact groups and the LSH candidate edges. The
+    edges, and the signatures (and texts, under `verify: exact`) of the rows they touch,
+    come to the driver to be verified and clustered: bounded by the number of candidates.
     """
-    bands, per_band = bands_and_rows(spec)
-    candidates = _grouped(
-        rows,
-        partial(band_keys, bands=bands, rows=per_band, spec=spec),
-        "bucket",
-        rows.count() * bands,
-        candidate_pairs,
-        EDGES,
+    near = spec.near_dedup
+    per_row = int(spec.exact_dedup.enabled) + (bands_and_rows(near)[0] if near.enabled else 0)
+    keyed = rows.map_batches(partial(_dedup_keys, spec=spec), batch_format="pyarrow")
+    groups = keyed.repartition(_partitions(rows.count() * per_row), keys=["bucket"])
+    edges = _gather(
+        groups.map_batches(pairs_in_block, batch_size=None, batch_format="pyarrow"), EDGES
     )
-    edges = candidates.group_by(["a", "b"]).aggregate([])  # a pair found in several bands once
-    ends = pc.unique(pa.concat_arrays([edges["a"].combine_chunks(), edges["b"].combine_chunks()]))
+    exact = exact_duplicates(edges, spec.exact_dedup.match)
+    candidates = near_edges(edges, exact["id"].combine_chunks())
+    if candidates.num_rows == 0:
+        return exact
+    ends = pc.unique(
+        pa.concat_arrays([candidates["a"].combine_chunks(), candidates["b"].combine_chunks()])
+    )
     columns = ["id", "source_uri", "key", "minhash", "image_phash"]
-    if spec.verify == "exact":
+    if near.verify == "exact":
         columns.append("text")
     signed = rows.map_batches(partial(_with_ids, ids=ends, columns=columns), batch_format="pyarrow")
     ends_schema = pa.schema([ROW_SCHEMA.field(c) for c in columns])
-    table = clusters(edges, _gather(signed, ends_schema), spec)
+    found = clusters(candidates, _gather(signed, ends_schema), near)
     log.info(
-        "curate near_dedup bands=%d rows=%d candidates=%d removed=%d",
-        bands,
-        per_band,
-        edges.num_rows,
-        table.num_rows,
+        "curate dedup exact=%d candidates=%d near=%d",
+        exact.num_rows,
+        candidates.num_rows,
+        found.num_rows,
     )
-    return _apply(rows, MarkNearDuplicates, (table,), clock).materialize()
-
-
-def _grouped(
-    rows: Dataset,
-    narrow: Callable[[pa.Table], pa.Table],
-    key: str,
-    narrow_rows: int,
-    per_block: Callable[[pa.Table], pa.Table],
-    schema: pa.Schema,
-) -> pa.Table:
-    """Map `rows` to a narrow table, hash-partition it by `key` (so every row of a key lands in
-    one block), run `per_block` on each whole block and gather its small output."""
-    keyed = rows.map_batches(narrow, batch_format="pyarrow")
-    blocks = keyed.repartition(_partitions(narrow_rows), keys=[key])
-    return _gather(blocks.map_batches(per_block, batch_size=None, batch_format="pyarrow"), schema)
+    return pa.concat_tables([exact, found])
 
 
 def _gather(ds: Dataset, schema: pa.Schema) -> pa.Table:
@@ -302,31 +295,20 @@ def curate(spec: CurateSpec, dry_run: bool = False) -> Report:
             ds = _apply(ds, Signatures, (spec.near_dedup,), clock)
         rows: Dataset = ds.materialize()
 
-    if spec.exact_dedup.enabled:
-        with _phase(phases, "exact dedup"):
-            match = spec.exact_dedup.match
-            # Bounded by the driver: one (id, duplicate_of, detail) row per duplicate.
-            table = _grouped(
-                rows,
-                partial(dedup_keys, match=match),
-                "dedup_key",
-                rows.count(),
-                partial(duplicates_in_block, match=match),
-                DUPLICATES,
-            )
-            rows = _apply(rows, MarkDuplicates, (table,), clock).materialize()
+    with _phase(phases, "dedup"):
+        duplicates = (
+            _duplicates(rows, spec) if spec.exact_dedup.enabled or spec.near_dedup.enabled else None
+        )
 
-    if spec.near_dedup.enabled:
-        with _phase(phases, "near dedup"):
-            rows = _near_dedup(rows, spec.near_dedup, clock)
-
-    if spec.langid.enabled or spec.nsfw.enabled:
-        with _phase(phases, "filters"):
-            if spec.langid.enabled:
-                rows = _apply(rows, LanguageID, (spec.langid,), clock)
-            if spec.nsfw.enabled:
-                rows = _apply(rows, NsfwFilter, (spec.nsfw,), clock, actors=spec.nsfw.actors)
-            rows = rows.materialize()
+    with _phase(phases, "filters"):
+        # Removal, language ID and NSFW stream through the rows once, then materialise.
+        if duplicates is not None:
+            rows = _apply(rows, MarkDuplicates, (duplicates,), clock)
+        if spec.langid.enabled:
+            rows = _apply(rows, LanguageID, (spec.langid,), clock)
+        if spec.nsfw.enabled:
+            rows = _apply(rows, NsfwFilter, (spec.nsfw,), clock, actors=spec.nsfw.actors)
+        rows = rows.materialize()
 
     with _phase(phases, "write"):
         summaries = rows.map_batches(summarise_block, batch_size=None, batch_format="pyarrow")

@@ -8,7 +8,6 @@ before any pixel is decoded.
 from __future__ import annotations
 
 import io
-import re
 import unicodedata
 from typing import ClassVar, NamedTuple
 
@@ -20,7 +19,6 @@ from weft.curate.schema import KEPT, QUARANTINED, ROW_SCHEMA, Decision, decide, 
 from weft.specs import ValidateSpec
 
 STAGE = "validate"
-_SPACE = re.compile(r"\s+")
 # Pillow has its own bomb guard; ours (`max_image_pixels`) runs first and names the limit.
 Image.MAX_IMAGE_PIXELS = None
 
@@ -39,7 +37,7 @@ def normalise_text(raw: bytes | None, spec: ValidateSpec) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise Rejected("invalid_utf8", f"text is not UTF-8: {err}") from None
-    text = _SPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
+    text = " ".join(unicodedata.normalize("NFC", text).split())  # split(): Unicode whitespace
     if len(text) < spec.min_text_chars:
         raise Rejected("empty_text" if not text else "short_text", f"{len(text)} characters")
     if len(text) > spec.max_text_chars:

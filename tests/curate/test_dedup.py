@@ -1,0 +1,91 @@
+"""The one grouping that exact and near dedup share: groups → edges → removals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from weft.curate.dedup import (
+    DUPLICATES,
+    EXACT,
+    KEYS,
+    MAX_BUCKET,
+    NEAR,
+    MarkDuplicates,
+    near_edges,
+    pairs_in_block,
+)
+from weft.curate.schema import KEPT, QUARANTINED, ROW_SCHEMA
+
+
+def keys(*groups: tuple[int, int, list[str]]) -> pa.Table:
+    """(kind, bucket, member ids) → a KEYS block."""
+    rows = [(kind, bucket, i) for kind, bucket, members in groups for i in members]
+    return pa.table(
+        {
+            "kind": pa.array([k for k, _, _ in rows], pa.int8()),
+            "bucket": pa.array([b for _, b, _ in rows], pa.int64()),
+            "check": pa.array([0] * len(rows), pa.int64()),
+            "id": [i for _, _, i in rows],
+            "source_uri": ["s"] * len(rows),
+            "key": [i for _, _, i in rows],
+        },
+        schema=KEYS,
+    )
+
+
+def pairs(edges: pa.Table, kind: int) -> list[tuple[str, str]]:
+    mine = edges.filter(pa.compute.equal(edges["kind"], kind))
+    return sorted(zip(mine["a"].to_pylist(), mine["b"].to_pylist(), strict=True))
+
+
+def test_small_buckets_give_every_pair_and_large_ones_a_chain() -> None:
+    edges = pairs_in_block(keys((NEAR, 7, ["c", "a", "b"]), (NEAR, 8, ["d"])))
+    assert pairs(edges, NEAR) == [("b", "a"), ("c", "a"), ("c", "b")]
+    big = [f"x{i:03d}" for i in range(MAX_BUCKET + 1)]
+    assert pairs_in_block(keys((NEAR, 1, big))).num_rows == MAX_BUCKET
+
+
+def test_an_exact_group_points_every_copy_at_its_first_row() -> None:
+    edges = pairs_in_block(keys((EXACT, 5, ["c", "a", "b"]), (EXACT, 6, ["d"])))
+    assert pairs(edges, EXACT) == [("b", "a"), ("c", "a")]
+
+
+def test_exact_and_near_groups_with_the_same_bucket_stay_apart() -> None:
+    edges = pairs_in_block(keys((EXACT, 5, ["a", "b"]), (NEAR, 5, ["c", "d"])))
+    assert pairs(edges, EXACT) == [("b", "a")]
+    assert pairs(edges, NEAR) == [("d", "c")]
+
+
+def test_near_edges_skip_exact_copies_and_repeats() -> None:
+    edges = pa.table(
+        {
+            "kind": pa.array([NEAR, NEAR, NEAR], pa.int8()),
+            "a": ["b", "b", "c"],
+            "b": ["a", "a", "b"],
+        }
+    )
+    assert near_edges(edges, pa.array(["c"])).to_pylist() == [{"a": "b", "b": "a"}]
+
+
+def test_mark_duplicates_only_touches_rows_still_kept() -> None:
+    table = pa.table(
+        {f.name: pa.nulls(3, f.type) for f in ROW_SCHEMA}, schema=ROW_SCHEMA
+    ).set_column(
+        ROW_SCHEMA.get_field_index("status"), "status", pa.array([KEPT, QUARANTINED, KEPT])
+    )
+    table = table.set_column(ROW_SCHEMA.get_field_index("id"), "id", pa.array(["a", "b", "c"]))
+    found = pa.table(
+        {
+            "id": ["b", "c"],
+            "duplicate_of": ["a", "a"],
+            "similarity": np.array([1.0, 0.9]),
+            "detail": ["x", "y"],
+            "stage": ["exact_dedup", "near_dedup"],
+        },
+        schema=DUPLICATES,
+    )
+    out = MarkDuplicates(found)(table)
+    assert out["status"].to_pylist() == [KEPT, QUARANTINED, "removed"]
+    assert out["reason"].to_pylist() == [None, None, "near_duplicate"]
+    assert out["similarity"].to_pylist() == [None, None, 0.9]
