@@ -24,7 +24,8 @@ from rich.table import Table
 from tests.s3server import running_s3_server
 from weft import storage
 from weft.curate.demo_data import generate
-from weft.curate.pipeline import InputFiles, StageClock, curate, list_inputs
+from weft.curate.pipeline import InputFiles, curate, list_inputs
+from weft.curate.runner import StageClock
 from weft.specs import CurateSpec, StorageSpec, parse_spec
 
 

@@ -19,8 +19,6 @@ from typing import ClassVar
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from datasketch import MinHash
-from datasketch.lsh import _optimal_param
 
 from weft.curate.dedup import DUPLICATES, KEYS, NEAR, NEAR_STAGE, keys_table
 from weft.curate.phash import hamming
@@ -131,6 +129,8 @@ def bands_and_rows(spec: NearDedupSpec) -> tuple[int, int]:
 
 @cache
 def _optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
+    from datasketch.lsh import _optimal_param  # datasketch imports scipy: only when needed
+
     bands, rows = _optimal_param(threshold, num_perm, 0.01, 0.99)
     return int(bands), int(rows)
 
@@ -159,6 +159,8 @@ def _sign(hashes: np.ndarray, offsets: np.ndarray, spec: NearDedupSpec) -> np.nd
             hashes, offsets.astype(np.uint64), spec.num_perm, spec.seed
         )
         return np.array(matrix.to_rows(), dtype=np.uint32)
+    from datasketch import MinHash
+
     low = (hashes & _M64(0xFFFFFFFF)).astype(np.uint32)
     docs = np.split(low, offsets[1:-1])
     minhashes = MinHash.bulk(docs, num_perm=spec.num_perm, seed=spec.seed, hashfunc=int)

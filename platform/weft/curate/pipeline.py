@@ -1,4 +1,4 @@
-"""The curation pipeline on Ray Data: the only module of `weft.curate` that knows Ray.
+"""The curation pipeline on Ray Data (with `runner.py`, the only Ray-aware curate modules).
 
 read → validate → hash → MinHash signatures (streamed, then materialised once) → exact and
 near duplicates (one hash-partitioned grouping; verified and clustered in the driver) →
@@ -13,17 +13,16 @@ import hashlib
 import json
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any, ClassVar, Protocol
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import ray
-from ray.data import ActorPoolStrategy, Dataset
+from ray.data import Dataset
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 from ray.data.expressions import col
@@ -44,6 +43,7 @@ from weft.curate.nsfw import NsfwFilter
 from weft.curate.read import STAGE as STAGE_READ
 from weft.curate.read import SUFFIXES, read_file
 from weft.curate.report import Counts, FileError, Report, StageTiming, summarise_block
+from weft.curate.runner import StageClock, apply, timed
 from weft.curate.schema import (
     CURATED_COLUMNS,
     DECISION_COLUMNS,
@@ -61,43 +61,6 @@ ROWS_PER_PARTITION = 500_000
 OUTPUT_PARTS: dict[str, str | None] = {"data": KEPT, "removed": REMOVED, "quarantine": QUARANTINED}
 # A dry run writes every row's decision (no image bytes) instead of the curated output.
 DRY_RUN_PARTS: dict[str, str | None] = {"decisions": None}
-
-
-class Stage(Protocol):
-    """A curation stage: one method over a pyarrow batch. `actors` > 0 asks for an actor pool
-    of that size (state loaded once per actor); 0 runs the stage as stateless tasks."""
-
-    name: str
-    actors: ClassVar[int]
-
-    def __call__(self, batch: pa.Table, /) -> pa.Table: ...
-
-
-@ray.remote(num_cpus=0)
-class StageClock:
-    """Sums, per stage, the rows processed and the seconds spent, over all workers."""
-
-    def __init__(self) -> None:
-        self.totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
-
-    def add(self, stage: str, rows: int, seconds: float) -> None:
-        self.totals[stage][0] += rows
-        self.totals[stage][1] += seconds
-
-    def read(self) -> dict[str, list[float]]:
-        return dict(self.totals)
-
-
-def _timed(
-    stage: str, run: Callable[[], pa.Table | Iterator[pa.Table]], clock: Any
-) -> Iterator[pa.Table]:
-    """Yield what `run` produces, adding the rows and the seconds spent on each to the clock."""
-    start = time.perf_counter()
-    out = run()
-    for table in [out] if isinstance(out, pa.Table) else out:
-        ray.get(clock.add.remote(stage, table.num_rows, time.perf_counter() - start))
-        yield table
-        start = time.perf_counter()
 
 
 InputFile = tuple[storage.Location, InputSpec]
@@ -137,46 +100,7 @@ class InputFiles(Datasource):
 
     def _read(self, group: list[InputFile]) -> Iterator[pa.Table]:
         for loc, spec in group:
-            yield from _timed(
-                STAGE_READ, partial(read_file, loc, spec, self.batch_size), self.clock
-            )
-
-
-class _Run:
-    """Runs a stage on Ray Data workers, timing every batch it produces."""
-
-    stage_cls: ClassVar[type[Stage]]
-
-    def __init__(self, args: tuple[Any, ...], clock: Any) -> None:
-        self.stage = self.stage_cls(*args)
-        self.clock = clock
-
-    def __call__(self, batch: pa.Table) -> Iterator[pa.Table]:
-        return _timed(self.stage.name, partial(self.stage, batch), self.clock)
-
-
-def _apply(
-    ds: Dataset,
-    stage_cls: type[Stage],
-    args: tuple[Any, ...],
-    clock: Any,
-    actors: int | None = None,
-) -> Dataset:
-    """`map_batches` one stage over whole blocks: as tasks, or, for a stage with `actors`
-    (the class's, or as given), as an actor pool whose actors build the stage once."""
-    actors = stage_cls.actors if actors is None else actors
-    runner = type(stage_cls.__name__, (_Run,), {"stage_cls": staticmethod(stage_cls)})
-    common: dict[str, Any] = {"batch_size": None, "batch_format": "pyarrow"}
-    if actors:
-        # Fractional CPUs: whole-CPU actors can starve the read tasks on a small machine.
-        return ds.map_batches(
-            runner,
-            fn_constructor_args=(args, clock),
-            num_cpus=0.5,
-            compute=ActorPoolStrategy(min_size=1, max_size=actors),
-            **common,
-        )
-    return ds.map_batches(runner(args, clock), **common)
+            yield from timed(STAGE_READ, partial(read_file, loc, spec, self.batch_size), self.clock)
 
 
 def _partitions(rows: int) -> int:
@@ -289,10 +213,10 @@ def curate(spec: CurateSpec, dry_run: bool = False) -> Report:
         ds = ray.data.read_datasource(
             InputFiles(files, spec.batch_size, clock), override_num_blocks=len(files)
         )
-        ds = _apply(ds, Validate, (spec.validate_,), clock)
-        ds = _apply(ds, ContentHash, (), clock)
+        ds = apply(ds, Validate, (spec.validate_,), clock)
+        ds = apply(ds, ContentHash, (), clock)
         if spec.near_dedup.enabled:
-            ds = _apply(ds, Signatures, (spec.near_dedup,), clock)
+            ds = apply(ds, Signatures, (spec.near_dedup,), clock)
         rows: Dataset = ds.materialize()
 
     with _phase(phases, "dedup"):
@@ -303,11 +227,11 @@ def curate(spec: CurateSpec, dry_run: bool = False) -> Report:
     with _phase(phases, "filters"):
         # Removal, language ID and NSFW stream through the rows once, then materialise.
         if duplicates is not None:
-            rows = _apply(rows, MarkDuplicates, (duplicates,), clock)
+            rows = apply(rows, MarkDuplicates, (duplicates,), clock)
         if spec.langid.enabled:
-            rows = _apply(rows, LanguageID, (spec.langid,), clock)
+            rows = apply(rows, LanguageID, (spec.langid,), clock)
         if spec.nsfw.enabled:
-            rows = _apply(rows, NsfwFilter, (spec.nsfw,), clock, actors=spec.nsfw.actors)
+            rows = apply(rows, NsfwFilter, (spec.nsfw,), clock, actors=spec.nsfw.actors)
         rows = rows.materialize()
 
     with _phase(phases, "write"):

@@ -1,0 +1,91 @@
+"""Curation stages on Ray Data workers: as tasks or actor pools, each batch timed.
+
+With `pipeline.py`, the only modules of `weft.curate` that know Ray. Kept apart from the
+pipeline so a stage's actors import only the stage, not every stage's libraries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any, ClassVar, Protocol
+
+import pyarrow as pa
+import ray
+from ray.data import ActorPoolStrategy, Dataset
+
+
+class Stage(Protocol):
+    """A curation stage: one method over a pyarrow batch. `actors` > 0 asks for an actor pool
+    of that size (state loaded once per actor); 0 runs the stage as stateless tasks."""
+
+    name: str
+    actors: ClassVar[int]
+
+    def __call__(self, batch: pa.Table, /) -> pa.Table: ...
+
+
+@ray.remote(num_cpus=0)
+class StageClock:
+    """Sums, per stage, the rows processed and the seconds spent, over all workers."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+
+    def add(self, stage: str, rows: int, seconds: float) -> None:
+        self.totals[stage][0] += rows
+        self.totals[stage][1] += seconds
+
+    def read(self) -> dict[str, list[float]]:
+        return dict(self.totals)
+
+
+def timed(
+    stage: str, run: Callable[[], pa.Table | Iterator[pa.Table]], clock: Any
+) -> Iterator[pa.Table]:
+    """Yield what `run` produces, adding the rows and the seconds spent on each to the clock."""
+    start = time.perf_counter()
+    out = run()
+    for table in [out] if isinstance(out, pa.Table) else out:
+        ray.get(clock.add.remote(stage, table.num_rows, time.perf_counter() - start))
+        yield table
+        start = time.perf_counter()
+
+
+class _Run:
+    """Runs a stage on Ray Data workers, timing every batch it produces."""
+
+    stage_cls: ClassVar[type[Stage]]
+
+    def __init__(self, args: tuple[Any, ...], clock: Any) -> None:
+        self.stage = self.stage_cls(*args)
+        self.clock = clock
+
+    def __call__(self, batch: pa.Table) -> Iterator[pa.Table]:
+        return timed(self.stage.name, partial(self.stage, batch), self.clock)
+
+
+def apply(
+    ds: Dataset,
+    stage_cls: type[Stage],
+    args: tuple[Any, ...],
+    clock: Any,
+    actors: int | None = None,
+) -> Dataset:
+    """`map_batches` one stage over whole blocks: as tasks, or, for a stage with `actors`
+    (the class's, or as given), as an actor pool whose actors build the stage once."""
+    actors = stage_cls.actors if actors is None else actors
+    runner = type(stage_cls.__name__, (_Run,), {"stage_cls": staticmethod(stage_cls)})
+    common: dict[str, Any] = {"batch_size": None, "batch_format": "pyarrow"}
+    if actors:
+        # Fractional CPUs: whole-CPU actors can starve the read tasks on a small machine.
+        return ds.map_batches(
+            runner,
+            fn_constructor_args=(args, clock),
+            num_cpus=0.5,
+            compute=ActorPoolStrategy(min_size=1, max_size=actors),
+            **common,
+        )
+    return ds.map_batches(runner(args, clock), **common)
