@@ -139,12 +139,14 @@ def test_curation_run_is_logged_to_mlflow(s3_run: tuple) -> None:
     assert {"report.json", "report.md", "spec.yaml"} <= artifacts
 
 
-def test_the_same_spec_runs_on_local_folders_with_exact_verification(
+def test_the_same_spec_runs_on_local_folders_with_rensa_and_estimated_verification(
     tmp_path: Path, ray_session: None
 ) -> None:
     manifest = generate(str(tmp_path / "raw"), pairs=PAIRS, shards=3, documents=DOCS)
     spec = spec_for(
-        str(tmp_path / "raw"), str(tmp_path / "curated"), near_dedup={"verify": "exact"}
+        str(tmp_path / "raw"),
+        str(tmp_path / "curated"),
+        near_dedup={"verify": "estimate", "engine": "rensa"},
     )
     report = curate(spec)
     check_against_manifest(report, manifest)

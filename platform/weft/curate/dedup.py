@@ -128,6 +128,15 @@ def near_edges(edges: pa.Table, removed: pa.Array) -> pa.Table:
     return near.filter(pc.invert(gone)).group_by(["a", "b"]).aggregate([])
 
 
+def rows_with_ids(batch: pa.Table, ids: pa.Array, columns: list[str]) -> pa.Table:
+    """The rows of `batch` whose id is in `ids` (the ends of candidate edges), in `columns`.
+
+    Lives here, not in the pipeline, so the fresh workers that run it after the shuffle
+    import only this module.
+    """
+    return batch.filter(pc.is_in(batch["id"], value_set=ids)).select(columns)
+
+
 class MarkDuplicates:
     """Stage: remove the kept rows named in a DUPLICATES table (held once per task), with the
     stage that found them, their kept row and their similarity to it."""

@@ -162,7 +162,7 @@ def _sign(hashes: np.ndarray, offsets: np.ndarray, spec: NearDedupSpec) -> np.nd
     from datasketch import MinHash
 
     low = (hashes & _M64(0xFFFFFFFF)).astype(np.uint32)
-    docs = np.split(low, offsets[1:-1])
+    docs = [d.tolist() for d in np.split(low, offsets[1:-1])]  # ints: datasketch maps hashfunc
     minhashes = MinHash.bulk(docs, num_perm=spec.num_perm, seed=spec.seed, hashfunc=int)
     return np.stack([m.hashvalues for m in minhashes]).astype(np.uint32)
 

@@ -35,6 +35,7 @@ from weft.curate.dedup import (
     exact_duplicates,
     near_edges,
     pairs_in_block,
+    rows_with_ids,
 )
 from weft.curate.exact import ContentHash, exact_keys
 from weft.curate.langid import LanguageID
@@ -107,10 +108,6 @@ def _partitions(rows: int) -> int:
     return -(-rows // ROWS_PER_PARTITION) or 1
 
 
-def _with_ids(batch: pa.Table, ids: pa.Array, columns: list[str]) -> pa.Table:
-    return batch.filter(pc.is_in(batch["id"], value_set=ids)).select(columns)
-
-
 def _dedup_keys(batch: pa.Table, spec: CurateSpec) -> pa.Table:
     """The narrow KEYS rows of a batch: exact content keys and LSH band keys, as enabled."""
     parts = [KEYS.empty_table()]
@@ -145,7 +142,9 @@ def _duplicates(rows: Dataset, spec: CurateSpec) -> pa.Table:
     columns = ["id", "source_uri", "key", "minhash", "image_phash"]
     if near.verify == "exact":
         columns.append("text")
-    signed = rows.map_batches(partial(_with_ids, ids=ends, columns=columns), batch_format="pyarrow")
+    signed = rows.map_batches(
+        partial(rows_with_ids, ids=ends, columns=columns), batch_format="pyarrow"
+    )
     ends_schema = pa.schema([ROW_SCHEMA.field(c) for c in columns])
     found = clusters(candidates, _gather(signed, ends_schema), near)
     log.info(
