@@ -211,6 +211,11 @@ def main() -> None:
             f"corpus: {args.documents:,} documents, {len(planted):,} planted near copies "
             f"({time.perf_counter() - t:.0f} s to make)"
         )
+        # Ray's workers start cold once per cluster, not once per job: warm them with a
+        # small run first, as on a running cluster, and print what that first run cost.
+        corpus(tmp / "warm", 2_000, args.files, seed=1)
+        cold, _ = run_weft(tmp / "warm", tmp / "weft-warm", "datasketch", "exact")
+        console.print(f"warm-up: 2,000 documents on a fresh Ray in {cold:.1f} s")
         results = []
         runs = (("datasketch", "exact"), ("rensa", "exact"), ("datasketch", "estimate"))
         for engine, verify in runs:
