@@ -31,6 +31,8 @@ bench: setup  ## benchmarks print figures; nothing in them is a timed assertion
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m tests.perf.bench_curate
 	$(BIN)/python -m tests.perf.bench_near_dedup
+	$(BIN)/python -m tests.perf.bench_sampling
+	$(BIN)/python -m tests.perf.bench_fashion_mnist  # needs: apt-get install dataset-fashion-mnist
 
 clean:
 	rm -rf .weft .pytest_cache .mypy_cache .ruff_cache

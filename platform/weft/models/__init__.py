@@ -1,0 +1,1 @@
+"""The model library: pure PyTorch (no Ray, no MLflow), every model trained here from scratch."""

@@ -1,0 +1,115 @@
+"""Named model configs (each kind has a `-tiny` flavor for tests and the demo), and a model
+directory: `weft-model.json` (kind, name, config) beside `model.safetensors` and, when the
+model reads text, `tokenizer.json`. `save` and `load` are one call each.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from safetensors.torch import load_model, save_model
+from torch import nn
+
+from weft.models.captioner import Captioner, CaptionerConfig
+from weft.models.clip import CLIP, CLIPConfig
+from weft.models.diffusion import TextToImage, TextToImageConfig
+from weft.models.text import TextConfig
+from weft.models.tokenizer import Tokenizer
+from weft.models.unet import UNetConfig
+from weft.models.vit import ViTConfig
+
+MODEL_FILE = "weft-model.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class Kind:
+    config: type[BaseModel]
+    build: Callable[[Any], nn.Module]
+
+
+KINDS: dict[str, Kind] = {
+    "clip": Kind(CLIPConfig, CLIP),
+    "captioner": Kind(CaptionerConfig, Captioner),
+    "diffusion": Kind(TextToImageConfig, TextToImage),
+}
+
+_TINY_VISION = ViTConfig(image_size=32, patch_size=8, width=32, depth=2, heads=2)
+_TINY_TEXT = TextConfig(vocab_size=512, context_length=16, width=32, depth=2, heads=2)
+_SMALL_VISION = ViTConfig(image_size=64, patch_size=8, width=256, depth=6, heads=8)
+_SMALL_TEXT = TextConfig(vocab_size=8192, context_length=32, width=256, depth=4, heads=8)
+
+NAMED: dict[str, tuple[str, BaseModel]] = {
+    "clip-tiny": ("clip", CLIPConfig(vision=_TINY_VISION, text=_TINY_TEXT, embed_dim=32)),
+    "clip-small": ("clip", CLIPConfig(vision=_SMALL_VISION, text=_SMALL_TEXT, embed_dim=256)),
+    "captioner-tiny": (
+        "captioner",
+        CaptionerConfig(vision=_TINY_VISION, text=_TINY_TEXT.model_copy(update={"causal": True})),
+    ),
+    "captioner-small": ("captioner", CaptionerConfig(vision=_SMALL_VISION, text=_SMALL_TEXT)),
+    "diffusion-tiny": (
+        "diffusion",
+        TextToImageConfig(
+            text=_TINY_TEXT,
+            unet=UNetConfig(image_size=16, base_channels=16, channel_mults=(1, 2), heads=2),
+        ),
+    ),
+    "diffusion-small": (
+        "diffusion",
+        TextToImageConfig(
+            text=_SMALL_TEXT,
+            unet=UNetConfig(image_size=32, base_channels=64, channel_mults=(1, 2, 2), heads=4),
+        ),
+    ),
+}
+
+
+def config(name: str) -> tuple[str, BaseModel]:
+    """(kind, config) of a named model; an unknown name lists the known ones."""
+    if name not in NAMED:
+        raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(NAMED))}")
+    return NAMED[name]
+
+
+def build(name: str) -> nn.Module:
+    kind, cfg = config(name)
+    return KINDS[kind].build(cfg)
+
+
+def _kind_of(model: nn.Module) -> str:
+    for kind, entry in KINDS.items():
+        if type(model) is entry.build:
+            return kind
+    raise TypeError(f"{type(model).__name__} is not a registered model kind")
+
+
+def save(model: nn.Module, directory: str | Path, tokenizer: Tokenizer | None = None) -> Path:
+    """Write the model's config and weights (and tokenizer) into `directory`."""
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    cfg: BaseModel = model.config  # type: ignore[assignment]
+    (path / MODEL_FILE).write_text(
+        json.dumps({"kind": _kind_of(model), "config": cfg.model_dump(mode="json")}, indent=2)
+    )
+    save_model(model, str(path / WEIGHTS_FILE))
+    if tokenizer is not None:
+        tokenizer.save(path)
+    return path
+
+
+def load(directory: str | Path) -> tuple[nn.Module, Tokenizer | None]:
+    """The model saved in `directory` (in eval mode), and its tokenizer if one was saved."""
+    path = Path(directory)
+    if not (path / MODEL_FILE).is_file():
+        raise FileNotFoundError(f"{path} is not a Weft model directory (no {MODEL_FILE})")
+    meta = json.loads((path / MODEL_FILE).read_text())
+    kind = KINDS[meta["kind"]]
+    model = kind.build(kind.config.model_validate(meta["config"]))
+    load_model(model, str(path / WEIGHTS_FILE))
+    tokenizer = Tokenizer.load(path) if (path / "tokenizer.json").is_file() else None
+    return model.eval(), tokenizer
