@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from weft.specs import CurateSpec, SpecError, load_spec
+from weft.specs import CurateSpec, SpecError, TrainSpec, load_spec
 from weft.storage import StorageError
 
 app = typer.Typer(
@@ -180,6 +180,42 @@ def calibrate(
     for s in (0.3, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0):
         curve.add_row(f"{s:.2f}", f"{float(candidate_probability(s, bands, per_band)):.3f}")
     console.print(curve)
+
+
+@app.command()
+def train(
+    spec: Annotated[Path, typer.Argument(help="Training spec (YAML), e.g. jobs/clip.yaml.")],
+) -> None:
+    """Train (or resume) a model on curated data with Ray Train; tracked in MLflow."""
+    with _user_errors():
+        job = load_spec(TrainSpec, spec)
+        from weft.models import registry
+
+        try:
+            registry.config(job.model)
+        except KeyError as err:
+            raise SpecError(f"{spec}: model: {err.args[0]}") from None
+        from weft.train.run import train as run_training
+
+        console.print(f"training [bold]{job.name}[/] ({job.model}) from {spec}", highlight=False)
+        result = run_training(job)
+    _print_training(result)
+
+
+def _print_training(result: object) -> None:
+    from weft.tracking import ui_command
+    from weft.train.run import TrainResult
+
+    assert isinstance(result, TrainResult)
+    table = Table(title="training")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in sorted(result.metrics.items()):
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    console.print(table)
+    console.print(f"checkpoint: {result.checkpoint} (its model/ loads with registry.load)")
+    if result.run_id:
+        console.print(f"MLflow run {result.run_id}: {ui_command()}", highlight=False)
 
 
 @app.command("demo-data")

@@ -184,6 +184,76 @@ class CurateSpec(_Spec):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class DataSpec(_Spec):
+    """The curated dataset a training job streams: its image-text pairs, preprocessed on Ray
+    Data workers. A fixed share of rows, picked by a hash of their id, is held out."""
+
+    uri: str = Field(description="A curation output (its `data/` is read), local or s3://.")
+    image_size: int = Field(default=32, ge=8)
+    augment: bool = Field(default=True, description="Random flips and crops in training.")
+    val_percent: float = Field(default=5.0, ge=0, lt=100)
+
+
+class OptimSpec(_Spec):
+    """AdamW, linear warm-up then cosine decay, gradient clipping and accumulation."""
+
+    lr: float = Field(default=3e-4, gt=0)
+    weight_decay: float = Field(default=0.05, ge=0)
+    betas: tuple[float, float] = (0.9, 0.98)
+    warmup_steps: int = Field(default=100, ge=0)
+    max_steps: int = Field(default=1000, ge=1, description="Optimiser steps of the whole run.")
+    min_lr_ratio: float = Field(default=0.1, ge=0, le=1)
+    grad_clip: float = Field(default=1.0, ge=0, description="Max gradient norm; 0 turns it off.")
+    grad_accum: int = Field(default=1, ge=1)
+    batch_size: int = Field(default=64, ge=1, description="Per worker and micro-batch.")
+
+
+class StrategySpec(_Spec):
+    name: Literal["ddp", "fsdp", "deepspeed"] = "ddp"
+    zero_stage: Literal[1, 2, 3] = Field(default=2, description="DeepSpeed ZeRO stage.")
+
+
+class WorkersSpec(_Spec):
+    count: int = Field(default=2, ge=1)
+    cpus: float = Field(default=1.0, gt=0, description="CPUs per worker.")
+    gpu: bool = False
+
+
+class CheckpointSpec(_Spec):
+    every_steps: int = Field(default=200, ge=1)
+    keep: int = Field(default=2, ge=1)
+    max_failures: int = Field(default=2, ge=0, description="Worker failures a run survives.")
+
+
+class EvalSpec(_Spec):
+    every_steps: int = Field(default=200, ge=1)
+    batches: int = Field(default=4, ge=1, description="Held-out batches per evaluation.")
+    cfg_scales: list[float] = Field(default=[1.0, 3.0, 7.5], min_length=1)
+    classes: list[str] = Field(
+        default=[], description="CLIP zero-shot: class names found in the held-out captions."
+    )
+    sample_steps: int = Field(default=50, ge=1, description="DDIM steps of diffusion samples.")
+
+
+class TrainSpec(_Spec):
+    """A training job: a named model from `weft.models.registry`, trained by Ray Train on the
+    curated dataset and tracked in MLflow."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    model: str = Field(description="A name from weft.models.registry (e.g. clip-tiny).")
+    data: DataSpec
+    optim: OptimSpec = OptimSpec()
+    strategy: StrategySpec = StrategySpec()
+    precision: Literal["fp32", "bf16"] = "fp32"
+    workers: WorkersSpec = WorkersSpec()
+    checkpoint: CheckpointSpec = CheckpointSpec()
+    eval: EvalSpec = EvalSpec()
+    seed: int = 0
+    output: str = Field(default=".weft/runs", description="Ray Train storage: local or s3://.")
+    storage: StorageSpec = StorageSpec()
+    mlflow: MlflowSpec = MlflowSpec(experiment="weft-train")
+
+
 S = TypeVar("S", bound=BaseModel)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_fn
+import torch.distributed._functional_collectives as funcol
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
@@ -70,14 +70,18 @@ def _gather(x: Tensor) -> tuple[Tensor, int]:
     """Every worker's rows (with gradients flowing back to each) and this worker's offset."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return x, 0
-    return torch.cat(dist_fn.all_gather(x)), dist.get_rank() * len(x)
+    world = dist.group.WORLD
+    assert world is not None
+    gathered = funcol.all_gather_tensor_autograd(x, gather_dim=0, group=world)
+    return funcol.wait_tensor(gathered), dist.get_rank() * len(x)
 
 
-def contrastive_loss(image: Tensor, text: Tensor, scale: Tensor) -> Tensor:
+def contrastive_loss(image: Tensor, text: Tensor, scale: Tensor, gather: bool = True) -> Tensor:
     """Symmetric InfoNCE: each image's caption against every caption of the global batch,
-    and each caption's image against every image. Local batches must be the same size."""
-    all_image, offset = _gather(image)
-    all_text, _ = _gather(text)
+    and each caption's image against every image. Local batches must be the same size.
+    `gather=False` keeps to the local batch (evaluation on one rank)."""
+    all_image, offset = _gather(image) if gather else (image, 0)
+    all_text, _ = _gather(text) if gather else (text, 0)
     labels = torch.arange(len(image), device=image.device) + offset
     image_logits = scale * image @ all_text.T  # (B, world * B)
     text_logits = scale * text @ all_image.T

@@ -102,13 +102,19 @@ def save(model: nn.Module, directory: str | Path, tokenizer: Tokenizer | None = 
     return path
 
 
+def load_kind(directory: str | Path) -> str:
+    """The kind of the model saved in `directory`, without loading it."""
+    path = Path(directory) / MODEL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory} is not a Weft model directory (no {MODEL_FILE})")
+    return str(json.loads(path.read_text())["kind"])
+
+
 def load(directory: str | Path) -> tuple[nn.Module, Tokenizer | None]:
     """The model saved in `directory` (in eval mode), and its tokenizer if one was saved."""
     path = Path(directory)
-    if not (path / MODEL_FILE).is_file():
-        raise FileNotFoundError(f"{path} is not a Weft model directory (no {MODEL_FILE})")
+    kind = KINDS[load_kind(path)]
     meta = json.loads((path / MODEL_FILE).read_text())
-    kind = KINDS[meta["kind"]]
     model = kind.build(kind.config.model_validate(meta["config"]))
     load_model(model, str(path / WEIGHTS_FILE))
     tokenizer = Tokenizer.load(path) if (path / "tokenizer.json").is_file() else None

@@ -75,6 +75,14 @@ class Tokenizer:
             self.inner.decode([i for i in ids if i not in (self.pad_id, self.bos_id)])
         ).strip()
 
+    def to_str(self) -> str:
+        """The whole tokenizer as JSON text (to ship it to workers)."""
+        return str(self.inner.to_str())
+
+    @classmethod
+    def from_str(cls, text: str) -> Tokenizer:
+        return cls(_Inner.from_str(text))
+
     def save(self, directory: str | Path) -> None:
         Path(directory).mkdir(parents=True, exist_ok=True)
         self.inner.save(str(Path(directory) / FILE))

@@ -1,0 +1,155 @@
+"""Curated Parquet → training batches, on Ray Data workers: image-text pairs are read from the
+curation output's `data/`, split into train and held-out rows by a hash of their id, and
+decoded, resized, augmented and tokenised in `map_batches`. No worker holds the dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+from functools import partial
+from typing import Any, cast
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import ray
+from PIL import Image
+from ray.data import Dataset
+from ray.data.block import BlockMetadata
+from ray.data.datasource import Datasource, ReadTask
+
+from weft import storage
+from weft.models.tokenizer import Tokenizer
+from weft.specs import DataSpec, TrainSpec
+
+COLUMNS = ["id", "text", "image"]
+# Ray Data's share of a CPU per task or actor: the training workers hold whole CPUs, and on a
+# small machine whole-CPU data tasks would wait behind them forever.
+DATA_CPUS = 0.25
+
+
+def _held_out(ids: list[str], percent: float) -> np.ndarray:
+    """Which rows are held out: a stable hash of the id, so every run splits alike."""
+    buckets = [int.from_bytes(hashlib.blake2b(i.encode(), digest_size=4).digest()) for i in ids]
+    return np.array(buckets) % 10_000 < percent * 100
+
+
+def _part(batch: pa.Table, percent: float, held_out: bool) -> pa.Table:
+    """The image-text pairs of `batch` on one side of the split (text-only rows dropped)."""
+    mask = (_held_out(batch["id"].to_pylist(), percent) == held_out) & pc.is_valid(
+        batch["image"]
+    ).to_numpy(zero_copy_only=False)
+    return batch.filter(pa.array(mask))
+
+
+class CuratedParquet(Datasource):
+    """The curated Parquet files, one read task per file (no whole-CPU listing task, which
+    could wait forever behind the training workers on a small machine)."""
+
+    def __init__(self, files: list[storage.Location]) -> None:
+        super().__init__()
+        self.files = files
+
+    def estimate_inmemory_data_size(self) -> int | None:
+        return None
+
+    def get_read_tasks(
+        self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None
+    ) -> list[ReadTask]:
+        metadata = BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None)
+        return [
+            ReadTask(partial(_read, f), metadata, per_task_row_limit=per_task_row_limit)
+            for f in self.files
+        ]
+
+
+def _read(loc: storage.Location) -> Iterator[pa.Table]:
+    with storage.storage_errors(loc.uri):
+        yield from (
+            pa.Table.from_batches([b])
+            for b in pq.ParquetFile(loc.path, filesystem=loc.fs).iter_batches(columns=COLUMNS)
+        )
+
+
+def pairs(spec: TrainSpec) -> tuple[Dataset, Dataset]:
+    """(train, held-out) datasets of the curated image-text pairs (text-only rows skipped)."""
+    files = storage.list_files(
+        storage.resolve(spec.data.uri, spec.storage).join("data"), (".parquet",)
+    )
+    ds = ray.data.read_datasource(
+        CuratedParquet(files),
+        override_num_blocks=len(files),
+        ray_remote_args={"num_cpus": DATA_CPUS},
+    )
+    split = partial(_part, percent=spec.data.val_percent)
+    return tuple(
+        ds.map_batches(
+            partial(split, held_out=held_out), batch_format="pyarrow", num_cpus=DATA_CPUS
+        )
+        for held_out in (False, True)
+    )
+
+
+def captions(ds: Dataset) -> Iterator[str]:
+    """Every caption of `ds`, streamed (for training the tokenizer)."""
+    for batch in ds.select_columns(["text"]).iter_batches(batch_format="pyarrow"):
+        yield from cast(pa.Table, batch)["text"].to_pylist()
+
+
+def image_array(data: bytes, size: int, rng: np.random.Generator | None) -> np.ndarray:
+    """(3, size, size) float32 in [-1, 1]: a centre (or, with `rng`, random 80-100 %) square
+    crop, resized, flipped half the time with `rng`."""
+    img = Image.open(io.BytesIO(data)).convert("RGB")
+    w, h = img.size
+    side = min(w, h) * (rng.uniform(0.8, 1.0) if rng is not None else 1.0)
+    left = (w - side) * (rng.uniform() if rng is not None else 0.5)
+    top = (h - side) * (rng.uniform() if rng is not None else 0.5)
+    img = img.resize(
+        (size, size), Image.Resampling.BICUBIC, box=(left, top, left + side, top + side)
+    )
+    if rng is not None and rng.uniform() < 0.5:
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return (np.asarray(img, np.float32).transpose(2, 0, 1) / 127.5 - 1).astype(np.float32)
+
+
+class Preprocess:
+    """Ray Data stage: rows → {"image": (B, 3, S, S) float32, "ids": (B, L) int64}."""
+
+    def __init__(
+        self, tokenizer: str, data: DataSpec, length: int, augment: bool, seed: int
+    ) -> None:
+        self.tokenizer = Tokenizer.from_str(tokenizer)
+        self.size, self.length = data.image_size, length
+        self.rng = np.random.default_rng(seed) if augment else None
+
+    def __call__(self, batch: pa.Table) -> dict[str, np.ndarray]:
+        images = [image_array(b, self.size, self.rng) for b in batch["image"].to_pylist()]
+        ids = self.tokenizer.encode(batch["text"].to_pylist(), self.length).numpy()
+        return {
+            "image": np.stack(images)
+            if images
+            else np.zeros((0, 3, self.size, self.size), np.float32),
+            "ids": ids,
+        }
+
+
+def batches(
+    ds: Dataset, tokenizer: Tokenizer, spec: TrainSpec, length: int, train: bool
+) -> Dataset:
+    """`ds` preprocessed into model inputs; augmentation only for training."""
+    return ds.map_batches(
+        Preprocess,
+        fn_constructor_args=(
+            tokenizer.to_str(),
+            spec.data,
+            length,
+            train and spec.data.augment,
+            spec.seed,
+        ),
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=2),
+        num_cpus=DATA_CPUS,
+    )

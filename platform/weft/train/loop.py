@@ -1,0 +1,188 @@
+"""The per-worker training loop that Ray Train runs, the same for every model kind: the task
+object says what differs (DESIGN habit 5), the strategy how the model is spread.
+
+A checkpoint holds the strategy's resumable state (weights, optimiser, schedule), the
+exported model (`model/`: config, weights and tokenizer, loadable with one call) and
+`state.json` (step, epoch, batches read in that epoch). A restarted run resumes from the
+latest one; the data position is restored by skipping the batches already read in that
+epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import ray.train
+import torch
+from torch import Tensor
+
+from weft.models import registry
+from weft.models.tokenizer import Tokenizer
+from weft.specs import TrainSpec
+from weft.train.strategy import Prepared, prepare, rank
+from weft.train.tasks import TASKS, Batch, Task
+
+STATE_FILE = "state.json"
+MODEL_DIR = "model"
+
+
+def train_loop(config: dict[str, Any]) -> None:
+    """Ray Train entry point; `config` holds the spec, the tokenizer and the MLflow run."""
+    spec = TrainSpec.model_validate(config["spec"])
+    tokenizer = Tokenizer.from_str(config["tokenizer"])
+    torch.manual_seed(spec.seed)
+    device = ray.train.torch.get_device()
+    model = registry.build(spec.model).to(device)
+    task = TASKS[registry.config(spec.model)[0]](model, tokenizer, spec.eval)
+    prepared = prepare(model, spec)
+    tracker = _Tracker(config.get("mlflow")) if rank() == 0 else None
+    step, epoch, position = 0, 0, 0
+    if (checkpoint := ray.train.get_checkpoint()) is not None:
+        with checkpoint.as_directory() as directory:
+            prepared.load(Path(directory))
+            state = json.loads((Path(directory) / STATE_FILE).read_text())
+            step, epoch, position = state["step"], state["epoch"], state["position"]
+    shard = ray.train.get_dataset_shard("train")
+    held_out = _held_out_batches(spec, device) if rank() == 0 else []
+    window: list[float] = []
+    started, samples = time.perf_counter(), 0
+    while step < spec.optim.max_steps:
+        batches = shard.iter_torch_batches(
+            batch_size=spec.optim.batch_size,
+            drop_last=True,
+            device=device,
+            local_shuffle_buffer_size=4 * spec.optim.batch_size,
+            local_shuffle_seed=spec.seed + epoch,
+        )
+        index = -1
+        for index, batch in enumerate(batches):
+            if index < position:  # resumed mid-epoch: these were trained on
+                continue
+            position = index + 1
+            with prepared.autocast():
+                loss = task.loss(prepared.module, batch)
+            prepared.backward(loss)
+            window.append(loss.item())
+            samples += len(batch["ids"])
+            if not prepared.step():
+                continue
+            step += 1
+            extra = task.after_step(prepared.model)
+            if tracker and (step % 10 == 0 or step == 1):
+                rate = (
+                    samples
+                    * ray.train.get_context().get_world_size()
+                    / (time.perf_counter() - started)
+                )
+                tracker.metrics(
+                    {
+                        "loss": sum(window) / len(window),
+                        "lr": prepared.lr,
+                        "samples_per_s": rate,
+                        **extra,
+                    },
+                    step,
+                )
+                window, started, samples = [], time.perf_counter(), 0
+            last = step >= spec.optim.max_steps
+            if step % spec.eval.every_steps == 0 or last:
+                _evaluate(task, prepared, spec, held_out, tracker, step)
+            if step % spec.checkpoint.every_steps == 0 or last:
+                _checkpoint(task, prepared, spec, tokenizer, step, epoch, position)
+            if last:
+                break
+            if step % spec.eval.every_steps == 0 or step % spec.checkpoint.every_steps == 0:
+                started, samples = time.perf_counter(), 0  # throughput excludes both
+        else:
+            if index < 0:
+                raise ValueError(
+                    f"{spec.data.uri}: not one training batch of {spec.optim.batch_size} pairs "
+                    "per worker"
+                )
+            epoch, position = epoch + 1, 0
+
+
+def _held_out_batches(spec: TrainSpec, device: torch.device) -> list[Batch]:
+    """The first `eval.batches` held-out batches, kept for every evaluation (rank 0)."""
+    out: list[Batch] = []
+    for batch in ray.train.get_dataset_shard("val").iter_torch_batches(
+        batch_size=spec.optim.batch_size, device=device
+    ):
+        out.append(batch)
+        if len(out) == spec.eval.batches:
+            break
+    return out
+
+
+def _plain_copy(spec: TrainSpec, weights: dict[str, Tensor]) -> torch.nn.Module:
+    model = registry.build(spec.model)
+    model.load_state_dict({k: v.detach().cpu() for k, v in weights.items()})
+    return model.eval()
+
+
+def _evaluate(
+    task: Task,
+    prepared: Prepared,
+    spec: TrainSpec,
+    held_out: list[Batch],
+    tracker: _Tracker | None,
+    step: int,
+) -> None:
+    weights = task.weights(prepared)  # every rank: it may gather shards
+    if weights is None or tracker is None or not held_out:
+        return
+    batches = [{k: v.cpu() for k, v in b.items()} for b in held_out]
+    metrics, images = task.evaluate(_plain_copy(spec, weights), batches)
+    tracker.metrics(metrics, step)
+    for name, image in images.items():
+        tracker.image(image, f"eval/step{step:06d}_{name}")
+
+
+def _checkpoint(
+    task: Task,
+    prepared: Prepared,
+    spec: TrainSpec,
+    tokenizer: Tokenizer,
+    step: int,
+    epoch: int,
+    position: int,
+) -> None:
+    """Every rank writes its part; Ray Train gathers the parts into one checkpoint."""
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        prepared.save(directory)
+        weights = task.weights(prepared)
+        if weights is not None:
+            registry.save(_plain_copy(spec, weights), directory / MODEL_DIR, tokenizer)
+            state = {"step": step, "epoch": epoch, "position": position}
+            (directory / STATE_FILE).write_text(json.dumps(state))
+        ray.train.report({"step": step}, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+
+
+class _Tracker:
+    """MLflow logging from rank 0 into the run the driver opened."""
+
+    def __init__(self, run: dict[str, str] | None) -> None:
+        self.run_id = run["run_id"] if run else None
+        if run:
+            mlflow.set_tracking_uri(run["tracking_uri"])
+        self.client = mlflow.MlflowClient() if run else None
+
+    def metrics(self, values: dict[str, float], step: int) -> None:
+        if self.client and self.run_id:
+            timestamp = int(time.time() * 1000)
+            self.client.log_batch(
+                self.run_id,
+                metrics=[
+                    mlflow.entities.Metric(k, float(v), timestamp, step) for k, v in values.items()
+                ],
+            )
+
+    def image(self, image: Any, artifact_file: str) -> None:
+        if self.client and self.run_id:
+            self.client.log_image(self.run_id, image, artifact_file=f"{artifact_file}")

@@ -1,0 +1,149 @@
+"""A training job end to end, from the driver: tokenizer, datasets, MLflow run, Ray Train's
+`TorchTrainer`, and the final model logged to MLflow.
+
+The same spec runs on the local Ray or a cluster (`RAY_ADDRESS`), from local or S3 data, with
+the run's checkpoints in `output` (local or S3). Starting a spec whose run already has
+checkpoints resumes it (Ray Train restores the latest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import ray.train
+from ray.train.torch import TorchConfig, TorchTrainer
+
+from weft import cluster, storage
+from weft.models import registry
+from weft.models.tokenizer import Tokenizer
+from weft.specs import TrainSpec
+from weft.tracking import tracking_uri, use_experiment
+from weft.train import data
+from weft.train.loop import MODEL_DIR, train_loop
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: str | None
+    checkpoint: str  # the last checkpoint's URI; its `model/` loads with registry.load
+    metrics: dict[str, float]
+
+
+def _flat(prefix: str, value: object) -> dict[str, str]:
+    if isinstance(value, dict):
+        return {
+            k: v for key, sub in value.items() for k, v in _flat(f"{prefix}{key}.", sub).items()
+        }
+    return {prefix.rstrip("."): json.dumps(value) if isinstance(value, list) else str(value)}
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _dataset_hash(spec: TrainSpec) -> str:
+    """The curated dataset's content hash, from its report."""
+    report = storage.resolve(spec.data.uri, spec.storage).join("report.json")
+    try:
+        return str(json.loads(storage.read_bytes(report))["counts"]["content_hash"])
+    except (storage.StorageError, KeyError, ValueError):
+        return "unknown"
+
+
+def train(spec: TrainSpec) -> TrainResult:
+    """Run (or resume) the training job; returns its MLflow run and last checkpoint."""
+    kind, model_config = registry.config(spec.model)
+    text = model_config.text  # type: ignore[attr-defined]
+    cluster.connect()
+    train_rows, val_rows = data.pairs(spec)
+    tokenizer = Tokenizer.train(data.captions(train_rows), vocab_size=text.vocab_size)
+    datasets = {
+        "train": data.batches(train_rows, tokenizer, spec, text.context_length, train=True),
+        # small and read at every evaluation: materialised once, before training starts
+        "val": data.batches(
+            val_rows, tokenizer, spec, text.context_length, train=False
+        ).materialize(),
+    }
+    out = storage.resolve(spec.output, spec.storage)
+    body = json.dumps(spec.model_dump(mode="json"), sort_keys=True)
+    run_id = None
+    if spec.mlflow.enabled:
+        run = mlflow.start_run(
+            experiment_id=use_experiment(spec.mlflow.experiment), run_name=spec.name
+        )
+        run_id = run.info.run_id
+        mlflow.log_params(_flat("", spec.model_dump(mode="json")))
+        mlflow.set_tags(
+            {
+                "weft.stage": "train",
+                "weft.model.kind": kind,
+                "weft.spec_hash": hashlib.sha256(body.encode()).hexdigest()[:16],
+                "weft.dataset.uri": spec.data.uri,
+                "weft.dataset.content_hash": _dataset_hash(spec),
+                "weft.git_commit": _git_commit(),
+            }
+        )
+        mlflow.log_dict(spec.model_dump(mode="json"), "spec.yaml")
+    worker_env = {}
+    if spec.strategy.name == "deepspeed" and not spec.workers.gpu:
+        from weft.train.sharded import DEEPSPEED_ENV
+
+        worker_env = {"env_vars": DEEPSPEED_ENV}
+    trainer = TorchTrainer(
+        train_loop,
+        train_loop_config={
+            "spec": spec.model_dump(mode="json"),
+            "tokenizer": tokenizer.to_str(),
+            "mlflow": {"run_id": run_id, "tracking_uri": tracking_uri()} if run_id else None,
+        },
+        torch_config=TorchConfig(backend="nccl" if spec.workers.gpu else "gloo"),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=spec.workers.count,
+            use_gpu=spec.workers.gpu,
+            resources_per_worker={"CPU": spec.workers.cpus},
+        ),
+        datasets=datasets,
+        dataset_config=ray.train.DataConfig(datasets_to_split=["train"]),
+        run_config=ray.train.RunConfig(  # type: ignore[call-arg]
+            name=spec.name,
+            storage_path=out.path,
+            storage_filesystem=out.fs,
+            failure_config=ray.train.FailureConfig(max_failures=spec.checkpoint.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=spec.checkpoint.keep),
+            worker_runtime_env=worker_env or None,
+        ),
+    )
+    try:
+        result = trainer.fit()
+    finally:
+        if run_id:
+            mlflow.end_run()
+    if result.checkpoint is None:
+        raise RuntimeError(f"training {spec.name} ended without a checkpoint")
+    if run_id:
+        with mlflow.start_run(run_id=run_id), result.checkpoint.as_directory() as directory:
+            _log_model(Path(directory) / MODEL_DIR, spec)
+    log.info(
+        "train done name=%s run_id=%s checkpoint=%s", spec.name, run_id, result.checkpoint.path
+    )
+    return TrainResult(run_id, result.checkpoint.path, dict(result.metrics or {}))
+
+
+def _log_model(directory: Path, spec: TrainSpec) -> None:
+    """The exported model as an MLflow model: loads back with `mlflow.pyfunc.load_model`."""
+    from weft.train.mlflow_model import log_model
+
+    log_model(directory, spec.name)

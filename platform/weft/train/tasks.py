@@ -1,0 +1,194 @@
+"""What each model kind trains on and how it is evaluated: one small task object per kind,
+so CLIP, the captioner and the diffusion model share one training loop (DESIGN habit 5).
+
+`loss` runs the forward pass through the wrapped module (DDP / FSDP / DeepSpeed hooks live
+there). `weights` gathers the weights to evaluate and export (every rank calls it), and
+`evaluate` runs on rank 0 alone, on a plain copy of the model holding them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor, nn
+from torch.distributed.tensor import DTensor
+
+from weft.models.captioner import Captioner
+from weft.models.clip import CLIP, contrastive_loss, zero_shot_classifier, zero_shot_logits
+from weft.models.diffusion import EMA, DDIMScheduler, TextToImage, sample
+from weft.models.metrics import bleu4, cider, retrieval_metrics, topk_accuracy
+from weft.models.text import PAD_ID
+from weft.models.tokenizer import Tokenizer
+from weft.specs import EvalSpec
+from weft.train.strategy import Prepared, rank
+
+Batch = dict[str, Tensor]
+
+
+class Task(ABC):
+    kind: ClassVar[str]
+
+    def __init__(self, model: nn.Module, tokenizer: Tokenizer, spec: EvalSpec) -> None:
+        self.tokenizer, self.spec = tokenizer, spec
+
+    @abstractmethod
+    def loss(self, module: nn.Module, batch: Batch) -> Tensor: ...
+
+    def after_step(self, model: nn.Module) -> dict[str, float]:
+        """Called after each optimiser step; returns metrics worth logging."""
+        return {}
+
+    def weights(self, prepared: Prepared) -> dict[str, Tensor] | None:
+        """The full weights to evaluate and export, on rank 0 (a collective)."""
+        return prepared.full_state_dict()
+
+    @abstractmethod
+    def evaluate(
+        self, model: nn.Module, batches: list[Batch]
+    ) -> tuple[dict[str, float], dict[str, Image.Image]]:
+        """Held-out metrics and images to look at (sample grids, attention maps)."""
+
+
+class CLIPTask(Task):
+    kind = "clip"
+
+    def loss(self, module: nn.Module, batch: Batch) -> Tensor:
+        return contrastive_loss(*module(batch["image"], batch["ids"]))
+
+    def after_step(self, model: nn.Module) -> dict[str, float]:
+        assert isinstance(model, CLIP)
+        model.clamp_temperature()
+        return {"temperature": model.temperature}
+
+    @torch.no_grad()
+    def evaluate(
+        self, model: nn.Module, batches: list[Batch]
+    ) -> tuple[dict[str, float], dict[str, Image.Image]]:
+        assert isinstance(model, CLIP)
+        images = torch.cat([b["image"] for b in batches])
+        ids = torch.cat([b["ids"] for b in batches])
+        image_emb, text_emb, scale = model(images, ids)
+        metrics = {"val/loss": contrastive_loss(image_emb, text_emb, scale, gather=False).item()}
+        metrics |= {f"val/{k}": v for k, v in retrieval_metrics(image_emb, text_emb).items()}
+        if self.spec.classes:
+            labels = _labels(self.tokenizer, ids, self.spec.classes)
+            known = labels >= 0
+            if known.any():
+                classifier = zero_shot_classifier(model, self.tokenizer, self.spec.classes)
+                logits = zero_shot_logits(model, images[known], classifier)
+                k = min(5, len(self.spec.classes))
+                metrics["val/zero_shot_top1"] = topk_accuracy(logits, labels[known], 1)
+                metrics[f"val/zero_shot_top{k}"] = topk_accuracy(logits, labels[known], k)
+        maps = model.visual.attention_maps(images[:4])  # (depth, B, heads, T, T)
+        return metrics, {"attention.png": _attention_grid(images[:4], maps[-1])}
+
+
+def _labels(tokenizer: Tokenizer, ids: Tensor, classes: list[str]) -> Tensor:
+    """The index of the (first) class name in each caption, -1 when none is."""
+    texts = [tokenizer.decode(row.tolist()).lower() for row in ids]
+    return torch.tensor(
+        [next((i for i, c in enumerate(classes) if c.lower() in t), -1) for t in texts]
+    )
+
+
+class CaptionTask(Task):
+    kind = "captioner"
+
+    def loss(self, module: nn.Module, batch: Batch) -> Tensor:
+        ids = batch["ids"]
+        logits = module(batch["image"], ids[:, :-1])  # (B, L - 1, V)
+        return F.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten(), ignore_index=PAD_ID)
+
+    @torch.no_grad()
+    def evaluate(
+        self, model: nn.Module, batches: list[Batch]
+    ) -> tuple[dict[str, float], dict[str, Image.Image]]:
+        assert isinstance(model, Captioner)
+        images = torch.cat([b["image"] for b in batches])
+        ids = torch.cat([b["ids"] for b in batches])
+        t = self.tokenizer
+        found = model.generate(images, t.bos_id, t.eos_id, ids.shape[1], beam_size=3)
+        hypotheses = [t.decode(row) for row in found]
+        references = [[t.decode(row.tolist())] for row in ids]
+        metrics = {
+            "val/loss": self.loss(model, {"image": images, "ids": ids}).item(),
+            "val/bleu4": bleu4(references, hypotheses),
+            "val/cider": cider(references, hypotheses),
+        }
+        maps = model.cross_attention_maps(images[:4], ids[:4])  # (depth, B, heads, L, T)
+        return metrics, {"cross_attention.png": _attention_grid(images[:4], maps[-1])}
+
+
+class DiffusionTask(Task):
+    """Samples and exports use an EMA of the weights, kept beside each rank's parameters
+    (whole under DDP and ZeRO-1/2, shards under FSDP)."""
+
+    kind = "diffusion"
+
+    def __init__(self, model: nn.Module, tokenizer: Tokenizer, spec: EvalSpec) -> None:
+        super().__init__(model, tokenizer, spec)
+        self.ema = EMA(model, decay=0.999)
+
+    def loss(self, module: nn.Module, batch: Batch) -> Tensor:
+        return module(batch["image"], batch["ids"])
+
+    def after_step(self, model: nn.Module) -> dict[str, float]:
+        self.ema.update(model)
+        return {}
+
+    def weights(self, prepared: Prepared) -> dict[str, Tensor] | None:
+        full = {
+            k: v.full_tensor() if isinstance(v, DTensor) else v for k, v in self.ema.shadow.items()
+        }
+        return full if rank() == 0 else None
+
+    @torch.no_grad()
+    def evaluate(
+        self, model: nn.Module, batches: list[Batch]
+    ) -> tuple[dict[str, float], dict[str, Image.Image]]:
+        assert isinstance(model, TextToImage)
+        ids = torch.cat([b["ids"] for b in batches])[:8]
+        images = torch.cat([b["image"] for b in batches])[:8]
+        metrics = {"val/loss": model.loss(images, ids, torch.Generator().manual_seed(0)).item()}
+        grids = {}
+        for scale in self.spec.cfg_scales:
+            generator = torch.Generator().manual_seed(0)
+            out = sample(
+                model,
+                ids,
+                DDIMScheduler(model.schedule),
+                self.spec.sample_steps,
+                scale,
+                generator=generator,
+            )
+            grids[f"samples_cfg{scale:g}.png"] = _grid(torch.cat([images, out]))
+        return metrics, grids
+
+
+TASKS: dict[str, type[Task]] = {t.kind: t for t in (CLIPTask, CaptionTask, DiffusionTask)}
+
+
+def _grid(images: Tensor, columns: int = 8) -> Image.Image:
+    """(N, 3, H, W) in [-1, 1] → one image, `columns` wide (real rows first where given)."""
+    n, _, h, w = images.shape
+    rows = -(-n // columns)
+    canvas = np.zeros((rows * h, columns * w, 3), np.uint8)
+    pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    for i, img in enumerate(pixels):
+        r, c = divmod(i, columns)
+        canvas[r * h : (r + 1) * h, c * w : (c + 1) * w] = img
+    return Image.fromarray(canvas)
+
+
+def _attention_grid(images: Tensor, maps: Tensor) -> Image.Image:
+    """Each image beside where its first query looks (mean over heads), upsampled to it."""
+    attention = maps.mean(dim=1)[:, 0, 1:]  # (B, patches): query 0, CLS column dropped
+    side = int(attention.shape[1] ** 0.5)
+    heat = attention.view(-1, 1, side, side)
+    heat = F.interpolate(heat / heat.amax(dim=(2, 3), keepdim=True), size=images.shape[-2:])
+    return _grid(torch.cat([images, heat.expand(-1, 3, -1, -1) * 2 - 1]), columns=len(images))

@@ -1,0 +1,137 @@
+"""`train` end to end: curated demo data streamed by Ray Data into Ray Train, tracked in
+MLflow (SQLite), checkpoints that load, and a run that survives a killed worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+import pytest
+from ray._private import state as ray_state
+
+from weft.curate.demo_data import generate
+from weft.curate.pipeline import curate
+from weft.models import registry
+from weft.models.clip import CLIP
+from weft.specs import CurateSpec, TrainSpec, parse_spec
+from weft.train.run import TrainResult, train
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory: pytest.TempPathFactory, ray_session: None) -> tuple[str, str]:
+    """A small curated dataset (demo corpus, fast filters off) and its content hash."""
+    root = tmp_path_factory.mktemp("curated")
+    generate(str(root / "raw"), pairs=160, shards=2, documents=10)
+    spec = parse_spec(
+        CurateSpec,
+        {
+            "name": "train-data",
+            "inputs": [{"uri": str(root / "raw" / "pairs"), "format": "webdataset"}],
+            "output": str(root / "curated"),
+            "langid": {"enabled": False},
+            "nsfw": {"enabled": False},
+            "mlflow": {"enabled": False},
+        },
+    )
+    return str(root / "curated"), curate(spec).counts.content_hash
+
+
+def clip_spec(data: str, out: Path, **overrides: Any) -> TrainSpec:
+    body: dict[str, Any] = {
+        "name": "it-clip",
+        "model": "clip-tiny",
+        "data": {"uri": data, "val_percent": 10},
+        "optim": {"lr": 1e-3, "warmup_steps": 1, "max_steps": 4, "batch_size": 8},
+        "workers": {"count": 2, "cpus": 0.5},
+        "checkpoint": {"every_steps": 2},
+        "eval": {"every_steps": 2, "batches": 1, "classes": ["circle", "square"]},
+        "output": str(out),
+    }
+    return parse_spec(TrainSpec, body | overrides)
+
+
+def history(run_id: str, key: str) -> list[int]:
+    return [m.step for m in mlflow.MlflowClient().get_metric_history(run_id, key)]
+
+
+def test_clip_trains_on_ddp_and_the_mlflow_run_holds_everything(
+    curated: tuple[str, str], tmp_path: Path
+) -> None:
+    data, content_hash = curated
+    result = train(clip_spec(data, tmp_path))
+    assert result.metrics["step"] == 4 and result.run_id
+    model, tokenizer = registry.load(Path(result.checkpoint) / "model")
+    assert isinstance(model, CLIP) and tokenizer is not None
+    run = mlflow.get_run(result.run_id)
+    assert run.data.tags["weft.dataset.content_hash"] == content_hash
+    assert run.data.tags["weft.dataset.uri"] == data
+    assert run.data.params["strategy.name"] == "ddp"
+    for key in ("loss", "lr", "samples_per_s", "temperature"):
+        assert history(result.run_id, key), key
+    metrics = run.data.metrics
+    assert "val/image_to_text/recall_at_10" in metrics and "val/zero_shot_top1" in metrics
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id, "eval")}
+    assert any(path.endswith("attention.png") for path in artifacts)
+    served = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model")
+    embeddings = served.predict(pd.DataFrame({"text": ["a red circle", "a blue square"]}))
+    assert embeddings.shape == (2, model.config.embed_dim)
+
+
+def _checkpointed(run_dir: Path) -> bool:
+    """Whether Ray Train has registered a checkpoint of the run (not just written its files)."""
+    snapshot = run_dir / "checkpoint_manager_snapshot.json"
+    try:
+        return json.loads(snapshot.read_text()).get("latest_checkpoint_result") is not None
+    except (OSError, ValueError):
+        return False
+
+
+def _kill_a_worker_after_the_first_checkpoint(run_dir: Path, killed: list[int]) -> None:
+    deadline = time.time() + 300
+    while time.time() < deadline and not _checkpointed(run_dir):
+        time.sleep(0.1)
+    # the GCS's actor table (the public state API needs the dashboard, off in tests)
+    workers = [
+        a["Pid"]
+        for a in ray_state.actors().values()
+        if a["ActorClassName"] == "RayTrainWorker" and a["State"] == "ALIVE"
+    ]
+    if workers:
+        os.kill(workers[-1], signal.SIGKILL)
+        killed.append(workers[-1])
+
+
+def test_a_killed_worker_resumes_from_the_last_checkpoint_with_continuous_steps(
+    curated: tuple[str, str], tmp_path: Path
+) -> None:
+    data, _ = curated
+    spec = clip_spec(
+        data,
+        tmp_path,
+        name="it-resume",
+        optim={"lr": 1e-3, "warmup_steps": 1, "max_steps": 40, "batch_size": 8},
+        checkpoint={"every_steps": 5, "max_failures": 2},
+        eval={"every_steps": 40, "batches": 1},
+    )
+    killed: list[int] = []
+    killer = threading.Thread(
+        target=_kill_a_worker_after_the_first_checkpoint, args=(tmp_path / "it-resume", killed)
+    )
+    killer.start()
+    result: TrainResult = train(spec)
+    killer.join()
+    assert killed, "no worker was killed"
+    assert result.metrics["step"] == 40
+    assert result.run_id
+    steps = history(result.run_id, "loss")  # logged at step 1 and every 10th
+    assert set(steps) == {1, 10, 20, 30, 40}
+    assert steps.count(1) == 1  # resumed from a checkpoint, never from the start
