@@ -189,7 +189,6 @@ class DataSpec(_Spec):
     Data workers. A fixed share of rows, picked by a hash of their id, is held out."""
 
     uri: str = Field(description="A curation output (its `data/` is read), local or s3://.")
-    image_size: int = Field(default=32, ge=8)
     augment: bool = Field(default=True, description="Random flips and crops in training.")
     val_percent: float = Field(default=5.0, ge=0, lt=100)
 

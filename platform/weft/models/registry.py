@@ -76,6 +76,14 @@ def config(name: str) -> tuple[str, BaseModel]:
     return NAMED[name]
 
 
+def image_size(cfg: BaseModel) -> int:
+    """The side of the square images a model of config `cfg` takes."""
+    if isinstance(cfg, TextToImageConfig):
+        return cfg.unet.image_size
+    assert isinstance(cfg, CLIPConfig | CaptionerConfig)
+    return cfg.vision.image_size
+
+
 def build(name: str) -> nn.Module:
     kind, cfg = config(name)
     return KINDS[kind].build(cfg)

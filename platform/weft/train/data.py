@@ -23,7 +23,7 @@ from ray.data.datasource import Datasource, ReadTask
 
 from weft import storage
 from weft.models.tokenizer import Tokenizer
-from weft.specs import DataSpec, TrainSpec
+from weft.specs import TrainSpec
 
 COLUMNS = ["id", "text", "image"]
 # Ray Data's share of a CPU per task or actor: the training workers hold whole CPUs, and on a
@@ -118,33 +118,28 @@ def image_array(data: bytes, size: int, rng: np.random.Generator | None) -> np.n
 class Preprocess:
     """Ray Data stage: rows → {"image": (B, 3, S, S) float32, "ids": (B, L) int64}."""
 
-    def __init__(
-        self, tokenizer: str, data: DataSpec, length: int, augment: bool, seed: int
-    ) -> None:
+    def __init__(self, tokenizer: str, size: int, length: int, augment: bool, seed: int) -> None:
         self.tokenizer = Tokenizer.from_str(tokenizer)
-        self.size, self.length = data.image_size, length
+        self.size, self.length = size, length
         self.rng = np.random.default_rng(seed) if augment else None
 
     def __call__(self, batch: pa.Table) -> dict[str, np.ndarray]:
         images = [image_array(b, self.size, self.rng) for b in batch["image"].to_pylist()]
         ids = self.tokenizer.encode(batch["text"].to_pylist(), self.length).numpy()
-        return {
-            "image": np.stack(images)
-            if images
-            else np.zeros((0, 3, self.size, self.size), np.float32),
-            "ids": ids,
-        }
+        empty = np.zeros((0, 3, self.size, self.size), np.float32)
+        return {"image": np.stack(images) if images else empty, "ids": ids}
 
 
 def batches(
-    ds: Dataset, tokenizer: Tokenizer, spec: TrainSpec, length: int, train: bool
+    ds: Dataset, tokenizer: Tokenizer, spec: TrainSpec, size: int, length: int, train: bool
 ) -> Dataset:
-    """`ds` preprocessed into model inputs; augmentation only for training."""
+    """`ds` preprocessed into model inputs (`size` pixels square, `length` tokens);
+    augmentation only for training."""
     return ds.map_batches(
         Preprocess,
         fn_constructor_args=(
             tokenizer.to_str(),
-            spec.data,
+            size,
             length,
             train and spec.data.augment,
             spec.seed,

@@ -37,9 +37,9 @@ def train_loop(config: dict[str, Any]) -> None:
     tokenizer = Tokenizer.from_str(config["tokenizer"])
     torch.manual_seed(spec.seed)
     device = ray.train.torch.get_device()
-    model = registry.build(spec.model).to(device)
-    task = TASKS[registry.config(spec.model)[0]](model, tokenizer, spec.eval)
-    prepared = prepare(model, spec)
+    prepared = prepare(registry.build(spec.model).to(device), spec)
+    # after `prepare`: state the task keeps beside the weights (an EMA) matches their shards
+    task = TASKS[registry.config(spec.model)[0]](prepared.model, tokenizer, spec.eval)
     tracker = _Tracker(config.get("mlflow")) if rank() == 0 else None
     step, epoch, position = 0, 0, 0
     if (checkpoint := ray.train.get_checkpoint()) is not None:

@@ -67,14 +67,15 @@ def train(spec: TrainSpec) -> TrainResult:
     """Run (or resume) the training job; returns its MLflow run and last checkpoint."""
     kind, model_config = registry.config(spec.model)
     text = model_config.text  # type: ignore[attr-defined]
+    size = registry.image_size(model_config)
     cluster.connect()
     train_rows, val_rows = data.pairs(spec)
     tokenizer = Tokenizer.train(data.captions(train_rows), vocab_size=text.vocab_size)
     datasets = {
-        "train": data.batches(train_rows, tokenizer, spec, text.context_length, train=True),
+        "train": data.batches(train_rows, tokenizer, spec, size, text.context_length, train=True),
         # small and read at every evaluation: materialised once, before training starts
         "val": data.batches(
-            val_rows, tokenizer, spec, text.context_length, train=False
+            val_rows, tokenizer, spec, size, text.context_length, train=False
         ).materialize(),
     }
     out = storage.resolve(spec.output, spec.storage)
