@@ -24,6 +24,7 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 T = TypeVar("T")
+DEMO_JOBS = (Path("jobs/clip.yaml"), Path("jobs/diffusion.yaml"))
 
 
 @contextmanager
@@ -187,17 +188,23 @@ def train(
     spec: Annotated[Path, typer.Argument(help="Training spec (YAML), e.g. jobs/clip.yaml.")],
 ) -> None:
     """Train (or resume) a model on curated data with Ray Train; tracked in MLflow."""
+    _run_training(spec)
+
+
+def _run_training(spec_path: Path) -> None:
     with _user_errors():
-        job = load_spec(TrainSpec, spec)
+        job = load_spec(TrainSpec, spec_path)
         from weft.models import registry
 
         try:
             registry.config(job.model)
         except KeyError as err:
-            raise SpecError(f"{spec}: model: {err.args[0]}") from None
+            raise SpecError(f"{spec_path}: model: {err.args[0]}") from None
         from weft.train.run import train as run_training
 
-        console.print(f"training [bold]{job.name}[/] ({job.model}) from {spec}", highlight=False)
+        console.print(
+            f"training [bold]{job.name}[/] ({job.model}) from {spec_path}", highlight=False
+        )
         result = run_training(job)
     _print_training(result)
 
@@ -215,7 +222,10 @@ def _print_training(result: object) -> None:
     console.print(table)
     console.print(f"checkpoint: {result.checkpoint} (its model/ loads with registry.load)")
     if result.run_id:
-        console.print(f"MLflow run {result.run_id}: {ui_command()}", highlight=False)
+        console.print(
+            f"MLflow run {result.run_id} (metrics, eval/ images, the model): {ui_command()}",
+            highlight=False,
+        )
 
 
 @app.command("demo-data")
@@ -241,8 +251,12 @@ def demo(
     ),
     raw: Annotated[str, typer.Option(help="Where the demo corpus is written.")] = ".weft/demo/raw",
     pairs: int = typer.Option(2000, help="Image-text pairs to draw."),
+    train: Annotated[
+        list[Path] | None, typer.Option(help="Training specs run after the curation.")
+    ] = None,
 ) -> None:
-    """The end-to-end demo on embedded defaults: make a corpus, curate it, print the report."""
+    """The end-to-end demo on embedded defaults: make a corpus, curate it, print the report,
+    then train a tiny CLIP and a tiny text-to-image diffusion model on the curated pairs."""
     from weft.curate.demo_data import generate
 
     with _user_errors():
@@ -255,6 +269,8 @@ def demo(
         highlight=False,
     )
     _run_curation(spec)
+    for job in train or DEMO_JOBS:
+        _run_training(job)
 
 
 def main() -> None:
