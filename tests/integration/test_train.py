@@ -69,6 +69,7 @@ def test_clip_trains_on_ddp_and_the_mlflow_run_holds_everything(
     data, content_hash = curated
     result = train(clip_spec(data, tmp_path))
     assert result.metrics["step"] == 4 and result.run_id
+    assert {"loss", "val/loss", "val/zero_shot_top1"} <= set(result.metrics)  # rank 0's latest
     model, tokenizer = registry.load(Path(result.checkpoint) / "model")
     assert isinstance(model, CLIP) and tokenizer is not None
     run = mlflow.get_run(result.run_id)

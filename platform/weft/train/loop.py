@@ -50,6 +50,7 @@ def train_loop(config: dict[str, Any]) -> None:
     shard = ray.train.get_dataset_shard("train")
     held_out = _held_out_batches(spec, device) if rank() == 0 else []
     window: list[float] = []
+    latest: dict[str, float] = {}  # rank 0's last logged metrics, reported with checkpoints
     started, samples = time.perf_counter(), 0
     while step < spec.optim.max_steps:
         batches = shard.iter_torch_batches(
@@ -79,21 +80,16 @@ def train_loop(config: dict[str, Any]) -> None:
                     * ray.train.get_context().get_world_size()
                     / (time.perf_counter() - started)
                 )
-                tracker.metrics(
-                    {
-                        "loss": sum(window) / len(window),
-                        "lr": prepared.lr,
-                        "samples_per_s": rate,
-                        **extra,
-                    },
-                    step,
-                )
+                logged = {"loss": sum(window) / len(window), "lr": prepared.lr}
+                logged |= {"samples_per_s": rate, **extra}
+                tracker.metrics(logged, step)
+                latest |= logged
                 window, started, samples = [], time.perf_counter(), 0
             last = step >= spec.optim.max_steps
             if step % spec.eval.every_steps == 0 or last:
-                _evaluate(task, prepared, spec, held_out, tracker, step)
+                latest |= _evaluate(task, prepared, spec, held_out, tracker, step)
             if step % spec.checkpoint.every_steps == 0 or last:
-                _checkpoint(task, prepared, spec, tokenizer, step, epoch, position)
+                _checkpoint(task, prepared, spec, tokenizer, step, epoch, position, latest)
             if last:
                 break
             if step % spec.eval.every_steps == 0 or step % spec.checkpoint.every_steps == 0:
@@ -132,15 +128,17 @@ def _evaluate(
     held_out: list[Batch],
     tracker: _Tracker | None,
     step: int,
-) -> None:
+) -> dict[str, float]:
+    """Held-out metrics (on rank 0; empty elsewhere), also logged with their images."""
     weights = task.weights(prepared)  # every rank: it may gather shards
     if weights is None or tracker is None or not held_out:
-        return
+        return {}
     batches = [{k: v.cpu() for k, v in b.items()} for b in held_out]
     metrics, images = task.evaluate(_plain_copy(spec, weights), batches)
     tracker.metrics(metrics, step)
     for name, image in images.items():
         tracker.image(image, f"eval/step{step:06d}_{name}")
+    return metrics
 
 
 def _checkpoint(
@@ -151,8 +149,10 @@ def _checkpoint(
     step: int,
     epoch: int,
     position: int,
+    metrics: dict[str, float],
 ) -> None:
-    """Every rank writes its part; Ray Train gathers the parts into one checkpoint."""
+    """Every rank writes its part; Ray Train gathers the parts into one checkpoint, with
+    rank 0's latest metrics."""
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         prepared.save(directory)
@@ -161,7 +161,8 @@ def _checkpoint(
             registry.save(_plain_copy(spec, weights), directory / MODEL_DIR, tokenizer)
             state = {"step": step, "epoch": epoch, "position": position}
             (directory / STATE_FILE).write_text(json.dumps(state))
-        ray.train.report({"step": step}, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+        checkpoint = ray.train.Checkpoint.from_directory(tmp)
+        ray.train.report({**metrics, "step": step}, checkpoint=checkpoint)
 
 
 class _Tracker:
