@@ -220,7 +220,8 @@ def _print_training(result: object) -> None:
     for key, value in sorted(result.metrics.items()):
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     console.print(table)
-    console.print(f"checkpoint: {result.checkpoint} (its model/ loads with registry.load)")
+    console.print(f"model: {result.model} (loads with weft.models.registry.load)", highlight=False)
+    console.print(f"last checkpoint: {result.checkpoint}", highlight=False)
     if result.run_id:
         console.print(
             f"MLflow run {result.run_id} (metrics, eval/ images, the model): {ui_command()}",

@@ -214,7 +214,9 @@ class StrategySpec(_Spec):
 
 class WorkersSpec(_Spec):
     count: int = Field(default=2, ge=1)
-    cpus: float = Field(default=1.0, gt=0, description="CPUs per worker.")
+    cpus: float = Field(
+        default=1.0, gt=0, description="CPUs per worker; on CPU it computes on floor(cpus) threads."
+    )
     gpu: bool = False
 
 
@@ -232,6 +234,12 @@ class EvalSpec(_Spec):
         default=[], description="CLIP zero-shot: class names found in the held-out captions."
     )
     sample_steps: int = Field(default=50, ge=1, description="DDIM steps of diffusion samples.")
+    samples: int = Field(default=8, ge=2, description="Diffusion: images sampled per CFG scale.")
+    clip: str | None = Field(
+        default=None,
+        description="Diffusion: a trained Weft CLIP (an exported model folder, local or s3://) "
+        "that scores samples: CLIP score and Fréchet distance in its image-feature space.",
+    )
 
 
 class TrainSpec(_Spec):

@@ -178,3 +178,16 @@ def write_bytes(loc: Location, data: bytes) -> None:
 def read_bytes(loc: Location) -> bytes:
     with storage_errors(loc.uri), loc.fs.open_input_stream(loc.path) as f:
         return f.read()
+
+
+def copy_dir(src: Location, dst: Location) -> Location:
+    """Copy the folder `src` into `dst` (either local or S3), replacing what `dst` held."""
+    with storage_errors(src.uri):
+        if src.fs.get_file_info(src.path).type != pafs.FileType.Directory:
+            raise FileNotFoundError(f"{src.uri} is not a folder")
+    delete_dir(dst)
+    with storage_errors(dst.uri):
+        if not dst.is_s3:
+            dst.fs.create_dir(dst.path, recursive=True)
+        pafs.copy_files(src.path, dst.path, source_filesystem=src.fs, destination_filesystem=dst.fs)
+    return dst

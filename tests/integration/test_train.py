@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -16,6 +17,9 @@ import pandas as pd
 import pytest
 from ray._private import state as ray_state
 
+from tests.mlflowserver import running_mlflow_server
+from tests.s3server import S3Server
+from weft import storage
 from weft.curate.demo_data import generate
 from weft.curate.pipeline import curate
 from weft.models import registry
@@ -70,7 +74,8 @@ def test_clip_trains_on_ddp_and_the_mlflow_run_holds_everything(
     result = train(clip_spec(data, tmp_path))
     assert result.metrics["step"] == 4 and result.run_id
     assert {"loss", "val/loss", "val/zero_shot_top1"} <= set(result.metrics)  # rank 0's latest
-    model, tokenizer = registry.load(Path(result.checkpoint) / "model")
+    model, tokenizer = registry.load(result.model)  # the final model, beside the checkpoints
+    assert result.model == str(tmp_path / "it-clip" / "model")
     assert isinstance(model, CLIP) and tokenizer is not None
     run = mlflow.get_run(result.run_id)
     assert run.data.tags["weft.dataset.content_hash"] == content_hash
@@ -136,3 +141,43 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint_with_continuous_steps(
     steps = history(result.run_id, "loss")  # logged at step 1 and every 10th
     assert set(steps) == {1, 10, 20, 30, 40}
     assert steps.count(1) == 1  # resumed from a checkpoint, never from the start
+
+
+def test_a_run_reads_s3_data_checkpoints_to_s3_and_tracks_to_an_mlflow_server(
+    curated: tuple[str, str],
+    s3_server: S3Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data, content_hash = curated
+    bucket = s3_server.new_bucket()
+    s3 = s3_server.storage()
+    storage.copy_dir(storage.resolve(data), storage.resolve(f"s3://{bucket}/curated", s3))
+    spec = clip_spec(
+        f"s3://{bucket}/curated",
+        tmp_path,
+        name="it-remote",
+        output=f"s3://{bucket}/runs",
+        storage=s3.model_dump(),
+        optim={"lr": 1e-3, "warmup_steps": 1, "max_steps": 2, "batch_size": 8},
+        workers={"count": 1, "cpus": 1},
+        checkpoint={"every_steps": 2},
+        eval={"every_steps": 2, "batches": 1},
+    )
+    with running_mlflow_server(tmp_path) as uri:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        result = train(spec)
+        assert result.run_id and result.model == f"s3://{bucket}/runs/it-remote/model"
+        assert result.checkpoint.startswith(f"s3://{bucket}/runs/it-remote/checkpoint_")
+        client = mlflow.MlflowClient(uri)
+        run = client.get_run(result.run_id)
+        assert run.data.tags["weft.dataset.content_hash"] == content_hash
+        assert "val/loss" in run.data.metrics and "loss" in run.data.metrics
+        served = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model")
+        assert served.predict(pd.DataFrame({"text": ["a red circle"]})).shape[0] == 1
+    keys = {o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]}
+    assert "runs/it-remote/model/model.safetensors" in keys
+    with tempfile.TemporaryDirectory() as tmp:
+        storage.copy_dir(storage.resolve(result.model, s3), storage.resolve(tmp))
+        model, _ = registry.load(tmp)
+    assert isinstance(model, CLIP)

@@ -24,7 +24,7 @@ from rich.table import Table
 from tests.s3server import running_s3_server
 from weft import storage
 from weft.curate.demo_data import generate
-from weft.curate.pipeline import InputFiles, curate, list_inputs
+from weft.curate.pipeline import curate, input_source, list_inputs
 from weft.curate.runner import StageClock
 from weft.specs import CurateSpec, StorageSpec, parse_spec
 
@@ -53,7 +53,7 @@ def read_and_write(spec: CurateSpec) -> tuple[int, float]:
     start = time.perf_counter()
     out = storage.resolve(spec.output, spec.storage).join("baseline")
     storage.delete_dir(out)
-    source = InputFiles(list_inputs(spec), spec.batch_size, StageClock.remote())
+    source = input_source(list_inputs(spec), spec.batch_size, StageClock.remote())
     ds = ray.data.read_datasource(source)
     ds.write_parquet(out.path, filesystem=out.fs, min_rows_per_file=spec.rows_per_file)
     rows = pads.dataset(out.path, filesystem=out.fs, format="parquet").count_rows()

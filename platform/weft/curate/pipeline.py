@@ -23,8 +23,6 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import ray
 from ray.data import Dataset
-from ray.data.block import BlockMetadata
-from ray.data.datasource import Datasource, ReadTask
 from ray.data.expressions import col
 
 from weft import cluster, storage
@@ -54,6 +52,7 @@ from weft.curate.schema import (
     ROW_SCHEMA,
 )
 from weft.curate.validate import Validate
+from weft.sources import ItemSource
 from weft.specs import CurateSpec, InputSpec
 
 log = logging.getLogger(__name__)
@@ -76,32 +75,14 @@ def list_inputs(spec: CurateSpec) -> list[InputFile]:
     ]
 
 
-class InputFiles(Datasource):
-    """The inputs as a Ray Data source: one read task per file (or per group of files)."""
+def input_source(files: list[InputFile], batch_size: int, clock: Any) -> ItemSource[InputFile]:
+    """The input files as a Ray Data source, each read timed as the read stage."""
+    return ItemSource("InputFiles", files, partial(_timed_read, batch_size=batch_size, clock=clock))
 
-    def __init__(self, files: list[InputFile], batch_size: int, clock: Any) -> None:
-        super().__init__()
-        self.files = files
-        self.batch_size = batch_size
-        self.clock = clock
 
-    def estimate_inmemory_data_size(self) -> int | None:
-        return None
-
-    def get_read_tasks(
-        self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None
-    ) -> list[ReadTask]:
-        tasks = max(1, min(parallelism, len(self.files)))
-        groups = [self.files[i::tasks] for i in range(tasks)]
-        metadata = BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None)
-        return [
-            ReadTask(partial(self._read, group), metadata, per_task_row_limit=per_task_row_limit)
-            for group in groups
-        ]
-
-    def _read(self, group: list[InputFile]) -> Iterator[pa.Table]:
-        for loc, spec in group:
-            yield from timed(STAGE_READ, partial(read_file, loc, spec, self.batch_size), self.clock)
+def _timed_read(file: InputFile, batch_size: int, clock: Any) -> Iterator[pa.Table]:
+    loc, spec = file
+    yield from timed(STAGE_READ, partial(read_file, loc, spec, batch_size), clock)
 
 
 def _partitions(rows: int) -> int:
@@ -210,7 +191,7 @@ def curate(spec: CurateSpec, dry_run: bool = False) -> Report:
     with _phase(phases, "ingest"):
         # One read task per file; the row stages fuse into it and take whole blocks.
         ds = ray.data.read_datasource(
-            InputFiles(files, spec.batch_size, clock), override_num_blocks=len(files)
+            input_source(files, spec.batch_size, clock), override_num_blocks=len(files)
         )
         ds = apply(ds, Validate, (spec.validate_,), clock)
         ds = apply(ds, ContentHash, (), clock)

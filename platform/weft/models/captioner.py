@@ -62,9 +62,7 @@ class Captioner(nn.Module):
         return self.head(self.norm(x))
 
     def loss(self, images: Tensor, ids: Tensor) -> Tensor:
-        """Teacher forcing: predict ids[:, 1:] from ids[:, :-1]; padding is ignored."""
-        logits = self(images, ids[:, :-1])  # (B, L - 1, V)
-        return F.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten(), ignore_index=PAD_ID)
+        return teacher_forcing_loss(self, images, ids)
 
     @torch.no_grad()
     def generate(
@@ -117,3 +115,10 @@ class Captioner(nn.Module):
         block. Column 0 is the CLS token; reshape the rest to the patch grid."""
         attentions = [b.cross for b in self.blocks if isinstance(b, Block) and b.cross is not None]
         return recorded_weights(attentions, lambda: self(images, ids))
+
+
+def teacher_forcing_loss(model: nn.Module, images: Tensor, ids: Tensor) -> Tensor:
+    """Predict ids[:, 1:] from ids[:, :-1]; padding is ignored. `model` is a Captioner or a
+    wrapper that calls its forward (DDP, FSDP, DeepSpeed)."""
+    logits = model(images, ids[:, :-1])  # (B, L - 1, V)
+    return F.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten(), ignore_index=PAD_ID)

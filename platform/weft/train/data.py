@@ -8,8 +8,8 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterator
-from functools import partial
-from typing import Any, cast
+from functools import lru_cache, partial
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -18,17 +18,20 @@ import pyarrow.parquet as pq
 import ray
 from PIL import Image
 from ray.data import Dataset
-from ray.data.block import BlockMetadata
-from ray.data.datasource import Datasource, ReadTask
 
 from weft import storage
 from weft.models.tokenizer import Tokenizer
+from weft.sources import ItemSource
 from weft.specs import TrainSpec
 
 COLUMNS = ["id", "text", "image"]
 # Ray Data's share of a CPU per task or actor: the training workers hold whole CPUs, and on a
 # small machine whole-CPU data tasks would wait behind them forever.
 DATA_CPUS = 0.25
+# Small blocks stream to the trainer as they are made, so an epoch's first batch comes
+# soon after it starts (Ray Data's default gathers a whole read task's output, 128 MiB).
+READ_ROWS = 128
+BLOCK_BYTES = 1 << 20
 
 
 def _held_out(ids: list[str], percent: float) -> np.ndarray:
@@ -37,7 +40,7 @@ def _held_out(ids: list[str], percent: float) -> np.ndarray:
     return np.array(buckets) % 10_000 < percent * 100
 
 
-def _part(batch: pa.Table, percent: float, held_out: bool) -> pa.Table:
+def split_side(batch: pa.Table, percent: float, held_out: bool) -> pa.Table:
     """The image-text pairs of `batch` on one side of the split (text-only rows dropped)."""
     mask = (_held_out(batch["id"].to_pylist(), percent) == held_out) & pc.is_valid(
         batch["image"]
@@ -45,32 +48,13 @@ def _part(batch: pa.Table, percent: float, held_out: bool) -> pa.Table:
     return batch.filter(pa.array(mask))
 
 
-class CuratedParquet(Datasource):
-    """The curated Parquet files, one read task per file (no whole-CPU listing task, which
-    could wait forever behind the training workers on a small machine)."""
-
-    def __init__(self, files: list[storage.Location]) -> None:
-        super().__init__()
-        self.files = files
-
-    def estimate_inmemory_data_size(self) -> int | None:
-        return None
-
-    def get_read_tasks(
-        self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None
-    ) -> list[ReadTask]:
-        metadata = BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None)
-        return [
-            ReadTask(partial(_read, f), metadata, per_task_row_limit=per_task_row_limit)
-            for f in self.files
-        ]
-
-
 def _read(loc: storage.Location) -> Iterator[pa.Table]:
     with storage.storage_errors(loc.uri):
         yield from (
             pa.Table.from_batches([b])
-            for b in pq.ParquetFile(loc.path, filesystem=loc.fs).iter_batches(columns=COLUMNS)
+            for b in pq.ParquetFile(loc.path, filesystem=loc.fs).iter_batches(
+                batch_size=READ_ROWS, columns=COLUMNS
+            )
         )
 
 
@@ -80,11 +64,12 @@ def pairs(spec: TrainSpec) -> tuple[Dataset, Dataset]:
         storage.resolve(spec.data.uri, spec.storage).join("data"), (".parquet",)
     )
     ds = ray.data.read_datasource(
-        CuratedParquet(files),
+        ItemSource("CuratedParquet", files, _read),
         override_num_blocks=len(files),
-        ray_remote_args={"num_cpus": DATA_CPUS},
+        num_cpus=DATA_CPUS,
     )
-    split = partial(_part, percent=spec.data.val_percent)
+    ds.context.target_max_block_size = BLOCK_BYTES  # this dataset's own copy of the context
+    split = partial(split_side, percent=spec.data.val_percent)
     return tuple(
         ds.map_batches(
             partial(split, held_out=held_out), batch_format="pyarrow", num_cpus=DATA_CPUS
@@ -115,36 +100,40 @@ def image_array(data: bytes, size: int, rng: np.random.Generator | None) -> np.n
     return (np.asarray(img, np.float32).transpose(2, 0, 1) / 127.5 - 1).astype(np.float32)
 
 
-class Preprocess:
-    """Ray Data stage: rows → {"image": (B, 3, S, S) float32, "ids": (B, L) int64}."""
+@lru_cache(maxsize=4)
+def _tokenizer(serialised: str) -> Tokenizer:
+    """Parsed once per Ray worker process, which runs many preprocessing tasks."""
+    return Tokenizer.from_str(serialised)
 
-    def __init__(self, tokenizer: str, size: int, length: int, augment: bool, seed: int) -> None:
-        self.tokenizer = Tokenizer.from_str(tokenizer)
-        self.size, self.length = size, length
-        self.rng = np.random.default_rng(seed) if augment else None
 
-    def __call__(self, batch: pa.Table) -> dict[str, np.ndarray]:
-        images = [image_array(b, self.size, self.rng) for b in batch["image"].to_pylist()]
-        ids = self.tokenizer.encode(batch["text"].to_pylist(), self.length).numpy()
-        empty = np.zeros((0, 3, self.size, self.size), np.float32)
-        return {"image": np.stack(images) if images else empty, "ids": ids}
+def preprocess(
+    batch: pa.Table, tokenizer: str, size: int, length: int, augment: bool
+) -> dict[str, np.ndarray]:
+    """Ray Data stage: rows → {"image": (B, 3, S, S) float32, "ids": (B, L) int64}.
+
+    Augmentation draws fresh randomness in every task, so every epoch sees new crops.
+    """
+    rng = np.random.default_rng() if augment else None
+    images = [image_array(b, size, rng) for b in batch["image"].to_pylist()]
+    ids = _tokenizer(tokenizer).encode(batch["text"].to_pylist(), length).numpy()
+    empty = np.zeros((0, 3, size, size), np.float32)
+    return {"image": np.stack(images) if images else empty, "ids": ids}
 
 
 def batches(
     ds: Dataset, tokenizer: Tokenizer, spec: TrainSpec, size: int, length: int, train: bool
 ) -> Dataset:
     """`ds` preprocessed into model inputs (`size` pixels square, `length` tokens);
-    augmentation only for training."""
+    augmentation only for training. Tasks, not an actor pool: every epoch re-runs the
+    pipeline, and starting actors would stall each epoch's first batch for seconds."""
     return ds.map_batches(
-        Preprocess,
-        fn_constructor_args=(
-            tokenizer.to_str(),
-            size,
-            length,
-            train and spec.data.augment,
-            spec.seed,
+        partial(
+            preprocess,
+            tokenizer=tokenizer.to_str(),
+            size=size,
+            length=length,
+            augment=train and spec.data.augment,
         ),
         batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=2),
         num_cpus=DATA_CPUS,
     )

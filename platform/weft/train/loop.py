@@ -39,7 +39,7 @@ def train_loop(config: dict[str, Any]) -> None:
     device = ray.train.torch.get_device()
     prepared = prepare(registry.build(spec.model).to(device), spec)
     # after `prepare`: state the task keeps beside the weights (an EMA) matches their shards
-    task = TASKS[registry.config(spec.model)[0]](prepared.model, tokenizer, spec.eval)
+    task = TASKS[registry.config(spec.model)[0]](prepared.model, tokenizer, spec)
     tracker = _Tracker(config.get("mlflow")) if rank() == 0 else None
     step, epoch, position = 0, 0, 0
     if (checkpoint := ray.train.get_checkpoint()) is not None:

@@ -22,10 +22,11 @@ from ray.train.torch import TorchConfig, TorchTrainer
 from weft import cluster, storage
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
-from weft.specs import TrainSpec
+from weft.specs import SpecError, TrainSpec
 from weft.tracking import tracking_uri, use_experiment
 from weft.train import data
 from weft.train.loop import MODEL_DIR, train_loop
+from weft.train.tasks import load_judge
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TrainResult:
     run_id: str | None
-    checkpoint: str  # the last checkpoint's URI; its `model/` loads with registry.load
+    checkpoint: str  # the last checkpoint's URI
+    model: str  # the final model, `<output>/<name>/model`: loads with registry.load
     metrics: dict[str, float]
 
 
@@ -68,6 +70,13 @@ def train(spec: TrainSpec) -> TrainResult:
     kind, model_config = registry.config(spec.model)
     text = model_config.text  # type: ignore[attr-defined]
     size = registry.image_size(model_config)
+    if kind == "diffusion" and spec.strategy.name == "deepspeed" and spec.strategy.zero_stage == 3:
+        raise SpecError(
+            "strategy.zero_stage: ZeRO-3 partitions parameters where the diffusion EMA cannot "
+            "follow them; use zero_stage 1 or 2, or strategy fsdp"
+        )
+    if kind == "diffusion" and spec.eval.clip:  # a bad judge fails now, not at step N
+        load_judge(spec.eval.clip, spec.storage)
     cluster.connect()
     train_rows, val_rows = data.pairs(spec)
     tokenizer = Tokenizer.train(data.captions(train_rows), vocab_size=text.vocab_size)
@@ -134,13 +143,13 @@ def train(spec: TrainSpec) -> TrainResult:
             mlflow.end_run()
     if result.checkpoint is None:
         raise RuntimeError(f"training {spec.name} ended without a checkpoint")
+    last = out.join(spec.name, Path(result.checkpoint.path).name)  # in the run's storage
+    model = storage.copy_dir(last.join(MODEL_DIR), out.join(spec.name, MODEL_DIR))
     if run_id:
         with mlflow.start_run(run_id=run_id), result.checkpoint.as_directory() as directory:
             _log_model(Path(directory) / MODEL_DIR, spec)
-    log.info(
-        "train done name=%s run_id=%s checkpoint=%s", spec.name, run_id, result.checkpoint.path
-    )
-    return TrainResult(run_id, result.checkpoint.path, dict(result.metrics or {}))
+    log.info("train done name=%s run_id=%s model=%s", spec.name, run_id, model.uri)
+    return TrainResult(run_id, last.uri, model.uri, dict(result.metrics or {}))
 
 
 def _log_model(directory: Path, spec: TrainSpec) -> None:

@@ -8,6 +8,7 @@ there). `weights` gathers the weights to evaluate and export (every rank calls i
 
 from __future__ import annotations
 
+import tempfile
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -18,13 +19,22 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.distributed.tensor import DTensor
 
-from weft.models.captioner import Captioner
+from weft import storage
+from weft.models import registry
+from weft.models.captioner import Captioner, teacher_forcing_loss
 from weft.models.clip import CLIP, contrastive_loss, zero_shot_classifier, zero_shot_logits
 from weft.models.diffusion import EMA, DDIMScheduler, TextToImage, sample
-from weft.models.metrics import bleu4, cider, retrieval_metrics, topk_accuracy
-from weft.models.text import PAD_ID
+from weft.models.metrics import (
+    bleu4,
+    cider,
+    clip_score,
+    frechet_distance,
+    image_features,
+    retrieval_metrics,
+    topk_accuracy,
+)
 from weft.models.tokenizer import Tokenizer
-from weft.specs import EvalSpec
+from weft.specs import SpecError, StorageSpec, TrainSpec
 from weft.train.strategy import Prepared, rank
 
 Batch = dict[str, Tensor]
@@ -33,8 +43,8 @@ Batch = dict[str, Tensor]
 class Task(ABC):
     kind: ClassVar[str]
 
-    def __init__(self, model: nn.Module, tokenizer: Tokenizer, spec: EvalSpec) -> None:
-        self.tokenizer, self.spec = tokenizer, spec
+    def __init__(self, model: nn.Module, tokenizer: Tokenizer, spec: TrainSpec) -> None:
+        self.tokenizer, self.eval = tokenizer, spec.eval
 
     @abstractmethod
     def loss(self, module: nn.Module, batch: Batch) -> Tensor: ...
@@ -70,22 +80,26 @@ class CLIPTask(Task):
         self, model: nn.Module, batches: list[Batch]
     ) -> tuple[dict[str, float], dict[str, Image.Image]]:
         assert isinstance(model, CLIP)
-        images = torch.cat([b["image"] for b in batches])
-        ids = torch.cat([b["ids"] for b in batches])
+        images, ids = _joined(batches)
         image_emb, text_emb, scale = model(images, ids)
         metrics = {"val/loss": contrastive_loss(image_emb, text_emb, scale, gather=False).item()}
         metrics |= {f"val/{k}": v for k, v in retrieval_metrics(image_emb, text_emb).items()}
-        if self.spec.classes:
-            labels = _labels(self.tokenizer, ids, self.spec.classes)
+        if self.eval.classes:
+            labels = _labels(self.tokenizer, ids, self.eval.classes)
             known = labels >= 0
             if known.any():
-                classifier = zero_shot_classifier(model, self.tokenizer, self.spec.classes)
+                classifier = zero_shot_classifier(model, self.tokenizer, self.eval.classes)
                 logits = zero_shot_logits(model, images[known], classifier)
-                k = min(5, len(self.spec.classes))
+                k = min(5, len(self.eval.classes))
                 metrics["val/zero_shot_top1"] = topk_accuracy(logits, labels[known], 1)
                 metrics[f"val/zero_shot_top{k}"] = topk_accuracy(logits, labels[known], k)
         maps = model.visual.attention_maps(images[:4])  # (depth, B, heads, T, T)
         return metrics, {"attention.png": _attention_grid(images[:4], maps[-1])}
+
+
+def _joined(batches: list[Batch]) -> tuple[Tensor, Tensor]:
+    """The held-out batches as one batch of images and one of token ids."""
+    return torch.cat([b["image"] for b in batches]), torch.cat([b["ids"] for b in batches])
 
 
 def _labels(tokenizer: Tokenizer, ids: Tensor, classes: list[str]) -> Tensor:
@@ -100,17 +114,14 @@ class CaptionTask(Task):
     kind = "captioner"
 
     def loss(self, module: nn.Module, batch: Batch) -> Tensor:
-        ids = batch["ids"]
-        logits = module(batch["image"], ids[:, :-1])  # (B, L - 1, V)
-        return F.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten(), ignore_index=PAD_ID)
+        return teacher_forcing_loss(module, batch["image"], batch["ids"])
 
     @torch.no_grad()
     def evaluate(
         self, model: nn.Module, batches: list[Batch]
     ) -> tuple[dict[str, float], dict[str, Image.Image]]:
         assert isinstance(model, Captioner)
-        images = torch.cat([b["image"] for b in batches])
-        ids = torch.cat([b["ids"] for b in batches])
+        images, ids = _joined(batches)
         t = self.tokenizer
         found = model.generate(images, t.bos_id, t.eos_id, ids.shape[1], beam_size=3)
         hypotheses = [t.decode(row) for row in found]
@@ -126,13 +137,16 @@ class CaptionTask(Task):
 
 class DiffusionTask(Task):
     """Samples and exports use an EMA of the weights, kept beside each rank's parameters
-    (whole under DDP and ZeRO-1/2, shards under FSDP)."""
+    (whole under DDP and ZeRO-1/2, shards under FSDP). With `eval.clip`, that CLIP scores
+    the samples at each guidance scale."""
 
     kind = "diffusion"
 
-    def __init__(self, model: nn.Module, tokenizer: Tokenizer, spec: EvalSpec) -> None:
+    def __init__(self, model: nn.Module, tokenizer: Tokenizer, spec: TrainSpec) -> None:
         super().__init__(model, tokenizer, spec)
         self.ema = EMA(model, decay=0.999)
+        self.storage = spec.storage
+        self._judge: tuple[CLIP, Tokenizer] | None = None
 
     def loss(self, module: nn.Module, batch: Batch) -> Tensor:
         return module(batch["image"], batch["ids"])
@@ -147,27 +161,78 @@ class DiffusionTask(Task):
         }
         return full if rank() == 0 else None
 
+    def judge(self) -> tuple[CLIP, Tokenizer] | None:
+        """The CLIP of `eval.clip` and its tokenizer, loaded on first use."""
+        if self._judge is None and self.eval.clip:
+            self._judge = load_judge(self.eval.clip, self.storage)
+        return self._judge
+
     @torch.no_grad()
     def evaluate(
         self, model: nn.Module, batches: list[Batch]
     ) -> tuple[dict[str, float], dict[str, Image.Image]]:
         assert isinstance(model, TextToImage)
-        ids = torch.cat([b["ids"] for b in batches])[:8]
-        images = torch.cat([b["image"] for b in batches])[:8]
-        metrics = {"val/loss": model.loss(images, ids, torch.Generator().manual_seed(0)).item()}
-        grids = {}
-        for scale in self.spec.cfg_scales:
-            generator = torch.Generator().manual_seed(0)
+        real, all_ids = _joined(batches)
+        n = self.eval.samples
+        images, ids = real[:n], all_ids[:n]
+        generator = torch.Generator().manual_seed(0)
+        metrics = {"val/loss": model.loss(real, all_ids, generator).item()}
+        grids, scored = {}, {}
+        for scale in self.eval.cfg_scales:
             out = sample(
                 model,
                 ids,
                 DDIMScheduler(model.schedule),
-                self.spec.sample_steps,
+                self.eval.sample_steps,
                 scale,
-                generator=generator,
+                generator=torch.Generator().manual_seed(0),
             )
-            grids[f"samples_cfg{scale:g}.png"] = _grid(torch.cat([images, out]))
+            grids[f"samples_cfg{scale:g}.png"] = _grid(torch.cat([images[:8], out[:8]]))
+            scored[f"cfg{scale:g}"] = out
+        if (judge := self.judge()) is not None:
+            metrics |= _judged(judge, self.tokenizer, real, ids, scored)
         return metrics, grids
+
+
+def load_judge(uri: str, spec: StorageSpec) -> tuple[CLIP, Tokenizer]:
+    """A trained Weft CLIP exported at `uri` (local or S3), with its tokenizer."""
+    with tempfile.TemporaryDirectory() as tmp:
+        storage.copy_dir(storage.resolve(uri, spec), storage.resolve(tmp))
+        try:
+            model, tokenizer = registry.load(tmp)
+        except (FileNotFoundError, KeyError, ValueError) as err:
+            raise SpecError(f"eval.clip: {uri} is not a Weft model folder ({err})") from None
+    if not isinstance(model, CLIP) or tokenizer is None:
+        raise SpecError(f"eval.clip: {uri} is not a Weft CLIP model saved with its tokenizer")
+    return model, tokenizer
+
+
+def _judged(
+    judge: tuple[CLIP, Tokenizer],
+    tokenizer: Tokenizer,
+    real: Tensor,
+    ids: Tensor,
+    samples: dict[str, Tensor],
+) -> dict[str, float]:
+    """CLIP scores of the real images and of each sample set against their captions, and each
+    sample set's Fréchet distance to all real held-out images, in the CLIP's image space."""
+    clip, clip_tokenizer = judge
+    size = clip.config.vision.image_size
+    texts = [tokenizer.decode(row.tolist()) for row in ids]
+    clip_ids = clip_tokenizer.encode(texts, clip.config.text.context_length)
+
+    def sized(images: Tensor) -> Tensor:
+        if images.shape[-1] == size:
+            return images
+        return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True)
+
+    real_features = image_features(clip.visual, sized(real))
+    metrics = {"val/clip_score_real": clip_score(clip, sized(real[: len(ids)]), clip_ids)}
+    for name, images in samples.items():
+        metrics[f"val/clip_score_{name}"] = clip_score(clip, sized(images), clip_ids)
+        features = image_features(clip.visual, sized(images))
+        metrics[f"val/frechet_{name}"] = frechet_distance(real_features, features)
+    return metrics
 
 
 TASKS: dict[str, type[Task]] = {t.kind: t for t in (CLIPTask, CaptionTask, DiffusionTask)}

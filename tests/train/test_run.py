@@ -1,0 +1,29 @@
+"""Specs `train` refuses before it starts anything (no Ray, no MLflow run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from weft import storage
+from weft.specs import SpecError, TrainSpec, parse_spec
+from weft.train.run import train
+
+
+def diffusion(**overrides: Any) -> TrainSpec:
+    body = {"name": "t", "model": "diffusion-tiny", "data": {"uri": "unused"}}
+    return parse_spec(TrainSpec, body | overrides)
+
+
+def test_diffusion_on_zero3_is_refused_naming_the_field() -> None:
+    spec = diffusion(strategy={"name": "deepspeed", "zero_stage": 3})
+    with pytest.raises(SpecError, match=r"strategy\.zero_stage"):
+        train(spec)
+
+
+def test_a_missing_clip_judge_is_refused_before_training(tmp_path: Path) -> None:
+    spec = diffusion(eval={"clip": str(tmp_path / "no-such-clip")})
+    with pytest.raises(storage.StorageError, match="no-such-clip"):
+        train(spec)
