@@ -24,6 +24,7 @@ from weft.curate.demo_data import generate
 from weft.curate.pipeline import curate
 from weft.models import registry
 from weft.models.clip import CLIP
+from weft.models.tokenizer import Tokenizer
 from weft.specs import CurateSpec, TrainSpec, parse_spec
 from weft.train.run import TrainResult, train
 
@@ -181,3 +182,25 @@ def test_a_run_reads_s3_data_checkpoints_to_s3_and_tracks_to_an_mlflow_server(
         storage.copy_dir(storage.resolve(result.model, s3), storage.resolve(tmp))
         model, _ = registry.load(tmp)
     assert isinstance(model, CLIP)
+
+
+def test_diffusion_samples_are_scored_by_a_clip_given_by_a_relative_path(
+    curated: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, _ = curated
+    monkeypatch.chdir(tmp_path)  # the workers' working directory is not the driver's
+    registry.save(registry.build("clip-tiny"), tmp_path / "judge", Tokenizer.train(["a b"], 300))
+    body: dict[str, Any] = {
+        "name": "it-diffusion",
+        "model": "diffusion-tiny",
+        "data": {"uri": data, "val_percent": 10},
+        "optim": {"warmup_steps": 1, "max_steps": 2, "batch_size": 8},
+        "workers": {"count": 1, "cpus": 1},
+        "eval": {"batches": 1, "cfg_scales": [1, 3], "sample_steps": 2, "samples": 4},
+        "output": str(tmp_path / "runs"),
+        "mlflow": {"enabled": False},
+    }
+    spec = parse_spec(TrainSpec, body | {"eval": body["eval"] | {"clip": "judge"}})
+    metrics = train(spec).metrics
+    for name in ("clip_score_real", "clip_score_cfg1", "clip_score_cfg3", "frechet_cfg3"):
+        assert f"val/{name}" in metrics, name

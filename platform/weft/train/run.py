@@ -29,6 +29,7 @@ from weft.train.loop import MODEL_DIR, train_loop
 from weft.train.tasks import load_judge
 
 log = logging.getLogger(__name__)
+USER_ERRORS = (SpecError, storage.StorageError)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,9 @@ def train(spec: TrainSpec) -> TrainResult:
         )
     if kind == "diffusion" and spec.eval.clip:  # a bad judge fails now, not at step N
         load_judge(spec.eval.clip, spec.storage)
+        # workers start elsewhere: a relative path means the driver's working directory
+        judge = storage.resolve(spec.eval.clip, spec.storage).uri
+        spec = spec.model_copy(update={"eval": spec.eval.model_copy(update={"clip": judge})})
     cluster.connect()
     train_rows, val_rows = data.pairs(spec)
     tokenizer = Tokenizer.train(data.captions(train_rows), vocab_size=text.vocab_size)
@@ -138,6 +142,11 @@ def train(spec: TrainSpec) -> TrainResult:
     )
     try:
         result = trainer.fit()
+    except ray.train.WorkerGroupError as err:  # bad input found on a worker: its own error
+        found = [e for e in err.worker_failures.values() if isinstance(e, USER_ERRORS)]
+        if found:
+            raise found[0] from None
+        raise
     finally:
         if run_id:
             mlflow.end_run()
