@@ -42,8 +42,8 @@ from weft.train.run import train
 from weft.train.strategy import adamw, lr_lambda
 from weft.train.tasks import CLIPTask
 
-PAIRS = 2048
-STEPS = 300
+PAIRS = 10_000  # one epoch holds every step of the 1-worker runs
+STEPS = 250
 WARMUP = 20  # steps left out of every figure
 console = Console()
 
@@ -162,7 +162,7 @@ def main() -> None:
             str(root / "runs"),
             name=f"bench-{label.replace(' ', '-')}",
             strategy=strategy,
-            workers={"count": 2, "cpus": 0.75},  # 1 thread each; Ray Data has the rest
+            workers={"count": 2, "cpus": 0.5},  # 1 thread each; Ray Data has 1 CPU
         )
         per_strategy.append((f"{label}, 2 workers of 1 thread", ray_train(job), two))
     ray.shutdown()
