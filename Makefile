@@ -32,6 +32,7 @@ bench: setup  ## benchmarks print figures; nothing in them is a timed assertion
 	$(BIN)/python -m tests.perf.bench_curate
 	$(BIN)/python -m tests.perf.bench_near_dedup
 	$(BIN)/python -m tests.perf.bench_sampling
+	$(BIN)/python -m tests.perf.bench_train
 	$(BIN)/python -m tests.perf.bench_fashion_mnist  # needs: apt-get install dataset-fashion-mnist
 
 clean:
