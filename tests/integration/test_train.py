@@ -20,7 +20,7 @@ from ray._private import state as ray_state
 from tests.mlflowserver import running_mlflow_server
 from tests.s3server import S3Server
 from weft import storage
-from weft.curate.demo_data import generate
+from weft.curate.demo_data import SHAPES, generate
 from weft.curate.pipeline import curate
 from weft.models import registry
 from weft.models.clip import CLIP
@@ -58,7 +58,7 @@ def clip_spec(data: str, out: Path, **overrides: Any) -> TrainSpec:
         "optim": {"lr": 1e-3, "warmup_steps": 1, "max_steps": 4, "batch_size": 8},
         "workers": {"count": 2, "cpus": 0.5},
         "checkpoint": {"every_steps": 2},
-        "eval": {"every_steps": 2, "batches": 1, "classes": ["circle", "square"]},
+        "eval": {"every_steps": 2, "batches": 1, "classes": list(SHAPES)},
         "output": str(out),
     }
     return parse_spec(TrainSpec, body | overrides)
