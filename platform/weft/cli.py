@@ -223,10 +223,14 @@ def _print_training(result: object) -> None:
     console.print(f"model: {result.model} (loads with weft.models.registry.load)", highlight=False)
     console.print(f"last checkpoint: {result.checkpoint}", highlight=False)
     if result.run_id:
+        import mlflow
+
+        artifacts = mlflow.get_run(result.run_id).info.artifact_uri
         console.print(
-            f"MLflow run {result.run_id} (metrics, eval/ images, the model): {ui_command()}",
+            f"MLflow run {result.run_id} (metrics, images, the model): {ui_command()}",
             highlight=False,
         )
+        console.print(f"sample grids and attention maps: {artifacts}/eval", highlight=False)
 
 
 @app.command("demo-data")

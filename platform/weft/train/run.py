@@ -72,16 +72,7 @@ def train(spec: TrainSpec) -> TrainResult:
     kind, model_config = registry.config(spec.model)
     text = model_config.text  # type: ignore[attr-defined]
     size = registry.image_size(model_config)
-    if kind == "diffusion" and spec.strategy.name == "deepspeed" and spec.strategy.zero_stage == 3:
-        raise SpecError(
-            "strategy.zero_stage: ZeRO-3 partitions parameters where the diffusion EMA cannot "
-            "follow them; use zero_stage 1 or 2, or strategy fsdp"
-        )
-    if kind == "diffusion" and spec.eval.clip:  # a bad judge fails now, not at step N
-        load_judge(spec.eval.clip, spec.storage)
-        # workers start elsewhere: a relative path means the driver's working directory
-        judge = storage.resolve(spec.eval.clip, spec.storage).uri
-        spec = spec.model_copy(update={"eval": spec.eval.model_copy(update={"clip": judge})})
+    spec = _checked(spec, kind)
     cluster.connect()
     _warn_if_data_starves(spec)
     train_rows, val_rows = data.pairs(spec)
@@ -161,6 +152,21 @@ def train(spec: TrainSpec) -> TrainResult:
             _log_model(Path(directory) / MODEL_DIR, spec)
     log.info("train done name=%s run_id=%s model=%s", spec.name, run_id, model.uri)
     return TrainResult(run_id, last.uri, model.uri, dict(result.metrics or {}))
+
+
+def _checked(spec: TrainSpec, kind: str) -> TrainSpec:
+    """Refuse what would fail only after training started; make the CLIP judge's URI absolute
+    (workers run in another working directory)."""
+    if kind == "diffusion" and spec.strategy.name == "deepspeed" and spec.strategy.zero_stage == 3:
+        raise SpecError(
+            "strategy.zero_stage: ZeRO-3 partitions parameters where the diffusion EMA cannot "
+            "follow them; use zero_stage 1 or 2, or strategy fsdp"
+        )
+    if kind != "diffusion" or not spec.eval.clip:
+        return spec
+    load_judge(spec.eval.clip, spec.storage)
+    judge = storage.resolve(spec.eval.clip, spec.storage).uri
+    return spec.model_copy(update={"eval": spec.eval.model_copy(update={"clip": judge})})
 
 
 def _warn_if_data_starves(spec: TrainSpec) -> None:
