@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint unit bench clean
+.PHONY: setup test-data demo test lint unit bench clean
+# Real images and their names for the image near-dup tests: Debian's emoji font and CLDR.
+EMOJI_FONT := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
+CLDR_NAMES := /usr/share/unicode/cldr/common/annotations/en.xml
 
 $(BIN)/.weft-installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,23 +17,29 @@ $(BIN)/.weft-installed: pyproject.toml
 
 setup: $(BIN)/.weft-installed
 
+$(EMOJI_FONT) $(CLDR_NAMES):
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-noto-color-emoji unicode-cldr-core
+
+test-data: $(EMOJI_FONT) $(CLDR_NAMES)
+
 demo: setup  ## the end-to-end demo on embedded defaults
 	$(BIN)/weft demo
 
-test: setup lint  ## lint, type-check, then the whole suite (unit + integration)
+test: setup test-data lint  ## lint, type-check, then the whole suite (unit + integration)
 	$(BIN)/pytest
 
 lint: setup
 	$(BIN)/ruff check platform tests
 	$(BIN)/mypy
 
-unit: setup
+unit: setup test-data
 	$(BIN)/pytest -m "not integration"
 
-bench: setup  ## benchmarks print figures; nothing in them is a timed assertion
+bench: setup test-data  ## benchmarks print figures; nothing in them is a timed assertion
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m tests.perf.bench_curate
 	$(BIN)/python -m tests.perf.bench_near_dedup
+	$(BIN)/python -m tests.perf.bench_image_dedup
 	$(BIN)/python -m tests.perf.bench_sampling
 	$(BIN)/python -m tests.perf.bench_train
 	$(BIN)/python -m tests.perf.bench_fashion_mnist  # needs: apt-get install dataset-fashion-mnist

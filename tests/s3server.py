@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,13 @@ class S3Server:
     endpoint: str
     access_key: str
     secret_key: str
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
+
+    def stop(self) -> None:
+        """Stop the server now: an object store going away under a run."""
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
 
     def storage(self) -> StorageSpec:
         return StorageSpec(
@@ -106,7 +113,7 @@ def running_s3_server() -> Iterator[S3Server]:
         }
         iam.put_user_policy(UserName="weft", PolicyName="s3-all", PolicyDocument=json.dumps(policy))
         key = iam.create_access_key(UserName="weft")["AccessKey"]
-        yield S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+        yield S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"], proc)
     finally:
         proc.terminate()
         proc.wait(timeout=10)

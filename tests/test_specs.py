@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import pickle
 from pathlib import Path
 
 import pytest
 
-from weft.specs import CurateSpec, SpecError, load_spec
+from weft.specs import (
+    CurateSpec,
+    SpecError,
+    StorageSpec,
+    TrainSpec,
+    load_spec,
+    parse_spec,
+    spec_hash,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,6 +60,20 @@ def test_validate_section_is_checked_under_its_own_name(tmp_path: Path) -> None:
     assert ok.validate_.max_text_chars == 50
 
 
+def with_input_field(line: str) -> str:
+    return BASE.replace("output:", f"    {line}\noutput:")
+
+
+def test_input_read_limits_are_checked_under_their_names(tmp_path: Path) -> None:
+    default = load_spec(CurateSpec, write(tmp_path, BASE)).inputs[0]
+    assert (default.max_record_bytes, default.max_file_bytes) == (64 << 20, 16 << 30)
+    assert default.allow_missing is False
+    with pytest.raises(SpecError, match=r"inputs\[0\].max_record_bytes: Input should be greater"):
+        load_spec(CurateSpec, write(tmp_path, with_input_field("max_record_bytes: 0")))
+    with pytest.raises(SpecError, match=r"inputs\[0\]: max_record_bytes is larger than max_file"):
+        load_spec(CurateSpec, write(tmp_path, with_input_field("max_file_bytes: 1000")))
+
+
 def test_missing_file_and_broken_yaml_are_spec_errors(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="cannot read the file"):
         load_spec(CurateSpec, tmp_path / "nope.yaml")
@@ -57,3 +81,58 @@ def test_missing_file_and_broken_yaml_are_spec_errors(tmp_path: Path) -> None:
         load_spec(CurateSpec, write(tmp_path, "name: [unclosed\n"))
     with pytest.raises(SpecError, match=r"\(top level\): expected a mapping"):
         load_spec(CurateSpec, write(tmp_path, "- just\n- a list\n"))
+
+
+SECRET = "planted-secret-1c8b0e"
+STORAGE = f"storage:\n  access_key_id: AKIDEXAMPLE\n  secret_access_key: {SECRET}\n"
+
+
+def test_storage_secrets_read_masked_wherever_a_spec_is_shown(tmp_path: Path) -> None:
+    spec = load_spec(CurateSpec, write(tmp_path, BASE + STORAGE + f"  session_token: {SECRET}\n"))
+    shown = [repr(spec), str(spec), repr(spec.storage), str(spec.storage), spec.model_dump_json()]
+    shown += [json.dumps(spec.model_dump(mode="json", by_alias=True)), str(spec.model_dump())]
+    assert not [text for text in shown if SECRET in text]
+    dumped = spec.model_dump(mode="json")["storage"]
+    assert dumped == {
+        "endpoint_url": None,
+        "region": None,
+        "access_key_id": "AKIDEXAMPLE",  # names the identity; not a credential on its own
+        "secret_access_key": "**********",
+        "session_token": "**********",
+    }
+    assert spec.storage.secret_access_key is not None
+    assert spec.storage.secret_access_key.get_secret_value() == SECRET
+    # pickled (as Ray sends it to workers) the spec keeps the real value
+    copy = pickle.loads(pickle.dumps(spec))
+    assert copy == spec and copy.storage.secret_access_key.get_secret_value() == SECRET
+
+
+def test_a_misspelt_secret_field_is_named_but_its_value_not_shown(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE + f"storage:\n  secret_key: {SECRET}\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(CurateSpec, path)
+    assert str(err.value) == f"{path}: storage.secret_key: unknown field (check the spelling)"
+
+
+@pytest.mark.parametrize(
+    ("model", "body"),
+    [
+        (CurateSpec, {"name": "t", "inputs": [{"uri": "d", "format": "jsonl"}], "output": "o"}),
+        (TrainSpec, {"name": "t", "model": "clip-tiny", "data": {"uri": "d"}}),
+    ],
+    ids=["curate", "train"],
+)
+def test_spec_hash_does_not_depend_on_the_credentials(
+    model: type[CurateSpec | TrainSpec], body: dict[str, object]
+) -> None:
+    plain = parse_spec(model, body)
+    hashes = {
+        spec_hash(parse_spec(model, body | {"storage": StorageSpec(**keys).model_dump()}))
+        for keys in (
+            {},
+            {"access_key_id": "AKID1", "secret_access_key": SECRET},
+            {"access_key_id": "AKID2", "secret_access_key": "rotated", "session_token": "t"},
+        )
+    }
+    assert hashes == {spec_hash(plain)}
+    assert spec_hash(parse_spec(model, body | {"name": "other"})) != spec_hash(plain)

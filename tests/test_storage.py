@@ -1,12 +1,15 @@
-"""Storage on local paths: listing, globs, and errors that name the URI."""
+"""Storage on local paths: listing, globs, and errors that name the URI; S3 credentials."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pyarrow.fs as pafs
 import pytest
 
-from weft.storage import StorageError, list_files, resolve
+from weft.specs import StorageSpec
+from weft.storage import StorageError, list_files, resolve, s3_filesystem
 
 
 def test_local_listing_is_recursive_sorted_and_filtered(tmp_path: Path) -> None:
@@ -45,3 +48,30 @@ def test_s3_uri_keeps_bucket_and_prefix() -> None:
     loc = resolve("s3://bucket/some/prefix/")
     assert (loc.path, loc.uri, loc.is_s3) == ("bucket/some/prefix", "s3://bucket/some/prefix", True)
     assert loc.join("data").uri == "s3://bucket/some/prefix/data"
+
+
+def settings(fs: pafs.S3FileSystem) -> dict[str, Any]:
+    """What the filesystem was made with (what it pickles, for Ray workers)."""
+    return dict(fs.__reduce__()[1][0])
+
+
+def test_s3_filesystem_gets_the_spec_secrets_unmasked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "env-token")  # not the spec key's token
+    spec = StorageSpec(access_key_id="AKID", secret_access_key="the-secret")
+    assert "the-secret" not in repr(spec)
+    s = settings(s3_filesystem(spec))
+    assert (s["access_key"], s["secret_key"], s["session_token"]) == ("AKID", "the-secret", "")
+    temporary = StorageSpec(access_key_id="ASIA", secret_access_key="s", session_token="spec-token")
+    assert settings(s3_filesystem(temporary))["session_token"] == "spec-token"
+
+
+def test_s3_credentials_fall_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ENVKEY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "env-token")
+    s = settings(s3_filesystem(StorageSpec(region="eu-west-1")))
+    assert (s["access_key"], s["secret_key"], s["session_token"]) == (
+        "ENVKEY",
+        "env-secret",
+        "env-token",
+    )

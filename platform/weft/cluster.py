@@ -7,12 +7,16 @@ import os
 from pathlib import Path
 
 import ray
+from ray._private import ray_constants
 
 import weft
 
+# Ray's single-node switch (its default on macOS and Windows), read when a process imports ray.
+SINGLE_NODE = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR  # "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
 
 def connect(num_cpus: int | None = None) -> None:
-    """Join the cluster at `RAY_ADDRESS` if set, else start a local Ray (dashboard on 127.0.0.1).
+    """Join the cluster at `RAY_ADDRESS` if set, else start a local Ray on 127.0.0.1 only.
 
     On a remote cluster the `weft` package travels with the job (`py_modules`), so workers
     run the driver's code; its dependencies come from the cluster image (`infra/`).
@@ -22,9 +26,33 @@ def connect(num_cpus: int | None = None) -> None:
         return
     address = os.environ.get("RAY_ADDRESS") or None
     if address is None:
-        ray.init(num_cpus=num_cpus, dashboard_host="127.0.0.1", logging_level=logging.WARNING)
+        _start_on_loopback(num_cpus)
     else:
         package = str(Path(weft.__file__).parent)
         ray.init(
             address=address, runtime_env={"py_modules": [package]}, logging_level=logging.WARNING
         )
+
+
+def _start_on_loopback(num_cpus: int | None) -> None:
+    """Start a local Ray whose every server (GCS, raylet, object manager, workers, agents,
+    dashboard, metrics) listens on 127.0.0.1 alone.
+
+    On Linux Ray takes the host's routable address as the node's, and binds to all interfaces;
+    it turns 127.0.0.1 given as `_node_ip_address`, or as an address to connect to, into that
+    address too. Only in single-node mode does it keep 127.0.0.1 and bind to it. This process
+    imported ray already, so the mode is switched here and, through the environment, in the
+    processes Ray starts (the dashboard's modules connect back to the GCS by 127.0.0.1); both
+    are restored once Ray is up, so that joining a cluster later is unchanged.
+    """
+    saved = os.environ.get(SINGLE_NODE), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[SINGLE_NODE] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(num_cpus=num_cpus, dashboard_host="127.0.0.1", logging_level=logging.WARNING)
+    finally:
+        if saved[0] is None:
+            os.environ.pop(SINGLE_NODE)
+        else:
+            os.environ[SINGLE_NODE] = saved[0]
+        ray_constants.ENABLE_RAY_CLUSTER = saved[1]

@@ -7,11 +7,13 @@ with a file into a `SpecError` whose message reads `file: field.path: message`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 
 class SpecError(ValueError):
@@ -23,12 +25,20 @@ class _Spec(BaseModel):
 
 
 class StorageSpec(_Spec):
-    """S3 settings; each one left out falls back to the standard AWS environment variables."""
+    """S3 settings; each one left out falls back to the standard AWS environment variables.
+
+    The secret key and session token are `SecretStr`s: printed, dumped or logged they read
+    `**********`; pickled (to Ray workers) they keep their value. The access key id names the
+    identity, as in AWS's own logs, and stays readable.
+    """
 
     endpoint_url: str | None = None
     region: str | None = None
     access_key_id: str | None = None
-    secret_access_key: str | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = Field(
+        default=None, description="For temporary credentials, with access_key_id."
+    )
 
 
 class InputSpec(_Spec):
@@ -37,6 +47,11 @@ class InputSpec(_Spec):
     `webdataset`: tar shards of `key.jpg|png|webp` + `key.txt|json` (img2dataset layout).
     `parquet`: one row per pair, image bytes and text in the named columns.
     `jsonl`: text-only documents, one JSON object per line.
+
+    The limits are on decompressed bytes, checked as a file streams, so a decompression bomb
+    is stopped at bounded memory. The record limit sits above `validate.max_image_bytes` and
+    the longest text `validate` admits, so real records meet validate's own limits first;
+    the file limit is several times the largest usual shard (WebDataset, JSONL: 1-4 GB).
     """
 
     uri: str
@@ -44,11 +59,36 @@ class InputSpec(_Spec):
     image_column: str = "image"
     text_column: str = "text"
     key_column: str | None = Field(
-        default=None, description="Column (or JSON field) holding a row's key; else its position."
+        default=None,
+        description="Column (or JSON field) holding a row's key; where it is missing or null, "
+        "the row's position (JSONL: its line number). Row ids never depend on it.",
     )
     json_text_field: str = Field(
         default="caption", description="Field of a webdataset `.json` sidecar holding the caption."
     )
+    max_record_bytes: int = Field(
+        default=64 * 1024**2,
+        ge=1,
+        description="A record (JSONL line, WebDataset sample, Parquet row) larger than this is "
+        "quarantined (record_too_large) without being held whole.",
+    )
+    max_file_bytes: int = Field(
+        default=16 * 1024**3,
+        ge=1,
+        description="A file decompressing to more stops there (file_too_large); the records "
+        "before are kept.",
+    )
+    allow_missing: bool = Field(
+        default=False,
+        description="A file the store cannot serve (gone, denied, unreachable) is reported as "
+        "a file error (file_unavailable) instead of failing the run.",
+    )
+
+    @model_validator(mode="after")
+    def _limits(self) -> InputSpec:
+        if self.max_record_bytes > self.max_file_bytes:
+            raise ValueError("max_record_bytes is larger than max_file_bytes")
+        return self
 
 
 NudeNetLabel = Literal[
@@ -78,7 +118,11 @@ class ValidateSpec(_Spec):
     """Limits a row must meet; a row that fails one is quarantined with the reason."""
 
     min_text_chars: int = Field(default=1, ge=1)
-    max_text_chars: int = Field(default=4096, ge=1)
+    max_text_chars: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Longer texts are quarantined; the default admits long web documents.",
+    )
     max_image_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(default=64_000_000, ge=1, description="Decompression-bomb guard.")
     min_image_side: int = Field(default=8, ge=1)
@@ -99,17 +143,35 @@ class ExactDedupSpec(_Spec):
 
 
 class NearDedupSpec(_Spec):
-    """Near-duplicate text by MinHash-LSH. Bands x rows default to datasketch's optimum for
-    `threshold`; a candidate pair is removed only when its Jaccard similarity reaches it."""
+    """Near-duplicate text by MinHash-LSH, images by perceptual hash. Bands x rows default to
+    datasketch's optimum for `threshold`; a candidate pair is removed only when its Jaccard
+    similarity reaches it (and, as `match` says, its images match)."""
 
     enabled: bool = True
     match: Literal["text", "image", "both"] = Field(
         default="both",
-        description="Image-text pairs: `both` needs captions and images (pHashes within "
-        "`image_max_distance` bits) to agree; `text` or `image` one of them. Documents "
-        "always match by text.",
+        description="Image-text pairs: `both` needs captions and images to agree; `text` or "
+        "`image` one of them. Documents always match by text. Images match when their "
+        "perceptual hashes are within `image_max_distance` bits and their thumbnails' "
+        "similarity reaches `image_threshold`. Under `both` an edited caption must keep its "
+        "Jaccard at `threshold`: recasing or appending a word to a caption of 8+ words does; "
+        "changing a word of a short caption (word 5-grams) does not, so such copies need "
+        "`image`.",
     )
-    image_max_distance: int = Field(default=6, ge=0, le=64)
+    image_max_distance: int = Field(
+        default=6,
+        ge=0,
+        le=64,
+        description="Bits between the perceptual hashes of candidate images (the LSH cuts "
+        "the 64 bits into this many + 1 chunks; more finds more copies, slower).",
+    )
+    image_threshold: float = Field(
+        default=0.92,
+        ge=0.0,
+        le=1.0,
+        description="Least similarity of two candidate images' 32 x 32 thumbnails (1 - the "
+        "largest mean difference over a 4 x 4 block, a 1-pixel shift forgiven).",
+    )
     shingle: Literal["word", "char"] = "word"
     ngram: int = Field(default=5, ge=1, le=64)
     num_perm: int = Field(default=128, ge=16, le=1024)
@@ -259,6 +321,16 @@ class TrainSpec(_Spec):
     output: str = Field(default=".weft/runs", description="Ray Train storage: local or s3://.")
     storage: StorageSpec = StorageSpec()
     mlflow: MlflowSpec = MlflowSpec(experiment="weft-train")
+
+
+CREDENTIALS = {"access_key_id", "secret_access_key", "session_token"}
+
+
+def spec_hash(spec: CurateSpec | TrainSpec) -> str:
+    """A short hash of what a spec asks for. Its storage credentials are left out: the same
+    job hashes the same with a rotated key, or with the keys in the environment."""
+    body = spec.model_dump(mode="json", by_alias=True, exclude={"storage": CREDENTIALS})
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
 S = TypeVar("S", bound=BaseModel)

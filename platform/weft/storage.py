@@ -3,7 +3,8 @@
 S3 settings come from the spec's `storage` block, else the standard AWS environment
 variables (`AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`, `AWS_REGION` / `AWS_DEFAULT_REGION`,
 `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`). Every stage reads and
-writes through the `Location`s made here; errors become `StorageError`s naming the URI.
+writes through the `Location`s made here; errors become `StorageError`s naming the URI. The
+secret key reaches pyarrow only here, unmasked from the spec's `SecretStr`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
+from pydantic import SecretStr
 
 from weft.specs import StorageSpec
 
@@ -47,6 +49,10 @@ def _env(*names: str) -> str | None:
     return next((os.environ[n] for n in names if os.environ.get(n)), None)
 
 
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value else None
+
+
 def s3_filesystem(spec: StorageSpec | None = None) -> pafs.S3FileSystem:
     """An S3 filesystem from the spec, falling back to the AWS environment variables."""
     spec = spec or StorageSpec()
@@ -59,12 +65,13 @@ def s3_filesystem(spec: StorageSpec | None = None) -> pafs.S3FileSystem:
         kwargs["endpoint_override"] = parsed.netloc
         kwargs["scheme"] = parsed.scheme
     key = spec.access_key_id or _env("AWS_ACCESS_KEY_ID")
-    secret = spec.secret_access_key or _env("AWS_SECRET_ACCESS_KEY")
+    secret = _secret(spec.secret_access_key) or _env("AWS_SECRET_ACCESS_KEY")
     if key and secret:
         kwargs["access_key"] = key
         kwargs["secret_key"] = secret
-        token = _env("AWS_SESSION_TOKEN")
-        if token and not spec.access_key_id:
+        # the token belongs to the key: the spec's with the spec's key, else the environment's
+        token = _secret(spec.session_token) if spec.access_key_id else _env("AWS_SESSION_TOKEN")
+        if token:
             kwargs["session_token"] = token
     return pafs.S3FileSystem(**kwargs)
 
@@ -191,3 +198,53 @@ def copy_dir(src: Location, dst: Location) -> Location:
             dst.fs.create_dir(dst.path, recursive=True)
         pafs.copy_files(src.path, dst.path, source_filesystem=src.fs, destination_filesystem=dst.fs)
     return dst
+
+
+def overlap(a: Location, b: Location) -> bool:
+    """Whether one location lies in the other, or they are one: compared by whole path parts
+    (`/a/b` and `/a/bc` do not overlap); a glob stands for the folder it lists."""
+    if a.is_s3 != b.is_s3:
+        return False
+    x, y = (_folder(loc.path) + "/" for loc in (a, b))
+    return x.startswith(y) or y.startswith(x)
+
+
+def _folder(path: str) -> str:
+    """The path up to its first part with a wildcard, without a trailing slash."""
+    parts = path.rstrip("/").split("/")
+    glob = next((i for i, p in enumerate(parts) if any(c in p for c in "*?[")), len(parts))
+    return "/".join(parts[:glob])
+
+
+def exists(loc: Location) -> bool:
+    with storage_errors(loc.uri):
+        return loc.fs.get_file_info(loc.path).type != pafs.FileType.NotFound
+
+
+def names(loc: Location) -> list[str]:
+    """The names of the files and folders in the folder `loc`, sorted; none if it is absent."""
+    with storage_errors(loc.uri):
+        infos = loc.fs.get_file_info(pafs.FileSelector(loc.path, allow_not_found=True))
+    return sorted(i.base_name for i in infos)
+
+
+def delete(loc: Location) -> None:
+    """Remove a file, or a folder and everything in it, if it exists."""
+    with storage_errors(loc.uri):
+        kind = loc.fs.get_file_info(loc.path).type
+        if kind == pafs.FileType.Directory:
+            loc.fs.delete_dir(loc.path)
+        elif kind == pafs.FileType.File:
+            loc.fs.delete_file(loc.path)
+
+
+def write_atomic(loc: Location, data: bytes) -> None:
+    """Write a whole file that readers see old or new, never in part: on S3 a PUT is that
+    already; a local file is written beside and renamed over."""
+    if loc.is_s3:
+        write_bytes(loc, data)
+        return
+    tmp = Location(loc.fs, f"{loc.path}.{os.urandom(4).hex()}.tmp", loc.uri)
+    write_bytes(tmp, data)
+    with storage_errors(loc.uri):
+        os.replace(tmp.path, loc.path)

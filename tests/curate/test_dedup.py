@@ -14,6 +14,7 @@ from weft.curate.dedup import (
     MarkDuplicates,
     near_edges,
     pairs_in_block,
+    partition_keys,
 )
 from weft.curate.schema import KEPT, QUARANTINED, ROW_SCHEMA
 
@@ -55,6 +56,25 @@ def test_exact_and_near_groups_with_the_same_bucket_stay_apart() -> None:
     edges = pairs_in_block(keys((EXACT, 5, ["a", "b"]), (NEAR, 5, ["c", "d"])))
     assert pairs(edges, EXACT) == [("b", "a")]
     assert pairs(edges, NEAR) == [("d", "c")]
+
+
+def test_partitions_keep_each_group_whole_and_give_the_same_edges() -> None:
+    rng = np.random.default_rng(0)
+    buckets = rng.integers(-(2**63), 2**63 - 1, size=40, dtype=np.int64).tolist()
+    block = keys(
+        *[
+            (NEAR if i % 3 else EXACT, b, [f"{b}-{j}" for j in range(i % 4 + 1)])
+            for i, b in enumerate(buckets)
+        ]
+    )
+    parts = partition_keys(block, 3)
+    assert len(parts) == 3 and sum(p.num_rows for p in parts) == block.num_rows
+    where = {(b, i) for i, p in enumerate(parts) for b in p["bucket"].to_pylist()}
+    assert len(where) == len(set(buckets))  # every bucket, every group, in one part alone
+    split = pa.concat_tables([pairs_in_block(p) for p in parts])
+    for kind in (EXACT, NEAR):
+        assert pairs(split, kind) == pairs(pairs_in_block(block), kind)
+    assert partition_keys(block, 1) == [block]
 
 
 def test_near_edges_skip_exact_copies_and_repeats() -> None:

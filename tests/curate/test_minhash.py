@@ -18,6 +18,7 @@ from weft.curate.minhash import (
     signatures,
     similarity,
 )
+from weft.curate.phash import THUMB_BYTES
 from weft.curate.schema import ROW_SCHEMA, with_columns
 from weft.specs import NearDedupSpec
 
@@ -85,8 +86,12 @@ def rows(
     sigs: dict[str, np.ndarray],
     phash: dict[str, int] | None = None,
     texts: dict[str, str] | None = None,
+    thumbs: dict[str, bytes] | None = None,
 ) -> pa.Table:
+    """Rows for `clusters`; images (when `phash` is given) have blank thumbnails unless
+    `thumbs` says otherwise."""
     ids = sorted(sigs)
+    thumbs = (thumbs or {}) if phash else {}
     return pa.table(
         {
             "id": ids,
@@ -95,6 +100,9 @@ def rows(
             "text": [texts[i] for i in ids] if texts else ids,
             "minhash": [sigs[i].astype(np.uint32).tobytes() for i in ids],
             "image_phash": pa.array([phash[i] if phash else None for i in ids], pa.int64()),
+            "image_thumb": pa.array(
+                [thumbs.get(i, bytes(THUMB_BYTES)) if phash else None for i in ids], pa.binary()
+            ),
         }
     )
 
@@ -165,6 +173,44 @@ def test_pairs_under_match_image_need_only_close_images() -> None:
     spec = NearDedupSpec(match="image", verify="estimate")
     found = clusters(edges(("b", "a"), ("c", "a")), table, spec)
     assert found["id"].to_pylist() == ["b"]
+
+
+def test_an_image_match_reports_the_image_similarity_not_the_caption_jaccard() -> None:
+    """It reported the captions' Jaccard (0.0 here), whatever had matched."""
+    base = np.arange(128)
+    table = rows({"a": base, "b": base + 1}, phash={"a": 0, "b": 0b101})
+    found = clusters(edges(("b", "a")), table, NearDedupSpec(match="image", verify="estimate"))
+    assert found.to_pylist() == [
+        {
+            "id": "b",
+            "duplicate_of": "a",
+            "similarity": 1.0,
+            "detail": "image pHash distance 2 (similarity 1.00) with a",
+            "stage": "near_dedup",
+        }
+    ]
+
+
+def test_under_match_both_the_lower_similarity_is_reported_with_both_named() -> None:
+    base = np.arange(128)
+    table = rows({"a": base, "b": sig_like(base, 0.9)}, phash={"a": 0, "b": 1})
+    found = clusters(edges(("b", "a")), table, ESTIMATE).to_pylist()[0]
+    assert found["similarity"] == pytest.approx(0.9, abs=0.01)
+    assert found["detail"] == (
+        "estimate Jaccard 0.90 and image pHash distance 1 (similarity 1.00) with a"
+    )
+
+
+def test_close_hashes_need_alike_thumbnails_too() -> None:
+    """Distinct flat drawings can hash a few bits apart; their thumbnails tell them apart."""
+    base = np.arange(128)
+    white = bytes([255]) * THUMB_BYTES
+    table = rows(
+        {"a": base, "b": base, "c": base}, phash={"a": 0, "b": 0, "c": 1}, thumbs={"c": white}
+    )
+    for match in ("image", "both"):
+        spec = NearDedupSpec(match=match, verify="estimate")
+        assert clusters(edges(("b", "a"), ("c", "a")), table, spec)["id"].to_pylist() == ["b"]
 
 
 def test_band_keys_under_match_image_band_the_phash_of_pairs_and_the_text_of_documents() -> None:

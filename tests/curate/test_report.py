@@ -86,3 +86,11 @@ def test_check_refuses_rows_lost_on_the_way_to_disk() -> None:
     counts.input_rows += 1
     with pytest.raises(AccountingError, match="input 6 != kept 3"):
         report(counts, {"data": 3, "removed": 1, "quarantine": 1}).check()
+
+
+def test_files_with_repeated_keys_are_listed_in_the_markdown() -> None:
+    counts = Counts.from_summaries([summarise_block(block(ROWS))])
+    done = report(counts, {"data": 3, "removed": 1, "quarantine": 1})
+    assert "repeated keys" not in done.to_markdown()
+    done.repeated_keys = {"s3://b/docs.jsonl": 4}
+    assert "| `s3://b/docs.jsonl` | 4 |" in done.to_markdown()

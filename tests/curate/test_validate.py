@@ -39,8 +39,17 @@ def test_invalid_utf8_is_quarantined() -> None:
 
 def test_blank_text_is_empty_and_overlong_text_is_too_long() -> None:
     assert reason(normalise_text, b" \t\n", SPEC) == "empty_text"
-    assert reason(normalise_text, b"x" * 5000, SPEC) == "long_text"
+    assert reason(normalise_text, b"x" * 5000, ValidateSpec(max_text_chars=4096)) == "long_text"
     assert reason(normalise_text, None, SPEC) == "missing_text"
+
+
+def test_the_default_text_limit_admits_long_web_documents() -> None:
+    """A 400-word document (about 2,500 characters) and a 20,000-word one (about 120,000) are
+    ordinary web text; the old default of 4,096 characters quarantined them as long_text."""
+    words = "curation keeps ordinary long documents whole "
+    for n in (400, 20_000):
+        text = (words * (n // 6 + 1)).encode()
+        assert normalise_text(text, ValidateSpec())
 
 
 def test_good_image_reports_format_size_and_mode() -> None:

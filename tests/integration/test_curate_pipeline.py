@@ -11,10 +11,10 @@ import pytest
 from tests.s3server import S3Server
 from weft.curate.demo_data import FLAWS, Manifest, generate
 from weft.curate.pipeline import curate
+from weft.curate.publish import published
 from weft.curate.report import Report
-from weft.curate.schema import row_id
 from weft.specs import CurateSpec, StorageSpec, parse_spec
-from weft.storage import read_bytes, resolve
+from weft.storage import names, read_bytes, resolve
 
 pytestmark = pytest.mark.integration
 PAIRS, DOCS = 240, 120
@@ -57,12 +57,12 @@ def check_against_manifest(
     assert c.quarantined["read"] == {"bad_json": 1, "file_truncated": 1, "file_bad_schema": 1}
     assert c.removed["exact_dedup"] == {"exact_duplicate": manifest.exact_duplicates}
     assert sorted(e.reason for e in report.file_errors) == ["file_bad_schema", "file_truncated"]
-    out = resolve(report.output, storage)
+    out = published(resolve(report.output, storage))
     removed = pads.dataset(out.join("removed").path, filesystem=out.fs, format="parquet").to_table()
-    near = {r["id"] for r in removed.to_pylist() if r["stage"] == "near_dedup"}
+    near = {(r["source_uri"], r["key"]) for r in removed.to_pylist() if r["stage"] == "near_dedup"}
     found = {True: [], False: []}  # by "planted at Jaccard >= 0.8"
     for p in manifest.near_duplicates:
-        a, b = row_id(p["a_uri"], p["a_key"]), row_id(p["b_uri"], p["b_key"])
+        a, b = (p["a_uri"], p["a_key"]), (p["b_uri"], p["b_key"])  # the demo's keys are unique
         if p["jaccard"] >= 0.5:
             found[p["jaccard"] >= 0.8].append(a in near or b in near)
         else:
@@ -89,7 +89,8 @@ def s3_run(s3_server: S3Server, ray_session: None) -> tuple[S3Server, str, Curat
 
 def test_s3_input_is_curated_to_s3_output_and_adds_up(s3_run: tuple) -> None:
     s3, bucket, _, report = s3_run
-    out = resolve(f"s3://{bucket}/curated", s3.storage())
+    out = published(resolve(f"s3://{bucket}/curated", s3.storage()))
+    assert out.uri == f"s3://{bucket}/curated/versions/{report.run}"
     data = pads.dataset(out.join("data").path, filesystem=out.fs, format="parquet").to_table()
     assert data.num_rows == report.counts.kept
     assert len(set(data["id"].to_pylist())) == data.num_rows
@@ -124,10 +125,11 @@ def test_rerun_gives_the_same_output_and_appends_nothing(s3_run: tuple) -> None:
     assert again.content_hash == first.content_hash
     assert again.written == first.written
     out = resolve(f"s3://{bucket}/curated", s3.storage())
-    assert (
-        pads.dataset(out.join("data").path, filesystem=out.fs, format="parquet").count_rows()
-        == first.counts.kept
+    data = published(out).join("data")
+    assert pads.dataset(data.path, filesystem=out.fs, format="parquet").count_rows() == (
+        first.counts.kept
     )
+    assert names(out.join("versions")) == [again.run]
 
 
 def test_curation_run_is_logged_to_mlflow(s3_run: tuple) -> None:

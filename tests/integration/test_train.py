@@ -20,34 +20,14 @@ from ray._private import state as ray_state
 from tests.mlflowserver import running_mlflow_server
 from tests.s3server import S3Server
 from weft import storage
-from weft.curate.demo_data import SHAPES, generate
-from weft.curate.pipeline import curate
+from weft.curate.demo_data import SHAPES
 from weft.models import registry
 from weft.models.clip import CLIP
 from weft.models.tokenizer import Tokenizer
-from weft.specs import CurateSpec, TrainSpec, parse_spec
+from weft.specs import TrainSpec, parse_spec
 from weft.train.run import TrainResult, train
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def curated(tmp_path_factory: pytest.TempPathFactory, ray_session: None) -> tuple[str, str]:
-    """A small curated dataset (demo corpus, fast filters off) and its content hash."""
-    root = tmp_path_factory.mktemp("curated")
-    generate(str(root / "raw"), pairs=160, shards=2, documents=10)
-    spec = parse_spec(
-        CurateSpec,
-        {
-            "name": "train-data",
-            "inputs": [{"uri": str(root / "raw" / "pairs"), "format": "webdataset"}],
-            "output": str(root / "curated"),
-            "langid": {"enabled": False},
-            "nsfw": {"enabled": False},
-            "mlflow": {"enabled": False},
-        },
-    )
-    return str(root / "curated"), curate(spec).counts.content_hash
 
 
 def clip_spec(data: str, out: Path, **overrides: Any) -> TrainSpec:

@@ -1,16 +1,34 @@
-"""Near-duplicate text against a peer, and the model stages against their raw models.
+"""Near-duplicate text against a peer, as a user runs it and on a warm cluster; the scaling of
+a cold run; and the model stages against their raw models.
 
-1. datatrove's MinHash dedup pipeline (its defaults: 5-grams, 14 x 8 hashes, 2 workers) and
-   Weft's curation (read, validate, exact + near dedup, write) on the same JSONL corpus of
-   documents of a few hundred words with planted near duplicates at known Jaccard
-   similarities (0.5-0.95): documents/s end to end, precision and recall at Jaccard >= 0.8.
-2. Language ID and NSFW as Ray Data actor stages (one actor) against the raw model called
-   in a plain loop on the same inputs (medians of three alternating runs): the ratio is
-   Ray's overhead, actor start-up included.
+1. Weft against datatrove's MinHash dedup pipeline (its defaults: 5-grams, 14 x 8 hashes,
+   2 workers) on two JSONL corpora of 50,000 documents with 10% planted near copies at known
+   Jaccard similarities (0.5-0.95):
+   - `uniform`: 200-400 words of a flat 3,000-word vocabulary, copies by word substitutions
+     (the corpus the README's first figures came from);
+   - `web`: log-normal lengths (20-20,000 words, median 250, mean about 450), paragraphs and
+     sentences, Zipf word frequencies, copies by substitutions, insertions, deletions and
+     paragraph moves (`webcorpus.py`).
+   Weft runs twice per corpus: COLD, `weft curate spec.yaml` as a subprocess that starts
+   its own Ray, timed from outside (what a user waits for: interpreter, imports, Ray start,
+   the pipeline, Ray's shutdown); and WARM, `curate(spec)` in this process on a Ray whose
+   workers a small run has already started (a long-running cluster). datatrove runs once
+   per corpus, in the same session, without Ray. Documents/s end to end, the ratio to
+   datatrove, recall at Jaccard >= 0.8 and precision, and the cold run's phases.
+2. Language ID and NSFW as Ray Data actor stages (one actor) against the raw model called in
+   a plain loop on the same inputs (medians of three alternating runs): the ratio is Ray's
+   overhead, actor start-up included.
+
+With --scaling instead: cold CLI runs of Weft alone on 50k, 200k and 1M documents (`web`,
+12,500 documents per file), each with documents/s and the peak memory of the driver, of
+Ray's workers (their sum and the largest), of Ray's own processes and of the object store,
+sampled every 0.2 s over the CLI's process tree.
 
 Figures, never assertions. Needs the bench extras: pip install -e '.[dev,bench]'.
 
-    python -m tests.perf.bench_near_dedup [--documents 50000] [--skip-datatrove]
+    python -m tests.perf.bench_near_dedup [--documents 50000] [--corpora uniform,web]
+        [--skip-datatrove] [--skip-models] [--cache DIR]
+    python -m tests.perf.bench_near_dedup --scaling [--sizes 50000,200000,1000000]
 """
 
 from __future__ import annotations
@@ -18,34 +36,50 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pyarrow as pa
 import pyarrow.dataset as pads
 import ray
+import yaml
 from rich.console import Console
 from rich.table import Table
 
+from tests.perf import webcorpus
 from weft.curate.demo_data import draw, encode, near_copy, vocabulary
 from weft.curate.langid import LanguageID, load_model, predict
 from weft.curate.nsfw import NsfwFilter, bgr, load_detector
-from weft.curate.pipeline import curate
 from weft.curate.runner import StageClock, apply
 from weft.curate.schema import KEPT, ROW_SCHEMA
-from weft.specs import CurateSpec, LangIdSpec, NsfwSpec, parse_spec
+from weft.specs import LangIdSpec, NsfwSpec
 
 JACCARDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 LID_TEXTS = 200_000  # about 10 s of the raw model: the actor's start-up is a fair share
+DOCS_PER_FILE = 12_500  # the default run's 50,000 documents in 4 files; the scaling run too
+GiB = 2**30
 console = Console()
+Planted = list[tuple[str, str, float]]
 
 
-def corpus(folder: Path, documents: int, files: int, seed: int = 0) -> list[tuple[str, str, float]]:
-    """JSONL files of {"id", "text"}; 10% of the documents are near copies of others, planted
-    at the JACCARDS levels. Returns the planted (original id, copy id, true Jaccard)."""
+# ---------------------------------------------------------------------------- corpora
+
+
+def corpus(folder: Path, documents: int, files: int, seed: int = 0) -> Planted:
+    """The `uniform` corpus: JSONL files of {"id", "text"}; 10% of the documents are near
+    copies of others, planted at the JACCARDS levels. Returns the planted (original id, copy
+    id, true Jaccard)."""
     rng = np.random.default_rng(seed)
     vocab = vocabulary()
     originals = documents - documents // 10
@@ -67,7 +101,37 @@ def corpus(folder: Path, documents: int, files: int, seed: int = 0) -> list[tupl
     return planted
 
 
-def score(removed: set[str], planted: list[tuple[str, str, float]]) -> tuple[float, float]:
+GENERATORS: dict[str, Callable[[Path, int, int], Planted]] = {
+    "uniform": corpus,
+    "web": webcorpus.write,
+}
+
+
+def make_corpus(
+    name: str, documents: int, root: Path, files: int | None = None
+) -> tuple[Path, Planted]:
+    """The corpus `name` of `documents` under `root` (reused if a finished copy is there),
+    in `files` files (default: DOCS_PER_FILE documents a file)."""
+    folder = root / f"{name}-{documents}"
+    done = folder / "planted.json"
+    if done.exists():
+        console.print(f"corpus {name}: {documents:,} documents, reused from {folder}")
+        return folder / "docs", [tuple(p) for p in json.loads(done.read_text())]  # type: ignore[misc]
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    start = time.perf_counter()
+    files = files or max(1, documents // DOCS_PER_FILE)
+    planted = GENERATORS[name](folder / "docs", documents, files)
+    done.write_text(json.dumps(planted))
+    size = sum(f.stat().st_size for f in (folder / "docs").iterdir())
+    console.print(
+        f"corpus {name}: {documents:,} documents in {files} files ({size / 2**20:,.0f} MiB), "
+        f"{len(planted):,} planted near copies ({time.perf_counter() - start:.0f} s to make)"
+    )
+    return folder / "docs", planted
+
+
+def score(removed: set[str], planted: Planted) -> tuple[float, float]:
     """Recall: planted pairs at Jaccard >= 0.8 with one of the two removed. Precision: removed
     documents that belong to such a pair, over all removed documents."""
     similarity = {doc: j for a, b, j in planted for doc in (a, b)}
@@ -76,7 +140,230 @@ def score(removed: set[str], planted: list[tuple[str, str, float]]) -> tuple[flo
     return sum(high) / len(high), (sum(hits) / len(hits) if hits else 1.0)
 
 
-def run_datatrove(src: Path, work: Path, files: int) -> tuple[float, set[str]]:
+# ---------------------------------------------------------------------------- runs
+
+
+@dataclass
+class Peaks:
+    """Peak resident memory (bytes) over a run, sampled over a process tree."""
+
+    driver: int = 0
+    workers_sum: int = 0
+    worker_max: int = 0
+    ray_system: int = 0  # raylet, GCS, dashboard, agents, monitors
+    object_store: int = 0  # /dev/shm in use above the run's start (the whole machine's)
+    spilled: int = 0  # Ray's spill folder, at its largest
+    workers_started: int = 0  # worker processes, for tasks and for actors
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds: driver, workers, ray
+
+
+@dataclass
+class Result:
+    tool: str
+    corpus: str
+    mode: str  # cold, warm or "" (datatrove)
+    documents: int
+    seconds: float
+    recall: float = float("nan")
+    precision: float = float("nan")
+    removed: int = 0
+    phases: dict[str, float] = field(default_factory=dict)
+    peaks: Peaks | None = None
+    bind_retries: bool = False
+
+    @property
+    def rate(self) -> float:
+        return self.documents / self.seconds
+
+
+class TreeSampler:
+    """Samples the RSS of a process and all its descendants every `interval` seconds: the
+    CLI's driver, and the Ray it starts (GCS, raylet, dashboard, agents, workers)."""
+
+    def __init__(self, pid: int, spill_root: Path | None, interval: float = 0.2) -> None:
+        self.root = psutil.Process(pid)
+        self.spill_root = spill_root
+        self.interval = interval
+        self.peaks = Peaks()
+        self.seen: dict[int, psutil.Process] = {pid: self.root}
+        self.kind: dict[int, str] = {pid: "driver"}
+        self.cpu: dict[int, float] = {}
+        self.shm_base = shutil.disk_usage("/dev/shm").used
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        tick = 0
+        while not self.stop.is_set():
+            if tick % 5 == 0:  # the tree, once a second: listing every process costs
+                self._discover()
+                self._spill()
+            self._sample()
+            tick += 1
+            self.stop.wait(self.interval)
+
+    def _discover(self) -> None:
+        try:
+            for p in self.root.children(recursive=True):
+                if p.pid not in self.seen:
+                    self.seen[p.pid] = p
+        except psutil.Error:
+            pass
+
+    def _kind(self, p: psutil.Process) -> str:
+        """driver, worker (a task's or an actor's) or ray (GCS, raylet, dashboard, agents)."""
+        if p.pid not in self.kind:
+            argv = p.cmdline()
+            first = Path(argv[0]).name if argv else p.name()
+            agent = first in ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
+            worker = first.startswith("ray::") or any(a.endswith("default_worker.py") for a in argv)
+            self.kind[p.pid] = "worker" if worker and not agent else "ray"
+        return self.kind[p.pid]
+
+    def _sample(self) -> None:
+        workers, system = [], 0
+        for pid, p in list(self.seen.items()):
+            try:
+                with p.oneshot():
+                    rss = p.memory_info().rss
+                    times = p.cpu_times()
+                    kind = self._kind(p)
+            except psutil.Error:
+                del self.seen[pid]
+                continue
+            self.cpu[pid] = times.user + times.system
+            if kind == "driver":
+                self.peaks.driver = max(self.peaks.driver, rss)
+            elif kind == "worker":
+                workers.append(rss)
+            else:
+                system += rss
+        pk = self.peaks
+        pk.workers_sum = max(pk.workers_sum, sum(workers))
+        pk.worker_max = max([pk.worker_max, *workers])
+        pk.ray_system = max(pk.ray_system, system)
+        pk.object_store = max(pk.object_store, shutil.disk_usage("/dev/shm").used - self.shm_base)
+        pk.workers_started = sum(k == "worker" for k in self.kind.values())
+        pk.cpu = {k: 0.0 for k in ("driver", "worker", "ray")}
+        for pid, seconds in self.cpu.items():
+            pk.cpu[self.kind[pid]] += seconds
+
+    def _spill(self) -> None:
+        if self.spill_root is None:
+            return
+        total = 0
+        for folder in self.spill_root.glob("**/*spill*"):
+            if folder.is_dir():
+                total += sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        self.peaks.spilled = max(self.peaks.spilled, total)
+
+    def finish(self) -> Peaks:
+        self.stop.set()
+        self.thread.join()
+        return self.peaks
+
+    def reap(self, timeout: float = 30) -> None:
+        """Wait for every process of the tree to be gone, so the next run starts clean (a
+        lingering dashboard agent holds its port, and the next agent waits seconds for it)."""
+        self._discover()
+        psutil.wait_procs([p for pid, p in self.seen.items() if pid != self.root.pid], timeout)
+
+
+def spec_dict(src: Path, out: Path, engine: str = "datasketch", verify: str = "exact") -> dict:
+    """The benchmark's spec: read, validate, exact and near dedup, write; no language ID,
+    no NSFW, no MLflow."""
+    return {
+        "name": f"bench-{engine}-{verify}",
+        "inputs": [{"uri": str(src), "format": "jsonl", "key_column": "id"}],
+        "output": str(out),
+        "validate": {"max_text_chars": 1_000_000},
+        "near_dedup": {"engine": engine, "verify": verify},
+        "langid": {"enabled": False},
+        "nsfw": {"enabled": False},
+        "mlflow": {"enabled": False},
+    }
+
+
+def published(out: Path) -> Path:
+    """The folder of the output's published version (older layouts: the output itself)."""
+    stamp = out / "_PUBLISHED"
+    if stamp.exists():
+        return out / "versions" / json.loads(stamp.read_text())["run"]
+    return out
+
+
+def near_removed(out: Path) -> set[str]:
+    table = pads.dataset(published(out) / "removed", format="parquet").to_table(
+        columns=["key", "stage"]
+    )
+    keys, stages = table["key"].to_pylist(), table["stage"].to_pylist()
+    return {k for k, s in zip(keys, stages, strict=True) if s == "near_dedup"}
+
+
+def weft_command() -> list[str]:
+    script = Path(sys.executable).parent / "weft"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "weft.cli"]
+
+
+def run_cold(src: Path, work: Path, name: str, documents: int) -> Result:
+    """`weft curate spec.yaml` in a subprocess with a fresh Ray, timed from outside, its
+    process tree's memory sampled."""
+    work.mkdir(parents=True)
+    out, spec_path = work / "out", work / "spec.yaml"
+    # Ray's own folder for the run (its spill folder, its logs), short: socket paths are
+    # limited to 107 bytes
+    ray_tmp = Path(tempfile.mkdtemp(prefix="wr-"))
+    spec_path.write_text(yaml.safe_dump(spec_dict(src, out)))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_TMPDIR"] = str(ray_tmp)
+    log = work / "cli.log"
+    with open(log, "wb") as log_file:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [*weft_command(), "curate", str(spec_path)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        sampler = TreeSampler(proc.pid, ray_tmp)
+        code = proc.wait()
+        seconds = time.perf_counter() - start
+    peaks = sampler.finish()
+    sampler.reap()
+    if code != 0:
+        tail = log.read_text(errors="replace").splitlines()[-30:]
+        raise RuntimeError(f"weft curate exited {code}:\n" + "\n".join(tail))
+    report = json.loads((published(out) / "report.json").read_text())
+    agent_logs = ray_tmp.glob("ray/session_*/logs/dashboard_agent.log")
+    retried = any("Failed to bind" in p.read_text(errors="replace") for p in agent_logs)
+    shutil.rmtree(ray_tmp, ignore_errors=True)
+    return Result(
+        "weft (datasketch, verify exact)",
+        name,
+        "cold",
+        documents,
+        seconds,
+        phases=report["phases"],
+        peaks=peaks,
+        bind_retries=retried,
+    )
+
+
+def run_warm(src: Path, out: Path, name: str, documents: int, engine: str, verify: str) -> Result:
+    from weft.curate.pipeline import curate
+    from weft.specs import CurateSpec, parse_spec
+
+    spec = parse_spec(CurateSpec, spec_dict(src, out, engine, verify))
+    start = time.perf_counter()
+    report = curate(spec)
+    seconds = time.perf_counter() - start
+    return Result(
+        f"weft ({engine}, verify {verify})", name, "warm", documents, seconds, phases=report.phases
+    )
+
+
+def run_datatrove(src: Path, work: Path, name: str, documents: int) -> tuple[Result, set[str]]:
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup.minhash import (
         MinhashConfig,
@@ -88,6 +375,7 @@ def run_datatrove(src: Path, work: Path, files: int) -> tuple[float, set[str]]:
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
 
+    files = len(list(src.glob("*.jsonl")))
     config = MinhashConfig()
     logs = str(work / "logs")
     start = time.perf_counter()
@@ -130,31 +418,16 @@ def run_datatrove(src: Path, work: Path, files: int) -> tuple[float, set[str]]:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rt") as f:
             removed |= {json.loads(line)["id"] for line in f}
-    return seconds, removed
+    return Result("datatrove 0.10.1", name, "", documents, seconds), removed
 
 
-def run_weft(src: Path, out: Path, engine: str, verify: str) -> tuple[float, set[str]]:
-    spec: CurateSpec = parse_spec(
-        CurateSpec,
-        {
-            "name": f"bench-{engine}-{verify}",
-            "inputs": [{"uri": str(src), "format": "jsonl", "key_column": "id"}],
-            "output": str(out),
-            "validate": {"max_text_chars": 100_000},
-            "near_dedup": {"engine": engine, "verify": verify},
-            "langid": {"enabled": False},
-            "nsfw": {"enabled": False},
-            "mlflow": {"enabled": False},
-        },
-    )
-    report = curate(spec)
-    removed = pads.dataset(out / "removed", format="parquet").to_table(columns=["key", "stage"])
-    near = {
-        k
-        for k, s in zip(removed["key"].to_pylist(), removed["stage"].to_pylist(), strict=True)
-        if s == "near_dedup"
-    }
-    return report.seconds, near
+def scored(result: Result, removed: set[str], planted: Planted) -> Result:
+    result.recall, result.precision = score(removed, planted)
+    result.removed = len(removed)
+    return result
+
+
+# ---------------------------------------------------------------------------- model stages
 
 
 def stage_vs_loop(
@@ -178,7 +451,9 @@ def stage_vs_loop(
         start = time.perf_counter()
         apply(ds, stage_cls, args, clock, actors=1).materialize()
         ray_s.append(time.perf_counter() - start)
-        inside_s.append(sum(seconds for _, seconds in ray.get(clock.read.remote()).values()))
+        totals = ray.get(clock.read.remote())
+        totals = totals[0] if isinstance(totals, tuple) else totals  # (totals, incarnation)
+        inside_s.append(sum(seconds for _, seconds in totals.values()))
     ray_rate, inside_rate, loop_rate = (
         table.num_rows / float(np.median(t)) for t in (ray_s, inside_s, loop_s)
     )
@@ -196,54 +471,9 @@ def rows_table(texts: list[str] | None = None, images: list[bytes] | None = None
     return pa.table(columns, schema=ROW_SCHEMA)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--documents", type=int, default=50_000)
-    parser.add_argument("--files", type=int, default=4)
-    parser.add_argument("--skip-datatrove", action="store_true")
-    args = parser.parse_args()
+def model_stages(texts: list[str]) -> None:
     ray.init(num_cpus=2, include_dashboard=False)
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        t = time.perf_counter()
-        planted = corpus(tmp / "docs", args.documents, args.files)
-        console.print(
-            f"corpus: {args.documents:,} documents, {len(planted):,} planted near copies "
-            f"({time.perf_counter() - t:.0f} s to make)"
-        )
-        # Ray's workers start cold once per cluster, not once per job: warm them with a
-        # small run first, as on a running cluster, and print what that first run cost.
-        corpus(tmp / "warm", 2_000, args.files, seed=1)
-        cold, _ = run_weft(tmp / "warm", tmp / "weft-warm", "datasketch", "exact")
-        console.print(f"warm-up: 2,000 documents on a fresh Ray in {cold:.1f} s")
-        results = []
-        runs = (("datasketch", "exact"), ("rensa", "exact"), ("datasketch", "estimate"))
-        for engine, verify in runs:
-            seconds, removed = run_weft(
-                tmp / "docs", tmp / f"weft-{engine}-{verify}", engine, verify
-            )
-            name = f"weft ({engine}, verify {verify})"
-            results.append((name, seconds, *score(removed, planted), len(removed)))
-        if not args.skip_datatrove:
-            seconds, removed = run_datatrove(tmp / "docs", tmp / "datatrove", args.files)
-            results.append(("datatrove 0.10.1", seconds, *score(removed, planted), len(removed)))
-        table = Table(title=f"near dedup, {args.documents:,} documents, 2 cores, end to end")
-        for col in ("tool", "seconds", "documents/s", "recall @ J>=0.8", "precision", "removed"):
-            table.add_column(col, justify="left" if col == "tool" else "right")
-        for tool, seconds, recall, precision, n in results:
-            table.add_row(
-                tool,
-                f"{seconds:.1f}",
-                f"{args.documents / seconds:,.0f}",
-                f"{recall:.3f}",
-                f"{precision:.3f}",
-                f"{n:,}",
-            )
-        console.print(table)
-
-        lines = (tmp / "docs" / "docs-000.jsonl").read_text().splitlines()
-        texts = [json.loads(line)["text"][:300] for line in lines]
-        texts = (texts * (LID_TEXTS // len(texts) + 1))[:LID_TEXTS]
+    texts = (texts * (LID_TEXTS // len(texts) + 1))[:LID_TEXTS]
     model = load_model()
     lid = stage_vs_loop(
         rows_table(texts=texts),
@@ -260,6 +490,7 @@ def main() -> None:
         (NsfwSpec(),),
         lambda t: [detector.detect(bgr(b)) for b in t["image"].to_pylist()],
     )
+    ray.shutdown()
     models = Table(title="model stages: one Ray Data actor vs the raw model in a loop (1 core)")
     columns = ("stage", "rows", "Ray rows/s", "in-actor rows/s", "raw loop rows/s", "raw / Ray")
     for col in columns:
@@ -277,7 +508,161 @@ def main() -> None:
             f"{loop_rate / ray_rate:.2f}x",
         )
     console.print(models)
+
+
+# ---------------------------------------------------------------------------- reports
+
+
+def machine() -> str:
+    load = os.getloadavg()[0]
+    return (
+        f"{os.cpu_count()} cores, {psutil.virtual_memory().total / GiB:.0f} GiB, "
+        f"{platform.python_version()}, ray {ray.__version__}; load average at start {load:.1f}"
+        + (" (BUSY: other work is running, figures are noisy)" if load > 1.0 else "")
+    )
+
+
+def gib(n: int) -> str:
+    return f"{n / GiB:.2f}"
+
+
+def print_comparison(results: list[Result]) -> None:
+    by_corpus: dict[str, list[Result]] = {}
+    for r in results:
+        by_corpus.setdefault(r.corpus, []).append(r)
+    lines = [
+        "| corpus | tool | run | s | docs/s | vs datatrove | recall at J >= 0.8 | precision "
+        "| removed |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, rs in by_corpus.items():
+        peer = next((r for r in rs if r.tool.startswith("datatrove")), None)
+        for r in rs:
+            ratio = f"{peer.seconds / r.seconds:.1f}x" if peer else "-"
+            lines.append(
+                f"| {name} | {r.tool} | {r.mode or '-'} | {r.seconds:.1f} | {r.rate:,.0f} "
+                f"| {ratio} | {r.recall:.3f} | {r.precision:.3f} | {r.removed:,} |"
+            )
+    print("\nnear dedup, end to end (copy into the README):\n")
+    print("\n".join(lines))
+    cold = [r for r in results if r.mode == "cold"]
+    if cold:
+        print("\ncold `weft curate` runs: where the wall time goes (s), and the CPU time\n")
+        print(
+            "| corpus | wall | ingest | dedup | filters | write | outside the phases "
+            "(interpreter, imports, Ray start and stop) | worker processes (tasks, actors) "
+            "| CPU s: driver | workers | Ray's own processes |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in cold:
+            p, k = r.phases, r.peaks or Peaks()
+            cpu = k.cpu or {}
+            print(
+                f"| {r.corpus} | {r.seconds:.1f} | {p.get('ingest', 0):.1f} "
+                f"| {p.get('dedup', 0):.1f} | {p.get('filters', 0):.1f} "
+                f"| {p.get('write', 0):.1f} | {r.seconds - sum(p.values()):.1f} "
+                f"| {k.workers_started} | {cpu.get('driver', 0):.1f} "
+                f"| {cpu.get('worker', 0):.1f} | {cpu.get('ray', 0):.1f} |"
+            )
+        if any(r.bind_retries for r in cold):
+            print(
+                "\nnote: a cold run's dashboard agent found its port taken (another Ray on this "
+                "machine) and retried for about 3 s."
+            )
+
+
+def print_scaling(results: list[Result]) -> None:
+    print("\nscaling: cold `weft curate`, web corpus (copy into the README):\n")
+    print(
+        "| documents | s | docs/s | ingest | dedup | filters | write | driver peak GiB "
+        "| workers peak GiB (sum) | largest worker GiB | Ray processes GiB "
+        "| object store GiB | spilled GiB | recall | precision |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        p, k = r.phases, r.peaks or Peaks()
+        print(
+            f"| {r.documents:,} | {r.seconds:.0f} | {r.rate:,.0f} | {p.get('ingest', 0):.0f} "
+            f"| {p.get('dedup', 0):.0f} | {p.get('filters', 0):.0f} | {p.get('write', 0):.0f} "
+            f"| {gib(k.driver)} | {gib(k.workers_sum)} | {gib(k.worker_max)} "
+            f"| {gib(k.ray_system)} | {gib(k.object_store)} | {gib(k.spilled)} "
+            f"| {r.recall:.3f} | {r.precision:.3f} |"
+        )
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def compare(args: argparse.Namespace, root: Path, work: Path) -> None:
+    corpora = {name: make_corpus(name, args.documents, root) for name in args.corpora.split(",")}
+    results: list[Result] = []
+    # Cold first, with no Ray in this process: each run starts its own and stops it.
+    for name, (src, planted) in corpora.items():
+        r = run_cold(src, work / f"cold-{name}", name, args.documents)
+        results.append(scored(r, near_removed(work / f"cold-{name}" / "out"), planted))
+        console.print(f"{name}: cold weft curate {r.seconds:.1f} s")
+    if not args.skip_datatrove:
+        for name, (src, planted) in corpora.items():
+            r, removed = run_datatrove(src, work / f"datatrove-{name}", name, args.documents)
+            results.append(scored(r, removed, planted))
+            console.print(f"{name}: datatrove {r.seconds:.1f} s")
+    # Warm: Ray's workers start once per cluster, not once per job. A small run starts
+    # them, as on a running cluster; then each measured run.
+    ray.init(num_cpus=2, include_dashboard=False)
+    warm_src, _ = make_corpus("uniform", 2_000, root, files=4)
+    t = time.perf_counter()
+    run_warm(warm_src, work / "warm-up", "warm-up", 2_000, "datasketch", "exact")
+    console.print(f"warm-up: 2,000 documents on a fresh Ray in {time.perf_counter() - t:.1f} s")
+    variants = [("datasketch", "exact")]
+    if not args.skip_variants:
+        variants += [("rensa", "exact"), ("datasketch", "estimate")]
+    for name, (src, planted) in corpora.items():
+        for engine, verify in variants if name == "uniform" else variants[:1]:
+            out = work / f"warm-{name}-{engine}-{verify}"
+            r = run_warm(src, out, name, args.documents, engine, verify)
+            results.append(scored(r, near_removed(out), planted))
+            console.print(f"{name}: warm {r.tool} {r.seconds:.1f} s")
     ray.shutdown()
+    order = {"cold": 0, "warm": 1, "": 2}
+    results.sort(key=lambda r: (list(corpora).index(r.corpus), order[r.mode]))
+    print_comparison(results)
+    if not args.skip_models:
+        src = corpora[next(iter(corpora))][0]
+        lines = next(src.glob("*.jsonl")).read_text().splitlines()
+        model_stages([json.loads(line)["text"][:300] for line in lines])
+
+
+def scaling(args: argparse.Namespace, root: Path, work: Path) -> None:
+    results = []
+    for documents in (int(s) for s in args.sizes.split(",")):
+        src, planted = make_corpus("web", documents, root)
+        r = run_cold(src, work / f"scale-{documents}", "web", documents)
+        results.append(scored(r, near_removed(work / f"scale-{documents}" / "out"), planted))
+        shutil.rmtree(work / f"scale-{documents}")
+        if not args.cache:
+            shutil.rmtree(src.parent)
+        console.print(f"{documents:,} documents: {r.seconds:.0f} s, {r.rate:,.0f} docs/s")
+        print_scaling(results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--documents", type=int, default=50_000)
+    parser.add_argument("--corpora", default="uniform,web", help="of: uniform, web")
+    parser.add_argument("--skip-datatrove", action="store_true")
+    parser.add_argument("--skip-variants", action="store_true", help="warm rensa and estimate")
+    parser.add_argument("--skip-models", action="store_true", help="the model-stage figures")
+    parser.add_argument("--scaling", action="store_true", help="cold runs at --sizes instead")
+    parser.add_argument("--sizes", default="50000,200000,1000000")
+    parser.add_argument("--cache", type=Path, help="keep and reuse the corpora here")
+    args = parser.parse_args()
+    console.print(machine())
+    with tempfile.TemporaryDirectory(prefix="bench-near-dedup-") as tmp_name:
+        tmp = Path(tmp_name)
+        root = args.cache or tmp / "corpora"
+        (scaling if args.scaling else compare)(args, root, tmp / "runs")
 
 
 if __name__ == "__main__":

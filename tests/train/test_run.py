@@ -27,3 +27,10 @@ def test_a_missing_clip_judge_is_refused_before_training(tmp_path: Path) -> None
     spec = diffusion(eval={"clip": str(tmp_path / "no-such-clip")})
     with pytest.raises(storage.StorageError, match="no-such-clip"):
         train(spec)
+
+
+def test_an_output_that_cannot_be_written_is_refused_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    spec = diffusion(output=str(tmp_path / "a-file" / "runs"))
+    with pytest.raises(storage.StorageError, match=f"{tmp_path}/a-file/runs"):
+        train(spec)  # before the fix: Ray's controller died at its start, with a traceback

@@ -9,11 +9,13 @@ candidate pairs. In the driver, `exact_duplicates` reads the exact edges as they
 near edges between rows that survive them are verified and clustered (`minhash.clusters`).
 `MarkDuplicates` removes the rows of the resulting DUPLICATES table.
 
-The first row of a group is its smallest (source_uri, key), so reruns keep the same row.
+The first row of a group is its smallest (source_uri, key, id) (keys may repeat, ids do
+not), so reruns keep the same row.
 """
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import ClassVar, Final
 
 import numpy as np
@@ -67,8 +69,20 @@ def keys_table(kind: int, bucket: np.ndarray, check: np.ndarray, names: pa.Table
     )
 
 
+def partition_keys(keys: pa.Table, parts: int) -> list[pa.Table]:
+    """KEYS rows split into `parts` tables by `bucket`, so that every row of a group lands
+    in the same one (the buckets are uniform 64-bit hashes already)."""
+    if parts == 1:
+        return [keys]
+    part = keys["bucket"].to_numpy().view(np.uint64) % np.uint64(parts)
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(parts + 1, dtype=np.uint64)).tolist()
+    keys = keys.take(order)
+    return [keys.slice(lo, hi - lo) for lo, hi in pairwise(bounds)]
+
+
 def pairs_in_block(block: pa.Table) -> pa.Table:
-    """EDGES (kind, a, b), a after b in (source_uri, key) order, of every group in `block`.
+    """EDGES (kind, a, b), a after b in (source_uri, key, id) order, of every group in `block`.
 
     `block` must hold every row of each group it contains (a hash-partitioned block). An
     exact group gives (copy, first row) for each copy. A band bucket of up to MAX_BUCKET rows
@@ -78,7 +92,7 @@ def pairs_in_block(block: pa.Table) -> pa.Table:
     if block.num_rows == 0:
         return EDGES.empty_table()
     block = block.sort_by(
-        [(c, "ascending") for c in ("kind", "bucket", "check", "source_uri", "key")]
+        [(c, "ascending") for c in ("kind", "bucket", "check", "source_uri", "key", "id")]
     )
     kind = block["kind"].to_numpy()
     group = np.column_stack([kind, block["bucket"].to_numpy(), block["check"].to_numpy()])

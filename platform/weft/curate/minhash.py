@@ -4,7 +4,9 @@ Pure functions over pyarrow tables; `pipeline.py` runs them on Ray Data. The sig
 row is `num_perm` uint32 lanes stored as bytes; two rows whose signatures agree on every lane
 of some band become candidates (grouped in `dedup.py`), and a candidate pair counts only when
 its Jaccard similarity reaches the threshold: the Jaccard of the two shingle sets (`verify:
-exact`, the default) or the fraction of equal lanes (`verify: estimate`). Clusters are the
+exact`, the default) or the fraction of equal lanes (`verify: estimate`). Images of
+image-text pairs (`match: both` or `image`) are compared by perceptual hash and thumbnail
+(`phash.py`); under `match: image` their hash chunks are the bands. Clusters are the
 connected components of the verified pairs; the smallest (source_uri, key) of a cluster is
 kept.
 """
@@ -14,14 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 from itertools import pairwise
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from weft.curate.dedup import DUPLICATES, KEYS, NEAR, NEAR_STAGE, keys_table
-from weft.curate.phash import hamming
+from weft.curate.phash import THUMB_BYTES, hamming, thumb_similarity
 from weft.curate.schema import active, with_columns
 from weft.specs import NearDedupSpec
 
@@ -280,42 +282,82 @@ def exact_jaccard(texts: pa.Array, spec: NearDedupSpec) -> Similarity:
     return of
 
 
+class Scores(NamedTuple):
+    """How alike the two ends of some pairs are: what their match needs, NaN elsewhere."""
+
+    text: np.ndarray  # Jaccard similarity of the texts
+    distance: np.ndarray  # bits between the images' perceptual hashes (-1: not compared)
+    image: np.ndarray  # similarity of the images' thumbnails
+
+
+def judged(pair: np.ndarray, match: str) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the pairs judged by text and by image: documents by text; image-text pairs
+    by text, image or both, as `match` says."""
+    return ~pair | (match != "image"), pair & (match != "text")
+
+
+def image_matches(scores: Scores, spec: NearDedupSpec) -> np.ndarray:
+    """Images match when their hashes are within `image_max_distance` bits and their
+    thumbnails' similarity reaches `image_threshold`."""
+    close = (scores.distance >= 0) & (scores.distance <= spec.image_max_distance)
+    return close & (np.nan_to_num(scores.image) >= spec.image_threshold)
+
+
+def _scorer(order: pa.Table, spec: NearDedupSpec) -> Callable[[np.ndarray, np.ndarray], Scores]:
+    """Scores of pairs (by index into `order`, all ends of one kind: documents or pairs)."""
+    pair = order["image_phash"].is_valid().to_numpy(zero_copy_only=False)
+    hashes = order["image_phash"].fill_null(0).to_numpy()
+    blank = bytes(THUMB_BYTES)
+    thumbs = np.frombuffer(
+        b"".join(t or blank for t in order["image_thumb"].to_pylist()), np.uint8
+    ).reshape(len(pair), THUMB_BYTES)
+    if spec.verify == "exact":
+        text_of = exact_jaccard(order["text"].combine_chunks(), spec)
+    else:
+        sigs = np.frombuffer(b"".join(order["minhash"].to_pylist()), np.uint32).reshape(
+            len(pair), -1
+        )
+
+        def text_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return (sigs[a] == sigs[b]).mean(axis=1)
+
+    def scores(a: np.ndarray, b: np.ndarray) -> Scores:
+        by_text, by_image = judged(pair[a], spec.match)
+        text, image = np.full(len(a), np.nan), np.full(len(a), np.nan)
+        distance = np.full(len(a), -1, np.int64)
+        text[by_text] = text_of(a[by_text], b[by_text])
+        distance[by_image] = hamming(hashes[a[by_image]], hashes[b[by_image]])
+        near = by_image & (distance <= spec.image_max_distance)
+        image[near] = thumb_similarity(thumbs[a[near]], thumbs[b[near]])
+        return Scores(text, distance, image)
+
+    return scores
+
+
 def clusters(edges: pa.Table, rows: pa.Table, spec: NearDedupSpec) -> pa.Table:
     """Verify candidate edges (a, b) and cluster them into a DUPLICATES table.
 
-    `rows` has (id, source_uri, key, minhash, image_phash, and `text` under `verify: exact`)
-    for every id in `edges`. An edge counts when its Jaccard similarity (of the shingle sets,
-    or estimated from the signatures) reaches the threshold and, for image-text pairs under
-    `match: both`, the images' pHashes are within `image_max_distance` bits. Clusters are
+    `rows` has (id, source_uri, key, minhash, image_phash, image_thumb, and `text` under
+    `verify: exact`) for every id in `edges`. An edge counts when what its match judges
+    agrees: the texts' Jaccard similarity (of the shingle sets, or estimated from the
+    signatures) reaches the threshold; the images match (`image_matches`). Clusters are
     connected components of the counted edges; each cluster keeps its smallest
-    (source_uri, key) row and every other row points at it with its similarity to that row.
-    Runs in one process: its input is the candidate edges and their ends only.
+    (source_uri, key) row and every other row points at it with its similarity to that row:
+    the text's, the image's, or under `match: both` the lower of the two, named in the
+    detail. Runs in one process: its input is the candidate edges and their ends only.
     """
     order = rows.sort_by([("source_uri", "ascending"), ("key", "ascending")])
     ids = order["id"].to_pylist()
     index = {row_id: i for i, row_id in enumerate(ids)}
-    if spec.verify == "exact":
-        similarity_of = exact_jaccard(order["text"].combine_chunks(), spec)
-    else:
-        sigs = np.frombuffer(b"".join(order["minhash"].to_pylist()), np.uint32).reshape(
-            len(ids), -1
-        )
-
-        def similarity_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            return (sigs[a] == sigs[b]).mean(axis=1)
-
+    scores_of = _scorer(order, spec)
+    pair = order["image_phash"].is_valid().to_numpy(zero_copy_only=False)
     a = np.array([index[x] for x in edges["a"].to_pylist()], dtype=np.int64)
     b = np.array([index[x] for x in edges["b"].to_pylist()], dtype=np.int64)
-    text_ok = similarity_of(a, b) >= spec.threshold
-    hashes = order["image_phash"].fill_null(0).to_numpy()
-    pair = order["image_phash"].is_valid().to_numpy(zero_copy_only=False)[a]
-    image_ok = hamming(hashes[a], hashes[b]) <= spec.image_max_distance
-    # documents: text; pairs: text, image or both, as the spec says
-    keep = {
-        "text": text_ok,
-        "both": text_ok & (~pair | image_ok),
-        "image": np.where(pair, image_ok, text_ok),
-    }[spec.match]
+    by_text, by_image = judged(pair[a], spec.match)
+    scores = scores_of(a, b)
+    keep = (~by_text | (np.nan_to_num(scores.text) >= spec.threshold)) & (
+        ~by_image | image_matches(scores, spec)
+    )
     parent = np.arange(len(ids))
 
     def root(i: int) -> int:
@@ -330,17 +372,29 @@ def clusters(edges: pa.Table, rows: pa.Table, spec: NearDedupSpec) -> pa.Table:
             parent[max(rx, ry)] = min(rx, ry)
     roots = np.array([root(i) for i in range(len(ids))], dtype=np.int64)
     dup = np.flatnonzero(roots != np.arange(len(ids)))
-    sims = similarity_of(dup, roots[dup])
     kept = [ids[roots[i]] for i in dup]
+    similarity, detail = _describe(scores_of(dup, roots[dup]), spec.verify)
     return pa.table(
         {
             "id": [ids[i] for i in dup],
             "duplicate_of": kept,
-            "similarity": sims,
-            "detail": [
-                f"{spec.verify} Jaccard {s:.2f} with {k}" for s, k in zip(sims, kept, strict=True)
-            ],
+            "similarity": similarity,
+            "detail": [f"{d} with {k}" for d, k in zip(detail, kept, strict=True)],
             "stage": [NEAR_STAGE] * len(dup),
         },
         schema=DUPLICATES,
     )
+
+
+def _describe(scores: Scores, verify: str) -> tuple[np.ndarray, list[str]]:
+    """The similarity of each pair (the lower of text and image where both were judged)
+    and what it is, e.g. "exact Jaccard 0.91", "image pHash distance 3 (similarity 0.95)"."""
+    similarity = np.fmin(scores.text, scores.image)
+    details = []
+    for text, distance, image in zip(*scores, strict=True):
+        parts = [] if np.isnan(text) else [f"{verify} Jaccard {text:.2f}"]
+        if distance >= 0:
+            seen = "not compared" if np.isnan(image) else f"similarity {image:.2f}"
+            parts.append(f"image pHash distance {distance} ({seen})")
+        details.append(" and ".join(parts))
+    return similarity, details

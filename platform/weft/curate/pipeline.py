@@ -2,15 +2,13 @@
 
 read → validate → hash → MinHash signatures (streamed, then materialised once) → exact and
 near duplicates (one hash-partitioned grouping; verified and clustered in the driver) →
-removal of the duplicates, language ID and NSFW (streamed, materialised once) → Parquet out
-(`data/`, `removed/`, `quarantine/`, or `dry-run/decisions/`) → report, checked and logged to
-MLflow.
+removal of the duplicates, language ID and NSFW (streamed, materialised once) → Parquet into
+a new version of the output (`data/`, `removed/`, `quarantine/`, or `dry-run/decisions/`) →
+report, checked and logged to MLflow → the version published whole (`publish.py`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ from ray.data import Dataset
 from ray.data.expressions import col
 
 from weft import cluster, storage
+from weft.curate import publish
 from weft.curate.dedup import (
     EDGES,
     KEYS,
@@ -33,16 +32,17 @@ from weft.curate.dedup import (
     exact_duplicates,
     near_edges,
     pairs_in_block,
+    partition_keys,
     rows_with_ids,
 )
 from weft.curate.exact import ContentHash, exact_keys
 from weft.curate.langid import LanguageID
 from weft.curate.minhash import Signatures, band_keys, bands_and_rows, clusters
 from weft.curate.nsfw import NsfwFilter
+from weft.curate.read import FILE_REASONS, SUFFIXES, read_file
 from weft.curate.read import STAGE as STAGE_READ
-from weft.curate.read import SUFFIXES, read_file
 from weft.curate.report import Counts, FileError, Report, StageTiming, summarise_block
-from weft.curate.runner import StageClock, apply, timed
+from weft.curate.runner import Clock, apply, tell, timed
 from weft.curate.schema import (
     CURATED_COLUMNS,
     DECISION_COLUMNS,
@@ -53,36 +53,50 @@ from weft.curate.schema import (
 )
 from weft.curate.validate import Validate
 from weft.sources import ItemSource
-from weft.specs import CurateSpec, InputSpec
+from weft.specs import CurateSpec, InputSpec, SpecError, spec_hash
 
 log = logging.getLogger(__name__)
 # Rows of the narrow (id, source_uri, key, dedup_key) table per hash partition (~50 MB).
 ROWS_PER_PARTITION = 500_000
+# Input rows per map task of that grouping (and of gathering the candidates' rows).
+ROWS_PER_SPLIT = 50_000
 OUTPUT_PARTS: dict[str, str | None] = {"data": KEPT, "removed": REMOVED, "quarantine": QUARANTINED}
 # A dry run writes every row's decision (no image bytes) instead of the curated output.
 DRY_RUN_PARTS: dict[str, str | None] = {"decisions": None}
+REPORT_FILES = ("report.json", "report.md")
 
 
 InputFile = tuple[storage.Location, InputSpec]
 
 
 def list_inputs(spec: CurateSpec) -> list[InputFile]:
-    """Every input file of the spec with its input's settings; fails fast, naming the URI."""
-    return [
+    """Every input file of the spec with its input's settings; fails fast, naming the URI.
+    A file two inputs match is refused: read twice, its records would share their ids."""
+    files = [
         (f, i)
         for i in spec.inputs
         for f in storage.list_files(storage.resolve(i.uri, spec.storage), SUFFIXES[i.format])
     ]
+    first: dict[str, str] = {}
+    for f, i in files:
+        if f.uri in first:
+            raise SpecError(
+                f"{f.uri} is in input {first[f.uri]} and in input {i.uri}: a file is read once"
+            )
+        first[f.uri] = i.uri
+    return files
 
 
 def input_source(files: list[InputFile], batch_size: int, clock: Any) -> ItemSource[InputFile]:
-    """The input files as a Ray Data source, each read timed as the read stage."""
+    """The input files as a Ray Data source, each read timed as the read stage and its
+    repeated keys, if any, told to the clock."""
     return ItemSource("InputFiles", files, partial(_timed_read, batch_size=batch_size, clock=clock))
 
 
 def _timed_read(file: InputFile, batch_size: int, clock: Any) -> Iterator[pa.Table]:
     loc, spec = file
-    yield from timed(STAGE_READ, partial(read_file, loc, spec, batch_size), clock)
+    repeats = partial(tell, clock, "repeated_keys", loc.uri)
+    yield from timed(STAGE_READ, partial(read_file, loc, spec, batch_size, repeats), clock)
 
 
 def _partitions(rows: int) -> int:
@@ -108,11 +122,8 @@ def _duplicates(rows: Dataset, spec: CurateSpec) -> pa.Table:
     """
     near = spec.near_dedup
     per_row = int(spec.exact_dedup.enabled) + (bands_and_rows(near)[0] if near.enabled else 0)
-    keyed = rows.map_batches(partial(_dedup_keys, spec=spec), batch_format="pyarrow")
-    groups = keyed.repartition(_partitions(rows.count() * per_row), keys=["bucket"])
-    edges = _gather(
-        groups.map_batches(pairs_in_block, batch_size=None, batch_format="pyarrow"), EDGES
-    )
+    blocks = _splits(rows)
+    edges = _group(blocks, spec, _partitions(rows.count() * per_row))
     exact = exact_duplicates(edges, spec.exact_dedup.match)
     candidates = near_edges(edges, exact["id"].combine_chunks())
     if candidates.num_rows == 0:
@@ -120,14 +131,13 @@ def _duplicates(rows: Dataset, spec: CurateSpec) -> pa.Table:
     ends = pc.unique(
         pa.concat_arrays([candidates["a"].combine_chunks(), candidates["b"].combine_chunks()])
     )
-    columns = ["id", "source_uri", "key", "minhash", "image_phash"]
+    columns = ["id", "source_uri", "key", "minhash", "image_phash", "image_thumb"]
     if near.verify == "exact":
         columns.append("text")
-    signed = rows.map_batches(
-        partial(rows_with_ids, ids=ends, columns=columns), batch_format="pyarrow"
-    )
+    select = ray.remote(_rows_with_ids)
+    signed = ray.get([select.remote(ends, columns, *split) for split in blocks])
     ends_schema = pa.schema([ROW_SCHEMA.field(c) for c in columns])
-    found = clusters(candidates, _gather(signed, ends_schema), near)
+    found = clusters(candidates, pa.concat_tables([ends_schema.empty_table(), *signed]), near)
     log.info(
         "curate dedup exact=%d candidates=%d near=%d",
         exact.num_rows,
@@ -137,9 +147,48 @@ def _duplicates(rows: Dataset, spec: CurateSpec) -> pa.Table:
     return pa.concat_tables([exact, found])
 
 
-def _gather(ds: Dataset, schema: pa.Schema) -> pa.Table:
-    """Bring a small dataset (duplicates, candidate edges) into the driver as one table."""
-    return pa.concat_tables([schema.empty_table(), *ray.get(ds.to_arrow_refs())])
+def _splits(rows: Dataset) -> list[list[Any]]:
+    """The materialised rows' blocks (references) in groups of about ROWS_PER_SPLIT rows, at
+    least one group per CPU of the cluster while there are blocks for it."""
+    blocks = rows.to_arrow_refs()
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    n = max(1, min(len(blocks), max(cpus, -(-rows.count() // ROWS_PER_SPLIT))))
+    return [blocks[i::n] for i in range(n)]
+
+
+def _group(blocks: list[list[Any]], spec: CurateSpec, parts: int) -> pa.Table:
+    """The EDGES of every group of the rows' KEYS: the keys of each group of blocks split
+    into `parts` hash partitions by `bucket`, and each partition turned into edges.
+
+    A hash shuffle in plain Ray tasks, on the cluster's default workers, which the ingest
+    has started. Ray Data's (`repartition(keys=...)`) runs its map and its reduce side in
+    worker pools of their own: a run started fresh worker processes for them, and Ray then
+    reaped the idle default workers, so the stages after it started fresh ones again
+    (measured: 5 worker starts, seconds on a 2-core machine). The map side's outputs, the
+    narrow KEYS rows, stay in the object store; the driver holds references and the edges.
+    """
+    split = ray.remote(_keys_in_parts).options(num_returns=parts)
+    mapped = [split.remote(spec, parts, *group) for group in blocks]
+    pairs = ray.remote(_pairs_in_parts)
+    edges = [pairs.remote(*[m if parts == 1 else m[p] for m in mapped]) for p in range(parts)]
+    return pa.concat_tables([EDGES.empty_table(), *ray.get(edges)])
+
+
+def _keys_in_parts(spec: CurateSpec, parts: int, *blocks: pa.Table) -> pa.Table | list[pa.Table]:
+    """Map side of the grouping: the KEYS rows of some row blocks in `parts` hash partitions
+    (for one partition its table, not a list: a task's single return value)."""
+    keys = partition_keys(pa.concat_tables([_dedup_keys(b, spec) for b in blocks]), parts)
+    return keys[0] if parts == 1 else keys
+
+
+def _pairs_in_parts(*parts: pa.Table) -> pa.Table:
+    """Reduce side: the EDGES of one partition, from its share of every map task's keys."""
+    return pairs_in_block(pa.concat_tables([KEYS.empty_table(), *parts]))
+
+
+def _rows_with_ids(ids: pa.Array, columns: list[str], *blocks: pa.Table) -> pa.Table:
+    """The rows of some row blocks whose id is in `ids`, in `columns`."""
+    return pa.concat_tables([rows_with_ids(b, ids, columns) for b in blocks])
 
 
 def _select(batch: pa.Table, status: str | None, columns: list[str]) -> pa.Table:
@@ -157,11 +206,6 @@ def _count_rows(loc: storage.Location) -> int:
             return 0
 
 
-def spec_hash(spec: CurateSpec) -> str:
-    body = json.dumps(spec.model_dump(mode="json", by_alias=True), sort_keys=True)
-    return hashlib.sha256(body.encode()).hexdigest()[:16]
-
-
 @contextmanager
 def _phase(phases: dict[str, float], name: str) -> Iterator[None]:
     """Time a phase of the run into `phases` and log it as a structured line."""
@@ -171,84 +215,141 @@ def _phase(phases: dict[str, float], name: str) -> Iterator[None]:
     log.info("curate phase=%s seconds=%.2f", name.replace(" ", "_"), phases[name])
 
 
-def curate(spec: CurateSpec, dry_run: bool = False) -> Report:
-    """Run a curation spec end to end and return its checked report (also written and logged).
+def output_location(spec: CurateSpec, dry_run: bool = False) -> storage.Location:
+    """Where a run publishes: the spec's output, or for a dry run its `dry-run/` folder."""
+    out = storage.resolve(spec.output, spec.storage)
+    return out.join("dry-run") if dry_run else out
 
-    A dry run runs every stage but writes, under `<output>/dry-run/`, only the report and
-    every row's decision and scores, so thresholds can be tuned before curating for real.
+
+def check_locations(spec: CurateSpec) -> None:
+    """Refuse an output that overlaps an input, before anything is read or written: the run
+    would read its own output back in, or replace (delete) its input."""
+    out = storage.resolve(spec.output, spec.storage)
+    for i in spec.inputs:
+        loc = storage.resolve(i.uri, spec.storage)
+        if storage.overlap(loc, out):
+            raise SpecError(
+                f"output {out.uri} and input {loc.uri} overlap (one lies inside the other): "
+                "the output must be outside every input"
+            )
+
+
+def curate(spec: CurateSpec, dry_run: bool = False) -> Report:
+    """Run a curation spec end to end; publish its output and return its checked report.
+
+    The run writes a new version of the output and publishes it whole at its end
+    (`publish.py`): until then readers see the previous output. A dry run runs every stage
+    but publishes, under `<output>/dry-run/`, only the report and every row's decision and
+    scores, so thresholds can be tuned before curating for real.
     """
     started = time.perf_counter()
-    phases: dict[str, float] = {}
-    out = storage.resolve(spec.output, spec.storage)
-    if dry_run:
-        out = out.join("dry-run")
+    check_locations(spec)
     files = list_inputs(spec)
-    storage.ensure_writable(out)
-    log.info("curate name=%s files=%d output=%s", spec.name, len(files), out.uri)
+    run = publish.begin(output_location(spec, dry_run))
+    log.info("curate name=%s files=%d output=%s run=%s", spec.name, len(files), run.out.uri, run.id)
     cluster.connect()
-    clock = StageClock.remote()  # type: ignore[attr-defined]
-
+    clock = Clock(f"weft-stage-clock-{run.id}")
+    phases: dict[str, float] = {}
     with _phase(phases, "ingest"):
-        # One read task per file; the row stages fuse into it and take whole blocks.
-        ds = ray.data.read_datasource(
-            input_source(files, spec.batch_size, clock), override_num_blocks=len(files)
-        )
-        ds = apply(ds, Validate, (spec.validate_,), clock)
-        ds = apply(ds, ContentHash, (), clock)
-        if spec.near_dedup.enabled:
-            ds = apply(ds, Signatures, (spec.near_dedup,), clock)
-        rows: Dataset = ds.materialize()
-
+        rows = _ingest(files, spec, clock.actor)
     with _phase(phases, "dedup"):
         duplicates = (
             _duplicates(rows, spec) if spec.exact_dedup.enabled or spec.near_dedup.enabled else None
         )
-
     with _phase(phases, "filters"):
-        # Removal, language ID and NSFW stream through the rows once, then materialise.
-        if duplicates is not None:
-            rows = apply(rows, MarkDuplicates, (duplicates,), clock)
-        if spec.langid.enabled:
-            rows = apply(rows, LanguageID, (spec.langid,), clock)
-        if spec.nsfw.enabled:
-            rows = apply(rows, NsfwFilter, (spec.nsfw,), clock, actors=spec.nsfw.actors)
-        rows = rows.materialize()
-
+        rows = _filter(rows, duplicates, spec, clock.actor)
     with _phase(phases, "write"):
-        summaries = rows.map_batches(summarise_block, batch_size=None, batch_format="pyarrow")
-        counts = Counts.from_summaries(ray.get(summaries.to_arrow_refs()))
-        written = {}
-        for part, status in (DRY_RUN_PARTS if dry_run else OUTPUT_PARTS).items():
-            loc = out.join(part)
-            storage.delete_dir(loc)
-            columns = CURATED_COLUMNS if status == KEPT else DECISION_COLUMNS
-            rows.map_batches(
-                partial(_select, status=status, columns=columns), batch_format="pyarrow"
-            ).write_parquet(loc.path, filesystem=loc.fs, min_rows_per_file=spec.rows_per_file)
-            written[part] = _count_rows(loc)
-
-    file_errors = [
-        FileError(uri=r["source_uri"], reason=r["reason"], detail=r["detail"])
-        for r in rows.filter(expr=col("key") == "")
-        .select_columns(["source_uri", "reason", "detail"])
-        .take_all()
-    ]
-    totals = ray.get(clock.read.remote())
+        counts, written = _write(rows, run.version, spec, dry_run)
+    tally = clock.read()
     report = Report(
         name=spec.name,
+        run=run.id,
         spec_hash=spec_hash(spec),
         inputs=[storage.resolve(i.uri, spec.storage).uri for i in spec.inputs],
-        output=out.uri,
+        output=run.out.uri,
         files_read=len(files),
-        file_errors=file_errors,
+        file_errors=_file_errors(rows),
+        repeated_keys=tally.repeated_keys,
         counts=counts,
         written=written,
-        stages=[StageTiming(stage=name, rows=int(n), seconds=s) for name, (n, s) in totals.items()],
+        stages=[
+            StageTiming(stage=name, rows=int(n), seconds=s) for name, (n, s) in tally.totals.items()
+        ],
+        stages_partial=not tally.whole,
         phases=phases,
         seconds=time.perf_counter() - started,
         dry_run=dry_run,
     )
     report.check()
+    _log_done(spec, counts)
+    if spec.mlflow.enabled:
+        _log_to_mlflow(spec, report)
+    _write_report(report, run.version)
+    publish.commit(run, [*written, *REPORT_FILES])
+    return report
+
+
+def _ingest(files: list[InputFile], spec: CurateSpec, clock: Any) -> Dataset:
+    """Every input row read, validated, hashed and (for near dedup) signed; materialised.
+    The store failing under a read fails the run with a StorageError naming the file."""
+    # One read task per file; the row stages fuse into it and take whole blocks.
+    ds = ray.data.read_datasource(
+        input_source(files, spec.batch_size, clock), override_num_blocks=len(files)
+    )
+    ds = apply(ds, Validate, (spec.validate_,), clock)
+    ds = apply(ds, ContentHash, (), clock)
+    if spec.near_dedup.enabled:
+        ds = apply(ds, Signatures, (spec.near_dedup,), clock)
+    try:
+        return ds.materialize()
+    except storage.StorageError as err:
+        # Ray raises a task's error as itself wrapped in the task's traceback, with Ray Data's
+        # retry advice after its message: `cause`'s first line is the error's own message.
+        raise storage.StorageError(str(getattr(err, "cause", err)).splitlines()[0]) from err
+
+
+def _filter(rows: Dataset, duplicates: pa.Table | None, spec: CurateSpec, clock: Any) -> Dataset:
+    """Removal of the duplicates, language ID and NSFW: streamed through the rows once, then
+    materialised."""
+    if duplicates is not None:
+        rows = apply(rows, MarkDuplicates, (duplicates,), clock)
+    if spec.langid.enabled:
+        rows = apply(rows, LanguageID, (spec.langid,), clock)
+    if spec.nsfw.enabled:
+        rows = apply(rows, NsfwFilter, (spec.nsfw,), clock, actors=spec.nsfw.actors)
+    return rows.materialize()
+
+
+def _write(
+    rows: Dataset, version: storage.Location, spec: CurateSpec, dry_run: bool
+) -> tuple[Counts, dict[str, int]]:
+    """Each part of the output (a dry run's decisions) written into the run's version: the
+    counts of every decision, and the rows each part holds on disk."""
+    summaries = rows.map_batches(summarise_block, batch_size=None, batch_format="pyarrow")
+    counts = Counts.from_summaries(ray.get(summaries.to_arrow_refs()))
+    written = {}
+    for part, status in (DRY_RUN_PARTS if dry_run else OUTPUT_PARTS).items():
+        loc = version.join(part)
+        columns = CURATED_COLUMNS if status == KEPT else DECISION_COLUMNS
+        rows.map_batches(
+            partial(_select, status=status, columns=columns), batch_format="pyarrow"
+        ).write_parquet(loc.path, filesystem=loc.fs, min_rows_per_file=spec.rows_per_file)
+        written[part] = _count_rows(loc)
+    return counts, written
+
+
+def _file_errors(rows: Dataset) -> list[FileError]:
+    """The input files that could not be read whole, from their whole-file rows: their
+    reasons are no record's."""
+    return [
+        FileError(uri=r["source_uri"], reason=r["reason"], detail=r["detail"])
+        for r in rows.filter(expr=col("reason").is_in(sorted(FILE_REASONS)))
+        .select_columns(["source_uri", "reason", "detail"])
+        .take_all()
+    ]
+
+
+def _log_done(spec: CurateSpec, counts: Counts) -> None:
     log.info(
         "curate done name=%s input=%d kept=%d removed=%d quarantined=%d content_hash=%s",
         spec.name,
@@ -258,11 +359,12 @@ def curate(spec: CurateSpec, dry_run: bool = False) -> Report:
         counts.total(QUARANTINED),
         counts.content_hash,
     )
-    if spec.mlflow.enabled:
-        _log_to_mlflow(spec, report)
-    storage.write_bytes(out.join("report.json"), report.model_dump_json(indent=2).encode())
-    storage.write_bytes(out.join("report.md"), report.to_markdown().encode())
-    return report
+
+
+def _write_report(report: Report, version: storage.Location) -> None:
+    as_json, as_markdown = REPORT_FILES
+    storage.write_bytes(version.join(as_json), report.model_dump_json(indent=2).encode())
+    storage.write_bytes(version.join(as_markdown), report.to_markdown().encode())
 
 
 def _log_to_mlflow(spec: CurateSpec, report: Report) -> None:

@@ -17,6 +17,10 @@ from pydantic import BaseModel
 from weft.curate.schema import KEPT, QUARANTINED, REMOVED
 
 DATASET_FORMAT = "weft.curated.v1"
+PARTIAL_TIMINGS = (
+    "Partial: the tally actor died during the run, so stage timings and repeated-key counts"
+    " are incomplete; the rows are all accounted for."
+)
 _MASK = (1 << 64) - 1
 
 
@@ -120,14 +124,19 @@ class FileError(BaseModel):
 
 class Report(BaseModel):
     name: str
+    run: str = ""  # its output is published as `<output>/versions/<run>/` (`publish.py`)
     spec_hash: str
     inputs: list[str]
     output: str
     files_read: int
     file_errors: list[FileError]
+    # per input file, the records whose key repeats an earlier record's (each keeps its own id)
+    repeated_keys: dict[str, int] = {}
     counts: Counts
     written: dict[str, int]
     stages: list[StageTiming]
+    # the tally actor died during the run: `stages` and `repeated_keys` miss what it held
+    stages_partial: bool = False
     phases: dict[str, float]
     seconds: float
     mlflow_run_id: str | None = None
@@ -191,10 +200,10 @@ class Report(BaseModel):
         for status, table in ((REMOVED, c.removed), (QUARANTINED, c.quarantined)):
             for stage, reasons in sorted(table.items()):
                 lines += [f"| {status} | {stage} | {r} | {n} |" for r, n in sorted(reasons.items())]
+        lines += ["", "## Stages", ""]
+        if self.stages_partial:
+            lines += [PARTIAL_TIMINGS, ""]
         lines += [
-            "",
-            "## Stages",
-            "",
             "| stage | rows | seconds (summed over workers) | rows/s |",
             "|---|---:|---:|---:|",
         ]
@@ -218,4 +227,15 @@ class Report(BaseModel):
                 "|---|---|---|",
             ]
             lines += [f"| `{e.uri}` | {e.reason} | {e.detail} |" for e in self.file_errors]
+        if self.repeated_keys:
+            lines += [
+                "",
+                "## Input files with repeated keys",
+                "",
+                "Each record keeps its own id; `key` is not unique in these files.",
+                "",
+                "| file | records repeating an earlier key |",
+                "|---|---:|",
+            ]
+            lines += [f"| `{uri}` | {n} |" for uri, n in self.repeated_keys.items()]
         return "\n".join(lines) + "\n"

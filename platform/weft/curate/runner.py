@@ -7,10 +7,12 @@ pipeline so a stage's actors import only the stage, not every stage's libraries.
 from __future__ import annotations
 
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from functools import partial
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import pyarrow as pa
 import ray
@@ -27,29 +29,69 @@ class Stage(Protocol):
     def __call__(self, batch: pa.Table, /) -> pa.Table: ...
 
 
-@ray.remote(num_cpus=0)
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class StageClock:
-    """Sums, per stage, the rows processed and the seconds spent, over all workers."""
+    """A run's tallies from every worker: per stage, the rows processed and the seconds
+    spent; per input file, the records whose key repeats an earlier record's.
+
+    Restarted if it dies, with its tallies back at zero: `read` tells each incarnation apart.
+    """
 
     def __init__(self) -> None:
         self.totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+        self.repeats: dict[str, int] = {}
+        self.incarnation = uuid.uuid4().hex
 
     def add(self, stage: str, rows: int, seconds: float) -> None:
         self.totals[stage][0] += rows
         self.totals[stage][1] += seconds
 
-    def read(self) -> dict[str, list[float]]:
-        return dict(self.totals)
+    def repeated_keys(self, uri: str, count: int) -> None:
+        self.repeats[uri] = count
+
+    def read(self) -> tuple[dict[str, list[float]], dict[str, int], str]:
+        return dict(self.totals), dict(sorted(self.repeats.items())), self.incarnation
+
+
+class Tally(NamedTuple):
+    """What the clock holds at the end of a run; `whole` is False if it died in the run."""
+
+    totals: dict[str, list[float]]
+    repeated_keys: dict[str, int]
+    whole: bool
+
+
+class Clock:
+    """The driver's hold on a run's `StageClock`; stages are given its `actor`."""
+
+    def __init__(self, name: str) -> None:
+        self.actor = StageClock.options(name=name).remote()  # type: ignore[attr-defined]
+        self.incarnation = ray.get(self.actor.read.remote())[2]
+
+    def read(self) -> Tally:
+        try:
+            totals, repeats, incarnation = ray.get(self.actor.read.remote())
+        except ray.exceptions.RayActorError:
+            return Tally({}, {}, False)
+        return Tally(totals, repeats, incarnation == self.incarnation)
+
+
+def tell(clock: Any, method: str, *args: Any) -> None:
+    """Call the clock and wait, so the driver's final read sees it; a clock that died for good
+    loses the tally, never the work."""
+    with suppress(ray.exceptions.RayActorError):
+        ray.get(getattr(clock, method).remote(*args))
 
 
 def timed(
     stage: str, run: Callable[[], pa.Table | Iterator[pa.Table]], clock: Any
 ) -> Iterator[pa.Table]:
-    """Yield what `run` produces, adding the rows and the seconds spent on each to the clock."""
+    """Yield what `run` produces, adding the rows and the seconds spent on each to the clock.
+    A clock that died for good loses the timings, never the batch."""
     start = time.perf_counter()
     out = run()
     for table in [out] if isinstance(out, pa.Table) else out:
-        ray.get(clock.add.remote(stage, table.num_rows, time.perf_counter() - start))
+        tell(clock, "add", stage, table.num_rows, time.perf_counter() - start)
         yield table
         start = time.perf_counter()
 

@@ -54,6 +54,7 @@ ROW_SCHEMA = pa.schema(
         pa.field("image_height", pa.int32()),
         pa.field("image_mode", pa.string()),
         pa.field("image_phash", pa.int64()),
+        pa.field("image_thumb", pa.binary()),  # near-dedup's 32 x 32 canonical thumbnail
         pa.field("text_hash", pa.string()),
         pa.field("image_hash", pa.string()),
         pa.field("minhash", pa.binary()),
@@ -64,7 +65,7 @@ ROW_SCHEMA = pa.schema(
         *_DECISION_FIELDS,
     ]
 )
-_INTERNAL = {"minhash"}
+_INTERNAL = {"minhash", "image_thumb"}
 
 # Columns of the curated output (`data/`): kept rows carry no decision.
 CURATED_COLUMNS = [
@@ -74,9 +75,10 @@ CURATED_COLUMNS = [
 DECISION_COLUMNS = [f.name for f in ROW_SCHEMA if f.name not in {"image"} | _INTERNAL]
 
 
-def row_id(source_uri: str, key: str) -> str:
-    """Stable id of a record: the same object and key give the same id on every run."""
-    return hashlib.blake2b(f"{source_uri}\0{key}".encode(), digest_size=16).hexdigest()
+def row_id(source_uri: str, ordinal: int) -> str:
+    """Id of a record: from its file and its ordinal among the records read from it, so
+    unique whatever the keys, and the same on every run over the same file."""
+    return hashlib.blake2b(f"{source_uri}\0{ordinal}".encode(), digest_size=16).hexdigest()
 
 
 def with_columns(batch: pa.Table, **columns: list[Any] | pa.Array | pa.ChunkedArray) -> pa.Table:

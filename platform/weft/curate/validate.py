@@ -14,7 +14,7 @@ from typing import ClassVar, NamedTuple
 import pyarrow as pa
 from PIL import Image
 
-from weft.curate.phash import phash
+from weft.curate.phash import image_key
 from weft.curate.schema import KEPT, QUARANTINED, ROW_SCHEMA, Decision, decide, with_columns
 from weft.specs import ValidateSpec
 
@@ -48,17 +48,19 @@ def normalise_text(raw: bytes | None, spec: ValidateSpec) -> str:
 
 
 class ImageInfo(NamedTuple):
-    """What the one full decode of an image records (as the `image_<field>` columns)."""
+    """What the one full decode of an image records (as the `image_<field>` columns): the
+    perceptual hash and thumbnail are what near-dedup compares."""
 
     format: str
     width: int
     height: int
     mode: str
     phash: int
+    thumb: bytes
 
 
 def inspect_image(data: bytes, spec: ValidateSpec) -> ImageInfo:
-    """Decode the image fully, once: its format, size, mode and perceptual hash."""
+    """Decode the image fully, once: its format, size, mode, perceptual hash and thumbnail."""
     if not data:
         raise Rejected("empty_image", "zero-byte image")
     if len(data) > spec.max_image_bytes:
@@ -86,7 +88,7 @@ def inspect_image(data: bytes, spec: ValidateSpec) -> ImageInfo:
         raise Rejected(
             "image_too_small", f"{width}x{height} < min_image_side {spec.min_image_side}"
         )
-    return ImageInfo(fmt, width, height, img.mode, phash(img))
+    return ImageInfo(fmt, width, height, img.mode, *image_key(img))
 
 
 class Validate:

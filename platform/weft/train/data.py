@@ -20,9 +20,10 @@ from PIL import Image
 from ray.data import Dataset
 
 from weft import storage
+from weft.curate.publish import published
 from weft.models.tokenizer import Tokenizer
 from weft.sources import ItemSource
-from weft.specs import TrainSpec
+from weft.specs import SpecError, TrainSpec
 
 COLUMNS = ["id", "text", "image"]
 # Ray Data's share of a CPU per task or actor: the training workers hold whole CPUs, and on a
@@ -61,7 +62,7 @@ def _read(loc: storage.Location) -> Iterator[pa.Table]:
 def pairs(spec: TrainSpec) -> tuple[Dataset, Dataset]:
     """(train, held-out) datasets of the curated image-text pairs (text-only rows skipped)."""
     files = storage.list_files(
-        storage.resolve(spec.data.uri, spec.storage).join("data"), (".parquet",)
+        published(storage.resolve(spec.data.uri, spec.storage)).join("data"), (".parquet",)
     )
     ds = ray.data.read_datasource(
         ItemSource("CuratedParquet", files, _read),
@@ -76,6 +77,25 @@ def pairs(spec: TrainSpec) -> tuple[Dataset, Dataset]:
         )
         for held_out in (False, True)
     )
+
+
+def check_enough(spec: TrainSpec, train: Dataset, held_out: Dataset) -> None:
+    """Refuse, before any worker starts, too few pairs for one batch on every worker, or none
+    held out for evaluation; reads only as far as it takes to tell."""
+    need = spec.workers.count * spec.optim.batch_size
+    if (found := train.limit(need).count()) < need:
+        raise SpecError(
+            f"data.uri: {spec.data.uri} holds {found} image-text pairs to train on (rows "
+            "without an image, such as text documents, are skipped), fewer than one batch for "
+            f"each worker: workers.count {spec.workers.count} x optim.batch_size "
+            f"{spec.optim.batch_size} = {need}"
+        )
+    if spec.data.val_percent and held_out.limit(1).count() == 0:
+        raise SpecError(
+            f"data.val_percent: no pair of {spec.data.uri} falls in the held-out "
+            f"{spec.data.val_percent:g}% that evaluation reads; raise it, or set it to 0 to "
+            "train without evaluation"
+        )
 
 
 def captions(ds: Dataset) -> Iterator[str]:

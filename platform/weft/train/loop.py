@@ -5,12 +5,14 @@ A checkpoint holds the strategy's resumable state (weights, optimiser, schedule)
 exported model (`model/`: config, weights and tokenizer, loadable with one call) and
 `state.json` (step, epoch, batches read in that epoch). A restarted run resumes from the
 latest one; the data position is restored by skipping the batches already read in that
-epoch.
+epoch. A checkpoint that does not load (a truncated or corrupted file) is skipped for the one
+before it, here on the workers: only loading it shows that a checkpoint is intact.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -19,16 +21,20 @@ from typing import Any
 import mlflow
 import ray.train
 import torch
+import torch.distributed as dist
+from pyarrow.fs import S3FileSystem
 from torch import Tensor
 
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
 from weft.specs import TrainSpec
+from weft.storage import StorageError
 from weft.train.strategy import Prepared, prepare, rank
 from weft.train.tasks import TASKS, Batch, Task
 
 STATE_FILE = "state.json"
 MODEL_DIR = "model"
+log = logging.getLogger(__name__)
 
 
 def train_loop(config: dict[str, Any]) -> None:
@@ -41,12 +47,7 @@ def train_loop(config: dict[str, Any]) -> None:
     # after `prepare`: state the task keeps beside the weights (an EMA) matches their shards
     task = TASKS[registry.config(spec.model)[0]](prepared.model, tokenizer, spec)
     tracker = _Tracker(config.get("mlflow")) if rank() == 0 else None
-    step, epoch, position = 0, 0, 0
-    if (checkpoint := ray.train.get_checkpoint()) is not None:
-        with checkpoint.as_directory() as directory:
-            prepared.load(Path(directory))
-            state = json.loads((Path(directory) / STATE_FILE).read_text())
-            step, epoch, position = state["step"], state["epoch"], state["position"]
+    step, epoch, position = _resume(prepared, device)
     shard = ray.train.get_dataset_shard("train")
     held_out = _held_out_batches(spec, device) if rank() == 0 else []
     window: list[float] = []
@@ -101,6 +102,47 @@ def train_loop(config: dict[str, Any]) -> None:
                     "per worker"
                 )
             epoch, position = epoch + 1, 0
+
+
+def _resume(prepared: Prepared, device: torch.device) -> tuple[int, int, int]:
+    """(step, epoch, position) of the newest kept checkpoint that every rank restores; zeros
+    for a new run. One that does not load (a truncated or corrupted file) is logged by its
+    URI and the one before it is tried, all ranks agreeing on each."""
+    # the kept checkpoints in the order they were reported (no score attribute): newest last
+    checkpoints = [r.checkpoint for r in reversed(ray.train.get_all_reported_checkpoints())]
+    for checkpoint in checkpoints:
+        state = _restored(prepared, checkpoint)
+        if _on_every_rank(state is not None, device):
+            assert state is not None
+            return state["step"], state["epoch"], state["position"]
+    if checkpoints:
+        raise StorageError(
+            f"{', '.join(_uri(c) for c in checkpoints)}: no checkpoint of the run restores on "
+            "every worker (the workers' log says why); delete the run's folder to start over"
+        )
+    return 0, 0, 0
+
+
+def _restored(prepared: Prepared, checkpoint: ray.train.Checkpoint) -> dict[str, int] | None:
+    """Load `checkpoint` into `prepared`: its `state.json`, or None (logged) if it fails."""
+    try:
+        with checkpoint.as_directory() as directory:
+            prepared.load(Path(directory))
+            return dict(json.loads((Path(directory) / STATE_FILE).read_text()))
+    except Exception as err:  # whatever a damaged file raises: torch, DCP, JSON, I/O
+        log.warning("checkpoint %s does not load, trying an older one: %s", _uri(checkpoint), err)
+        return None
+
+
+def _on_every_rank(ok: bool, device: torch.device) -> bool:
+    """Whether `ok` holds on every rank (a collective)."""
+    flag = torch.tensor(int(ok), device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
+def _uri(checkpoint: ray.train.Checkpoint) -> str:
+    return ("s3://" if isinstance(checkpoint.filesystem, S3FileSystem) else "") + checkpoint.path
 
 
 def _held_out_batches(spec: TrainSpec, device: torch.device) -> list[Batch]:

@@ -3,14 +3,16 @@
 
 The same spec runs on the local Ray or a cluster (`RAY_ADDRESS`), from local or S3 data, with
 the run's checkpoints in `output` (local or S3). Starting a spec whose run already has
-checkpoints resumes it (Ray Train restores the latest).
+checkpoints resumes it from the newest one that loads (`loop.py`). What would fail only once
+workers run (workers the local Ray has no room for, data too thin to feed them) is refused
+first, naming the spec's field.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +20,14 @@ from pathlib import Path
 import mlflow
 import ray
 import ray.train
+from ray.data import Dataset
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from weft import cluster, storage
+from weft.curate.publish import published
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
-from weft.specs import SpecError, TrainSpec
+from weft.specs import SpecError, TrainSpec, spec_hash
 from weft.tracking import tracking_uri, use_experiment
 from weft.train import data
 from weft.train.loop import MODEL_DIR, train_loop
@@ -60,8 +64,8 @@ def _git_commit() -> str:
 
 def _dataset_hash(spec: TrainSpec) -> str:
     """The curated dataset's content hash, from its report."""
-    report = storage.resolve(spec.data.uri, spec.storage).join("report.json")
     try:
+        report = published(storage.resolve(spec.data.uri, spec.storage)).join("report.json")
         return str(json.loads(storage.read_bytes(report))["counts"]["content_hash"])
     except (storage.StorageError, KeyError, ValueError):
         return "unknown"
@@ -73,9 +77,7 @@ def train(spec: TrainSpec) -> TrainResult:
     text = model_config.text  # type: ignore[attr-defined]
     size = registry.image_size(model_config)
     spec = _checked(spec, kind)
-    cluster.connect()
-    _warn_if_data_starves(spec)
-    train_rows, val_rows = data.pairs(spec)
+    train_rows, val_rows = _on_cluster(spec)
     tokenizer = Tokenizer.train(data.captions(train_rows), vocab_size=text.vocab_size)
     datasets = {
         "train": data.batches(train_rows, tokenizer, spec, size, text.context_length, train=True),
@@ -85,7 +87,6 @@ def train(spec: TrainSpec) -> TrainResult:
         ).materialize(),
     }
     out = storage.resolve(spec.output, spec.storage)
-    body = json.dumps(spec.model_dump(mode="json"), sort_keys=True)
     run_id = None
     if spec.mlflow.enabled:
         run = mlflow.start_run(
@@ -97,7 +98,7 @@ def train(spec: TrainSpec) -> TrainResult:
             {
                 "weft.stage": "train",
                 "weft.model.kind": kind,
-                "weft.spec_hash": hashlib.sha256(body.encode()).hexdigest()[:16],
+                "weft.spec_hash": spec_hash(spec),
                 "weft.dataset.uri": spec.data.uri,
                 "weft.dataset.content_hash": _dataset_hash(spec),
                 "weft.git_commit": _git_commit(),
@@ -112,7 +113,9 @@ def train(spec: TrainSpec) -> TrainResult:
     trainer = TorchTrainer(
         train_loop,
         train_loop_config={
-            "spec": spec.model_dump(mode="json"),
+            # the model itself: its secrets pickle whole to the workers and read
+            # `**********` where Ray shows the config (the dashboard's Train runs)
+            "spec": spec,
             "tokenizer": tokenizer.to_str(),
             "mlflow": {"run_id": run_id, "tracking_uri": tracking_uri()} if run_id else None,
         },
@@ -155,18 +158,61 @@ def train(spec: TrainSpec) -> TrainResult:
 
 
 def _checked(spec: TrainSpec, kind: str) -> TrainSpec:
-    """Refuse what would fail only after training started; make the CLIP judge's URI absolute
-    (workers run in another working directory)."""
+    """Refuse what would fail only after training started (an `output` that cannot be
+    written, too); make the CLIP judge's URI absolute (workers run in another working
+    directory)."""
     if kind == "diffusion" and spec.strategy.name == "deepspeed" and spec.strategy.zero_stage == 3:
         raise SpecError(
             "strategy.zero_stage: ZeRO-3 partitions parameters where the diffusion EMA cannot "
             "follow them; use zero_stage 1 or 2, or strategy fsdp"
         )
-    if kind != "diffusion" or not spec.eval.clip:
-        return spec
-    load_judge(spec.eval.clip, spec.storage)
-    judge = storage.resolve(spec.eval.clip, spec.storage).uri
-    return spec.model_copy(update={"eval": spec.eval.model_copy(update={"clip": judge})})
+    if kind == "diffusion" and spec.eval.clip:
+        load_judge(spec.eval.clip, spec.storage)
+        judge = storage.resolve(spec.eval.clip, spec.storage).uri
+        spec = spec.model_copy(update={"eval": spec.eval.model_copy(update={"clip": judge})})
+    storage.ensure_writable(storage.resolve(spec.output, spec.storage))
+    return spec
+
+
+def _on_cluster(spec: TrainSpec) -> tuple[Dataset, Dataset]:
+    """Connect to Ray; refuse workers it cannot place and data that cannot feed them, before
+    any worker starts; the (train, held-out) pairs."""
+    cluster.connect()
+    _check_room(spec)
+    _warn_if_data_starves(spec)
+    pairs = data.pairs(spec)
+    data.check_enough(spec, *pairs)
+    return pairs
+
+
+def _check_room(spec: TrainSpec) -> None:
+    """Refuse workers that the local Ray has no room for, or that leave Ray Data's tasks no
+    CPU: Ray Train would retry its worker-group start every 60 s
+    (`RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S`) forever, or wait forever for the first batch.
+    A cluster joined at `RAY_ADDRESS` may autoscale, which its driver cannot see (Ray refuses
+    by itself where the autoscaler publishes its limits), so there they wait for nodes."""
+    if os.environ.get("RAY_ADDRESS"):
+        return
+    workers = spec.workers
+    bundle = {"CPU": workers.cpus} | ({"GPU": 1.0} if workers.gpu else {})
+    nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+    # Ray Train places one bundle per worker, never across nodes
+    room = sum(min(int(node.get(k, 0) / v + 1e-9) for k, v in bundle.items()) for node in nodes)
+    if room < workers.count:
+        each = " and ".join(f"{v:g} {k}" for k, v in bundle.items())
+        has = " and ".join(f"{sum(n.get(k, 0) for n in nodes):g} {k}" for k in bundle)
+        raise SpecError(
+            f"workers.count: {workers.count} workers of {each} each (workers.cpus, "
+            f"workers.gpu) do not fit the local Ray, which has {has}: room for {room}; "
+            "lower workers.count or workers.cpus"
+        )
+    cpus = sum(node.get("CPU", 0) for node in nodes)
+    if cpus - workers.count * workers.cpus < data.DATA_CPUS:
+        raise SpecError(
+            f"workers.cpus: {workers.count} workers of {workers.cpus:g} CPU take the local "
+            f"Ray's {cpus:g} CPUs, leaving less than the {data.DATA_CPUS:g} that Ray Data's "
+            "tasks need to make batches; lower workers.cpus or workers.count"
+        )
 
 
 def _warn_if_data_starves(spec: TrainSpec) -> None:

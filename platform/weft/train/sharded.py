@@ -73,7 +73,11 @@ class FSDPPrepared(TorchPrepared):
 
     def load(self, directory: Path) -> None:
         state = self._state()
-        dcp.load(state, checkpoint_id=directory)  # in place, resharded to this run's mesh
+        try:
+            dcp.load(state, checkpoint_id=directory)  # in place, resharded to this run's mesh
+        except dcp.CheckpointException as err:  # a BaseException, raised on every rank
+            causes = "; ".join(f"rank {r}: {exc}" for r, (exc, _) in err.failures.items())
+            raise RuntimeError(f"torch.distributed.checkpoint cannot load it ({causes})") from None
         set_state_dict(
             self.module,
             self.optimizer,
