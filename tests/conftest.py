@@ -19,10 +19,13 @@ def s3_server() -> Iterator[S3Server]:
 
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
-    """One local Ray for the whole session (2 CPUs, no dashboard)."""
+    """One local Ray for the whole session (2 CPUs, no dashboard), on 127.0.0.1 only."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False)
+    from weft.cluster import loopback_only
+
+    with loopback_only():
+        ray.init(num_cpus=2, include_dashboard=False)
     yield
     ray.shutdown()
 

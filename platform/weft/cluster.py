@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import ray
@@ -35,21 +37,27 @@ def connect(num_cpus: int | None = None) -> None:
 
 
 def _start_on_loopback(num_cpus: int | None) -> None:
-    """Start a local Ray whose every server (GCS, raylet, object manager, workers, agents,
-    dashboard, metrics) listens on 127.0.0.1 alone.
+    with loopback_only():
+        ray.init(num_cpus=num_cpus, dashboard_host="127.0.0.1", logging_level=logging.WARNING)
+
+
+@contextmanager
+def loopback_only() -> Iterator[None]:
+    """Inside the block, a local Ray started by `ray.init` has every server (GCS, raylet,
+    object manager, workers, agents, dashboard, metrics) listen on 127.0.0.1 alone.
 
     On Linux Ray takes the host's routable address as the node's, and binds to all interfaces;
     it turns 127.0.0.1 given as `_node_ip_address`, or as an address to connect to, into that
     address too. Only in single-node mode does it keep 127.0.0.1 and bind to it. This process
     imported ray already, so the mode is switched here and, through the environment, in the
     processes Ray starts (the dashboard's modules connect back to the GCS by 127.0.0.1); both
-    are restored once Ray is up, so that joining a cluster later is unchanged.
+    are restored after the block, so that joining a cluster later is unchanged.
     """
     saved = os.environ.get(SINGLE_NODE), ray_constants.ENABLE_RAY_CLUSTER
     os.environ[SINGLE_NODE] = "0"
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
-        ray.init(num_cpus=num_cpus, dashboard_host="127.0.0.1", logging_level=logging.WARNING)
+        yield
     finally:
         if saved[0] is None:
             os.environ.pop(SINGLE_NODE)

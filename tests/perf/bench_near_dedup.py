@@ -150,6 +150,7 @@ class Peaks:
     driver: int = 0
     workers_sum: int = 0
     worker_max: int = 0
+    workers_private: int = 0  # the sum of RSS less shared pages (object store, libraries)
     ray_system: int = 0  # raylet, GCS, dashboard, agents, monitors
     object_store: int = 0  # /dev/shm in use above the run's start (the whole machine's)
     spilled: int = 0  # Ray's spill folder, at its largest
@@ -222,11 +223,11 @@ class TreeSampler:
         return self.kind[p.pid]
 
     def _sample(self) -> None:
-        workers, system = [], 0
+        workers, private, system = [], 0, 0
         for pid, p in list(self.seen.items()):
             try:
                 with p.oneshot():
-                    rss = p.memory_info().rss
+                    mem = p.memory_info()
                     times = p.cpu_times()
                     kind = self._kind(p)
             except psutil.Error:
@@ -234,14 +235,16 @@ class TreeSampler:
                 continue
             self.cpu[pid] = times.user + times.system
             if kind == "driver":
-                self.peaks.driver = max(self.peaks.driver, rss)
+                self.peaks.driver = max(self.peaks.driver, mem.rss)
             elif kind == "worker":
-                workers.append(rss)
+                workers.append(mem.rss)
+                private += mem.rss - getattr(mem, "shared", 0)
             else:
-                system += rss
+                system += mem.rss
         pk = self.peaks
         pk.workers_sum = max(pk.workers_sum, sum(workers))
         pk.worker_max = max([pk.worker_max, *workers])
+        pk.workers_private = max(pk.workers_private, private)
         pk.ray_system = max(pk.ray_system, system)
         pk.object_store = max(pk.object_store, shutil.disk_usage("/dev/shm").used - self.shm_base)
         pk.workers_started = sum(k == "worker" for k in self.kind.values())
@@ -546,23 +549,28 @@ def print_comparison(results: list[Result]) -> None:
     print("\nnear dedup, end to end (copy into the README):\n")
     print("\n".join(lines))
     cold = [r for r in results if r.mode == "cold"]
-    if cold:
-        print("\ncold `weft curate` runs: where the wall time goes (s), and the CPU time\n")
+    default = [r for r in results if r.mode and r.tool.startswith("weft (datasketch, verify exact")]
+    if default:
+        print("\nwhere the wall time goes (s): cold (a `weft curate` subprocess) and warm runs\n")
         print(
-            "| corpus | wall | ingest | dedup | filters | write | outside the phases "
-            "(interpreter, imports, Ray start and stop) | worker processes (tasks, actors) "
-            "| CPU s: driver | workers | Ray's own processes |"
+            "| corpus | run | wall | ingest | dedup | filters | write | outside the phases "
+            "(cold: interpreter, imports, Ray start and stop) | worker processes "
+            "(tasks, actors) | CPU s: driver | workers | Ray's own processes |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for r in cold:
-            p, k = r.phases, r.peaks or Peaks()
-            cpu = k.cpu or {}
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in default:
+            p, k = r.phases, r.peaks
+            cpu = k.cpu if k else {}
+            other = (
+                f"{k.workers_started} | {cpu.get('driver', 0):.1f} | {cpu.get('worker', 0):.1f} "
+                f"| {cpu.get('ray', 0):.1f}"
+                if k
+                else "- | - | - | -"
+            )
             print(
-                f"| {r.corpus} | {r.seconds:.1f} | {p.get('ingest', 0):.1f} "
+                f"| {r.corpus} | {r.mode} | {r.seconds:.1f} | {p.get('ingest', 0):.1f} "
                 f"| {p.get('dedup', 0):.1f} | {p.get('filters', 0):.1f} "
-                f"| {p.get('write', 0):.1f} | {r.seconds - sum(p.values()):.1f} "
-                f"| {k.workers_started} | {cpu.get('driver', 0):.1f} "
-                f"| {cpu.get('worker', 0):.1f} | {cpu.get('ray', 0):.1f} |"
+                f"| {p.get('write', 0):.1f} | {r.seconds - sum(p.values()):.1f} | {other} |"
             )
         if any(r.bind_retries for r in cold):
             print(
@@ -575,16 +583,17 @@ def print_scaling(results: list[Result]) -> None:
     print("\nscaling: cold `weft curate`, web corpus (copy into the README):\n")
     print(
         "| documents | s | docs/s | ingest | dedup | filters | write | driver peak GiB "
-        "| workers peak GiB (sum) | largest worker GiB | Ray processes GiB "
-        "| object store GiB | spilled GiB | recall | precision |"
+        "| workers peak GiB (sum of RSS) | of it private | largest worker GiB "
+        "| Ray processes GiB | object store GiB | spilled GiB | recall | precision |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         p, k = r.phases, r.peaks or Peaks()
         print(
             f"| {r.documents:,} | {r.seconds:.0f} | {r.rate:,.0f} | {p.get('ingest', 0):.0f} "
             f"| {p.get('dedup', 0):.0f} | {p.get('filters', 0):.0f} | {p.get('write', 0):.0f} "
-            f"| {gib(k.driver)} | {gib(k.workers_sum)} | {gib(k.worker_max)} "
+            f"| {gib(k.driver)} | {gib(k.workers_sum)} | {gib(k.workers_private)} "
+            f"| {gib(k.worker_max)} "
             f"| {gib(k.ray_system)} | {gib(k.object_store)} | {gib(k.spilled)} "
             f"| {r.recall:.3f} | {r.precision:.3f} |"
         )

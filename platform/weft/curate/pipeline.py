@@ -152,7 +152,7 @@ def _splits(rows: Dataset) -> list[list[Any]]:
     least one group per CPU of the cluster while there are blocks for it."""
     blocks = rows.to_arrow_refs()
     cpus = int(ray.cluster_resources().get("CPU", 1))
-    n = max(1, min(len(blocks), max(cpus, -(-rows.count() // ROWS_PER_SPLIT))))
+    n = min(len(blocks), max(cpus, -(-rows.count() // ROWS_PER_SPLIT)))
     return [blocks[i::n] for i in range(n)]
 
 
