@@ -12,11 +12,16 @@ from weft.curate.dedup import (
     MAX_BUCKET,
     NEAR,
     MarkDuplicates,
+    first_copies,
     near_edges,
     pairs_in_block,
     partition_keys,
 )
-from weft.curate.schema import KEPT, QUARANTINED, ROW_SCHEMA
+from weft.curate.exact import ContentHash, exact_keys
+from weft.curate.minhash import Signatures, band_keys, bands_and_rows
+from weft.curate.schema import KEPT, QUARANTINED, READ_SCHEMA, ROW_SCHEMA, row_id
+from weft.curate.validate import Validate
+from weft.specs import NearDedupSpec, ValidateSpec
 
 
 def keys(*groups: tuple[int, int, list[str]]) -> pa.Table:
@@ -109,3 +114,32 @@ def test_mark_duplicates_only_touches_rows_still_kept() -> None:
     assert out["status"].to_pylist() == [KEPT, QUARANTINED, "removed"]
     assert out["reason"].to_pylist() == [None, None, "near_duplicate"]
     assert out["similarity"].to_pylist() == [None, None, 0.9]
+
+
+def signed_rows(texts: list[str], spec: NearDedupSpec) -> pa.Table:
+    """Documents as the dedup sees them: validated, hashed and signed."""
+    n = len(texts)
+    columns: dict[str, object] = {f.name: pa.nulls(n, f.type) for f in READ_SCHEMA}
+    columns |= {
+        "id": [row_id("docs.jsonl", i) for i in range(n)],
+        "source_uri": ["docs.jsonl"] * n,
+        "key": [f"{i:09d}" for i in range(n)],
+        "text_bytes": [t.encode() for t in texts],
+        "status": [KEPT] * n,
+    }
+    read = pa.table(columns, schema=READ_SCHEMA)
+    return Signatures(spec)(ContentHash()(Validate(ValidateSpec())(read)))
+
+
+def test_only_the_first_copy_of_an_exact_group_gets_band_keys() -> None:
+    """A file of identical texts gave every copy all its LSH bands (N x bands keys, as many
+    candidate pairs in the driver); the copies exact dedup removes anyway now give none."""
+    spec = NearDedupSpec()
+    text = "the same long line repeated many times in one compressed file of the corpus"
+    texts = [text] * 50 + ["a different document that shares nothing with that one at all"]
+    batch = signed_rows(texts, spec)
+    exact = exact_keys(batch, "text")
+    firsts = first_copies(batch, exact)
+    assert firsts["id"].to_pylist() == [batch["id"][0].as_py(), batch["id"][50].as_py()]
+    bands = bands_and_rows(spec)[0]
+    assert band_keys(firsts, spec).num_rows == 2 * bands

@@ -119,6 +119,17 @@ def pairs_in_block(block: pa.Table) -> pa.Table:
     return edges.group_by(["kind", "a", "b"]).aggregate([])
 
 
+def first_copies(batch: pa.Table, exact: pa.Table) -> pa.Table:
+    """The rows of `batch` that may survive exact dedup, given their exact KEYS rows: of the
+    rows sharing an exact key here, only the first in (source_uri, key, id) order, the order
+    in which `pairs_in_block` picks a group's kept row. The others are removed as copies
+    whatever the rest of the data holds, so their LSH bands would only add candidates to
+    drop: a file of N identical texts gave N x bands band keys and candidate pairs."""
+    order = exact.sort_by([(c, "ascending") for c in ("source_uri", "key", "id")])
+    firsts = order.group_by(["bucket", "check"], use_threads=False).aggregate([("id", "first")])
+    return batch.filter(pc.is_in(batch["id"], value_set=firsts["id_first"]))
+
+
 def exact_duplicates(edges: pa.Table, match: str) -> pa.Table:
     """DUPLICATES from the exact edges: each copy points at its group's first row."""
     exact = edges.filter(pc.equal(edges["kind"], EXACT))

@@ -30,6 +30,7 @@ from weft.curate.dedup import (
     KEYS,
     MarkDuplicates,
     exact_duplicates,
+    first_copies,
     near_edges,
     pairs_in_block,
     partition_keys,
@@ -104,10 +105,12 @@ def _partitions(rows: int) -> int:
 
 
 def _dedup_keys(batch: pa.Table, spec: CurateSpec) -> pa.Table:
-    """The narrow KEYS rows of a batch: exact content keys and LSH band keys, as enabled."""
+    """The narrow KEYS rows of a batch: exact content keys and LSH band keys, as enabled.
+    Rows that exact dedup removes whatever else happens get no band keys (`first_copies`)."""
     parts = [KEYS.empty_table()]
     if spec.exact_dedup.enabled:
         parts.append(exact_keys(batch, spec.exact_dedup.match))
+        batch = first_copies(batch, parts[-1])
     if spec.near_dedup.enabled:
         parts.append(band_keys(batch, spec.near_dedup))
     return pa.concat_tables(parts)
