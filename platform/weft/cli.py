@@ -127,12 +127,14 @@ def curate(
     """Curate image-text data: read, validate, dedup, filter; write Parquet and a report."""
     import ray
 
+    from weft import cluster
+
     ours = not ray.is_initialized()
     _run_curation(spec, dry_run)
     if ours:
         # Stop the Ray this command started (or leave the cluster) now: at exit Ray first
         # sleeps 0.5 s for log lines still on their way (measured: returns 0.3-0.5 s sooner).
-        ray.shutdown()
+        cluster.stop()
 
 
 @app.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import ray
@@ -64,3 +64,18 @@ def loopback_only() -> Iterator[None]:
         else:
             os.environ[SINGLE_NODE] = saved[0]
         ray_constants.ENABLE_RAY_CLUSTER = saved[1]
+
+
+def stop() -> None:
+    """Stop the local Ray this process started, or leave the cluster it joined.
+
+    `ray.shutdown` stops the GCS before the autoscaler's monitor, which then spends its whole
+    one-second grace period failing to report its exit to the GCS before Ray kills it anyway;
+    the monitor of a local Ray is killed first, at once (measured: shutdown 1.1-1.5 s ->
+    0.4 s). Ray's own processes end as they would otherwise.
+    """
+    node = getattr(ray._private.worker, "_global_node", None)  # None once shut down
+    if node is not None and node.is_head():
+        with suppress(Exception):  # a private handle: any failure leaves it to ray.shutdown
+            node.kill_monitor(check_alive=False)
+    ray.shutdown()

@@ -14,15 +14,20 @@ a cold run; and the model stages against their raw models.
    the pipeline, Ray's shutdown); and WARM, `curate(spec)` in this process on a Ray whose
    workers a small run has already started (a long-running cluster). datatrove runs once
    per corpus, in the same session, without Ray. Documents/s end to end, the ratio to
-   datatrove, recall at Jaccard >= 0.8 and precision, and the cold run's phases.
+   datatrove, recall at Jaccard >= 0.8 and precision; the phases of both Weft runs, and of
+   the cold run its worker processes and the CPU time of the driver, the workers and Ray's
+   own processes (GCS, raylet, dashboard, agents), sampled over the CLI's process tree.
 2. Language ID and NSFW as Ray Data actor stages (one actor) against the raw model called in
    a plain loop on the same inputs (medians of three alternating runs): the ratio is Ray's
    overhead, actor start-up included.
 
 With --scaling instead: cold CLI runs of Weft alone on 50k, 200k and 1M documents (`web`,
 12,500 documents per file), each with documents/s and the peak memory of the driver, of
-Ray's workers (their sum and the largest), of Ray's own processes and of the object store,
-sampled every 0.2 s over the CLI's process tree.
+Ray's workers (the sum of their RSS, in which each worker counts again the object-store
+pages it has touched; the same sum less shared pages; the largest worker's RSS), of Ray's
+own processes, of the object store (/dev/shm) and of Ray's spill folder, sampled every
+0.2 s over the CLI's process tree. The 1M corpus is 3.8 GB of JSONL and takes minutes to
+make: --cache keeps it.
 
 Figures, never assertions. Needs the bench extras: pip install -e '.[dev,bench]'.
 
@@ -321,26 +326,28 @@ def run_cold(src: Path, work: Path, name: str, documents: int) -> Result:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env["RAY_TMPDIR"] = str(ray_tmp)
     log = work / "cli.log"
-    with open(log, "wb") as log_file:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            [*weft_command(), "curate", str(spec_path)],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        sampler = TreeSampler(proc.pid, ray_tmp)
-        code = proc.wait()
-        seconds = time.perf_counter() - start
-    peaks = sampler.finish()
-    sampler.reap()
-    if code != 0:
-        tail = log.read_text(errors="replace").splitlines()[-30:]
-        raise RuntimeError(f"weft curate exited {code}:\n" + "\n".join(tail))
+    try:
+        with open(log, "wb") as log_file:
+            start = time.perf_counter()
+            proc = subprocess.Popen(
+                [*weft_command(), "curate", str(spec_path)],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+            sampler = TreeSampler(proc.pid, ray_tmp)
+            code = proc.wait()
+            seconds = time.perf_counter() - start
+        peaks = sampler.finish()
+        sampler.reap()
+        if code != 0:
+            tail = log.read_text(errors="replace").splitlines()[-30:]
+            raise RuntimeError(f"weft curate exited {code}:\n" + "\n".join(tail))
+        agent_logs = ray_tmp.glob("ray/session_*/logs/dashboard_agent.log")
+        retried = any("Failed to bind" in p.read_text(errors="replace") for p in agent_logs)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     report = json.loads((published(out) / "report.json").read_text())
-    agent_logs = ray_tmp.glob("ray/session_*/logs/dashboard_agent.log")
-    retried = any("Failed to bind" in p.read_text(errors="replace") for p in agent_logs)
-    shutil.rmtree(ray_tmp, ignore_errors=True)
     return Result(
         "weft (datasketch, verify exact)",
         name,
@@ -520,8 +527,8 @@ def machine() -> str:
     load = os.getloadavg()[0]
     return (
         f"{os.cpu_count()} cores, {psutil.virtual_memory().total / GiB:.0f} GiB, "
-        f"{platform.python_version()}, ray {ray.__version__}; load average at start {load:.1f}"
-        + (" (BUSY: other work is running, figures are noisy)" if load > 1.0 else "")
+        f"{platform.python_version()}, ray {ray.__version__}; load average {load:.1f} before "
+        "the bench" + (" (something else is running: figures are noisy)" if load > 1.0 else "")
     )
 
 
@@ -667,11 +674,16 @@ def main() -> None:
     parser.add_argument("--sizes", default="50000,200000,1000000")
     parser.add_argument("--cache", type=Path, help="keep and reuse the corpora here")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress, when piped
     console.print(machine())
     with tempfile.TemporaryDirectory(prefix="bench-near-dedup-") as tmp_name:
         tmp = Path(tmp_name)
         root = args.cache or tmp / "corpora"
         (scaling if args.scaling else compare)(args, root, tmp / "runs")
+    console.print(
+        "load averages (1, 5, 15 min) at the end, this bench's own included: "
+        + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    )
 
 
 if __name__ == "__main__":
