@@ -166,13 +166,6 @@ def ensure_writable(loc: Location) -> None:
         loc.fs.delete_file(probe.path)
 
 
-def delete_dir(loc: Location) -> None:
-    """Remove a folder and everything in it, if it exists."""
-    with storage_errors(loc.uri):
-        if loc.fs.get_file_info(loc.path).type != pafs.FileType.NotFound:
-            loc.fs.delete_dir(loc.path)
-
-
 def write_bytes(loc: Location, data: bytes) -> None:
     """Write a whole file, creating its folder where the filesystem has folders."""
     with storage_errors(loc.uri):
@@ -192,7 +185,7 @@ def copy_dir(src: Location, dst: Location) -> Location:
     with storage_errors(src.uri):
         if src.fs.get_file_info(src.path).type != pafs.FileType.Directory:
             raise FileNotFoundError(f"{src.uri} is not a folder")
-    delete_dir(dst)
+    delete(dst)
     with storage_errors(dst.uri):
         if not dst.is_s3:
             dst.fs.create_dir(dst.path, recursive=True)

@@ -52,7 +52,7 @@ def read_and_write(spec: CurateSpec) -> tuple[int, float]:
     """The baseline: the same reader, straight to Parquet; no validation, dedup or report."""
     start = time.perf_counter()
     out = storage.resolve(spec.output, spec.storage).join("baseline")
-    storage.delete_dir(out)
+    storage.delete(out)
     source = input_source(list_inputs(spec), spec.batch_size, StageClock.remote())
     ds = ray.data.read_datasource(source)
     ds.write_parquet(out.path, filesystem=out.fs, min_rows_per_file=spec.rows_per_file)

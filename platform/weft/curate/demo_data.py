@@ -195,7 +195,7 @@ def generate(
     rng = np.random.default_rng(seed)
     root = storage.resolve(out_uri, storage_spec)
     for part in ("pairs", "parquet", "docs"):
-        storage.delete_dir(root.join(part))
+        storage.delete(root.join(part))
     with storage.storage_errors(root.uri):
         root.fs.create_dir(root.path, recursive=True)
     m = Manifest()
