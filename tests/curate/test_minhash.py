@@ -229,3 +229,24 @@ def test_band_keys_under_match_image_band_the_phash_of_pairs_and_the_text_of_doc
     keys = band_keys(batch, spec.model_copy(update={"bands": 16, "rows": 8}))
     counts = {i: keys["id"].to_pylist().count(i) for i in ("p", "d")}
     assert counts == {"p": 7, "d": 16}
+
+
+def test_signatures_are_datasketchs_lane_for_lane() -> None:
+    from datasketch import MinHash
+
+    texts = ["one two three four five six seven", "short", "", "a b c d e f g h i j k"]
+    hashes, offsets = shingle_hashes(pa.array(texts), "word", 5)
+    low = (hashes & np.uint64(0xFFFFFFFF)).tolist()
+    docs = [low[lo:hi] for lo, hi in pairwise(offsets.tolist())]
+    theirs = MinHash.bulk(docs, num_perm=SPEC.num_perm, seed=SPEC.seed, hashfunc=int)
+    ours = signatures(pa.array(texts), SPEC)
+    assert (ours == np.stack([m.hashvalues for m in theirs])).all()
+
+
+def test_ascii_and_unicode_texts_are_cut_into_the_same_words() -> None:
+    texts = ["Hello, world_1  x", "", "!!", "naïve café — déjà vu", "end.\tof,line", "a"]
+    mixed = shingle_sets(texts, n=1)
+    alone = [shingle_sets([t], n=1)[0] for t in texts]
+    assert mixed == alone
+    # The ASCII cut and the separator's regular expression agree on ASCII text.
+    assert shingle_sets(["x — hello, world_1"], n=1)[0] == shingle_sets(["x hello world_1"], n=1)[0]

@@ -43,7 +43,7 @@ from weft.curate.nsfw import NsfwFilter
 from weft.curate.read import FILE_REASONS, SUFFIXES, read_file
 from weft.curate.read import STAGE as STAGE_READ
 from weft.curate.report import Counts, FileError, Report, StageTiming, summarise_block
-from weft.curate.runner import Clock, apply, tell, timed
+from weft.curate.runner import Clock, apply, one_operator, tell, timed
 from weft.curate.schema import (
     CURATED_COLUMNS,
     DECISION_COLUMNS,
@@ -296,13 +296,14 @@ def _ingest(files: list[InputFile], spec: CurateSpec, clock: Any) -> Dataset:
     """Every input row read, validated, hashed and (for near dedup) signed; materialised.
     The store failing under a read fails the run with a StorageError naming the file."""
     # One read task per file; the row stages fuse into it and take whole blocks.
-    ds = ray.data.read_datasource(
-        input_source(files, spec.batch_size, clock), override_num_blocks=len(files)
-    )
-    ds = apply(ds, Validate, (spec.validate_,), clock)
-    ds = apply(ds, ContentHash, (), clock)
-    if spec.near_dedup.enabled:
-        ds = apply(ds, Signatures, (spec.near_dedup,), clock)
+    with one_operator():
+        ds = ray.data.read_datasource(
+            input_source(files, spec.batch_size, clock), override_num_blocks=len(files)
+        )
+        ds = apply(ds, Validate, (spec.validate_,), clock)
+        ds = apply(ds, ContentHash, (), clock)
+        if spec.near_dedup.enabled:
+            ds = apply(ds, Signatures, (spec.near_dedup,), clock)
     try:
         return ds.materialize()
     except storage.StorageError as err:
