@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from itertools import pairwise
 
 import numpy as np
@@ -14,6 +15,7 @@ from weft.curate.minhash import (
     bands_and_rows,
     clusters,
     image_chunks,
+    scored,
     shingle_hashes,
     signatures,
     similarity,
@@ -107,6 +109,12 @@ def rows(
     )
 
 
+def clusters_of(pairs: pa.Table, table: pa.Table, spec: NearDedupSpec) -> pa.Table:
+    """`clusters` with the pairs scored in this process."""
+    names = table.select(["id", "source_uri", "key"])
+    return clusters(pairs, names, partial(scored, rows=table, spec=spec), spec)
+
+
 def edges(*pairs: tuple[str, str]) -> pa.Table:
     return pa.table({"a": [a for a, _ in pairs], "b": [b for _, b in pairs]})
 
@@ -122,7 +130,7 @@ def test_clusters_verify_the_estimate_and_keep_the_first_row() -> None:
     table = rows(
         {"a": base, "b": sig_like(base, 0.9), "c": sig_like(base, 0.85), "d": sig_like(base, 0.5)}
     )
-    found = clusters(edges(("b", "a"), ("c", "b"), ("d", "a")), table, ESTIMATE)
+    found = clusters_of(edges(("b", "a"), ("c", "b"), ("d", "a")), table, ESTIMATE)
     got = {r["id"]: (r["duplicate_of"], round(r["similarity"], 2)) for r in found.to_pylist()}
     assert got == {"b": ("a", 0.9), "c": ("a", 0.84)}  # d is a candidate below the threshold
 
@@ -130,10 +138,10 @@ def test_clusters_verify_the_estimate_and_keep_the_first_row() -> None:
 def test_pairs_under_match_both_need_close_images_too() -> None:
     base = np.arange(128)
     table = rows({"a": base, "b": base, "c": base}, phash={"a": 0, "b": 0b111, "c": (1 << 40) - 1})
-    found = clusters(edges(("b", "a"), ("c", "a")), table, ESTIMATE)
+    found = clusters_of(edges(("b", "a"), ("c", "a")), table, ESTIMATE)
     assert found["id"].to_pylist() == ["b"]  # c has the same caption, a different image
     loose = ESTIMATE.model_copy(update={"match": "text"})
-    loose_found = clusters(edges(("b", "a"), ("c", "a")), table, loose)
+    loose_found = clusters_of(edges(("b", "a"), ("c", "a")), table, loose)
     assert sorted(loose_found["id"].to_pylist()) == ["b", "c"]
 
 
@@ -147,8 +155,8 @@ def test_exact_verification_uses_the_shingles_not_the_signatures() -> None:
     texts = {"a": " ".join(base), "b": " ".join(close), "c": " ".join(far)}
     table = rows({"a": same, "b": same, "c": same}, texts=texts)
     pairs = edges(("b", "a"), ("c", "a"))
-    assert sorted(clusters(pairs, table, ESTIMATE)["id"].to_pylist()) == ["b", "c"]
-    exact = clusters(pairs, table, SPEC)
+    assert sorted(clusters_of(pairs, table, ESTIMATE)["id"].to_pylist()) == ["b", "c"]
+    exact = clusters_of(pairs, table, SPEC)
     assert exact["id"].to_pylist() == ["b"]
     assert exact["similarity"].to_pylist()[0] == pytest.approx(word_jaccard(base, close))
 
@@ -171,7 +179,7 @@ def test_pairs_under_match_image_need_only_close_images() -> None:
     other = base + 1  # captions that share nothing
     table = rows({"a": base, "b": other, "c": other}, phash={"a": 0, "b": 0b11, "c": (1 << 40) - 1})
     spec = NearDedupSpec(match="image", verify="estimate")
-    found = clusters(edges(("b", "a"), ("c", "a")), table, spec)
+    found = clusters_of(edges(("b", "a"), ("c", "a")), table, spec)
     assert found["id"].to_pylist() == ["b"]
 
 
@@ -179,7 +187,7 @@ def test_an_image_match_reports_the_image_similarity_not_the_caption_jaccard() -
     """It reported the captions' Jaccard (0.0 here), whatever had matched."""
     base = np.arange(128)
     table = rows({"a": base, "b": base + 1}, phash={"a": 0, "b": 0b101})
-    found = clusters(edges(("b", "a")), table, NearDedupSpec(match="image", verify="estimate"))
+    found = clusters_of(edges(("b", "a")), table, NearDedupSpec(match="image", verify="estimate"))
     assert found.to_pylist() == [
         {
             "id": "b",
@@ -194,7 +202,7 @@ def test_an_image_match_reports_the_image_similarity_not_the_caption_jaccard() -
 def test_under_match_both_the_lower_similarity_is_reported_with_both_named() -> None:
     base = np.arange(128)
     table = rows({"a": base, "b": sig_like(base, 0.9)}, phash={"a": 0, "b": 1})
-    found = clusters(edges(("b", "a")), table, ESTIMATE).to_pylist()[0]
+    found = clusters_of(edges(("b", "a")), table, ESTIMATE).to_pylist()[0]
     assert found["similarity"] == pytest.approx(0.9, abs=0.01)
     assert found["detail"] == (
         "estimate Jaccard 0.90 and image pHash distance 1 (similarity 1.00) with a"
@@ -210,7 +218,7 @@ def test_close_hashes_need_alike_thumbnails_too() -> None:
     )
     for match in ("image", "both"):
         spec = NearDedupSpec(match=match, verify="estimate")
-        assert clusters(edges(("b", "a"), ("c", "a")), table, spec)["id"].to_pylist() == ["b"]
+        assert clusters_of(edges(("b", "a"), ("c", "a")), table, spec)["id"].to_pylist() == ["b"]
 
 
 def test_band_keys_under_match_image_band_the_phash_of_pairs_and_the_text_of_documents() -> None:
@@ -250,3 +258,15 @@ def test_ascii_and_unicode_texts_are_cut_into_the_same_words() -> None:
     assert mixed == alone
     # The ASCII cut and the separator's regular expression agree on ASCII text.
     assert shingle_sets(["x — hello, world_1"], n=1)[0] == shingle_sets(["x hello world_1"], n=1)[0]
+
+
+def test_scoring_reads_only_the_rows_of_the_pairs_ends() -> None:
+    """Verification runs where the rows are, given more rows than its pairs touch."""
+    base = np.arange(128)
+    sigs = {"a": base, "b": sig_like(base, 0.9), "c": base, "d": sig_like(base, 0.5)}
+    pairs = edges(("b", "a"), ("d", "c"))
+    ends = scored(pairs, rows(sigs), ESTIMATE)
+    more = scored(pairs, rows(sigs | {"e": base, "f": base}), ESTIMATE)
+    assert more.drop_columns("image").equals(ends.drop_columns("image"))  # NaN: not compared
+    assert ends["match"].to_pylist() == [True, False]
+    assert ends["text"].to_pylist() == pytest.approx([0.9, 0.5], abs=0.01)

@@ -155,6 +155,7 @@ class Peaks:
     driver: int = 0
     workers_sum: int = 0
     worker_max: int = 0
+    worker_max_private: int = 0  # the largest worker's RSS less its shared pages
     workers_private: int = 0  # the sum of RSS less shared pages (object store, libraries)
     ray_system: int = 0  # raylet, GCS, dashboard, agents, monitors
     object_store: int = 0  # /dev/shm in use above the run's start (the whole machine's)
@@ -228,7 +229,7 @@ class TreeSampler:
         return self.kind[p.pid]
 
     def _sample(self) -> None:
-        workers, private, system = [], 0, 0
+        workers, private, system, own = [], 0, 0, [0]
         for pid, p in list(self.seen.items()):
             try:
                 with p.oneshot():
@@ -243,12 +244,14 @@ class TreeSampler:
                 self.peaks.driver = max(self.peaks.driver, mem.rss)
             elif kind == "worker":
                 workers.append(mem.rss)
-                private += mem.rss - getattr(mem, "shared", 0)
+                own.append(mem.rss - getattr(mem, "shared", 0))
+                private += own[-1]
             else:
                 system += mem.rss
         pk = self.peaks
         pk.workers_sum = max(pk.workers_sum, sum(workers))
         pk.worker_max = max([pk.worker_max, *workers])
+        pk.worker_max_private = max([pk.worker_max_private, *own])
         pk.workers_private = max(pk.workers_private, private)
         pk.ray_system = max(pk.ray_system, system)
         pk.object_store = max(pk.object_store, shutil.disk_usage("/dev/shm").used - self.shm_base)
@@ -560,11 +563,11 @@ def print_comparison(results: list[Result]) -> None:
     if default:
         print("\nwhere the wall time goes (s): cold (a `weft curate` subprocess) and warm runs\n")
         print(
-            "| corpus | run | wall | ingest | dedup | filters | write | outside the phases "
+            "| corpus | run | wall | ingest | dedup | filters and write | outside the phases "
             "(cold: interpreter, imports, Ray start and stop) | worker processes "
             "(tasks, actors) | CPU s: driver | workers | Ray's own processes |"
         )
-        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in default:
             p, k = r.phases, r.peaks
             cpu = k.cpu if k else {}
@@ -576,8 +579,8 @@ def print_comparison(results: list[Result]) -> None:
             )
             print(
                 f"| {r.corpus} | {r.mode} | {r.seconds:.1f} | {p.get('ingest', 0):.1f} "
-                f"| {p.get('dedup', 0):.1f} | {p.get('filters', 0):.1f} "
-                f"| {p.get('write', 0):.1f} | {r.seconds - sum(p.values()):.1f} | {other} |"
+                f"| {p.get('dedup', 0):.1f} | {p.get('filters and write', 0):.1f} "
+                f"| {r.seconds - sum(p.values()):.1f} | {other} |"
             )
         if any(r.bind_retries for r in cold):
             print(
@@ -589,18 +592,18 @@ def print_comparison(results: list[Result]) -> None:
 def print_scaling(results: list[Result]) -> None:
     print("\nscaling: cold `weft curate`, web corpus (copy into the README):\n")
     print(
-        "| documents | s | docs/s | ingest | dedup | filters | write | driver peak GiB "
-        "| workers peak GiB (sum of RSS) | of it private | largest worker GiB "
+        "| documents | s | docs/s | ingest | dedup | filters and write | driver peak GiB "
+        "| workers peak GiB (sum of RSS) | of it private | largest worker GiB (private) "
         "| Ray processes GiB | object store GiB | spilled GiB | recall | precision |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         p, k = r.phases, r.peaks or Peaks()
         print(
             f"| {r.documents:,} | {r.seconds:.0f} | {r.rate:,.0f} | {p.get('ingest', 0):.0f} "
-            f"| {p.get('dedup', 0):.0f} | {p.get('filters', 0):.0f} | {p.get('write', 0):.0f} "
+            f"| {p.get('dedup', 0):.0f} | {p.get('filters and write', 0):.0f} "
             f"| {gib(k.driver)} | {gib(k.workers_sum)} | {gib(k.workers_private)} "
-            f"| {gib(k.worker_max)} "
+            f"| {gib(k.worker_max)} ({gib(k.worker_max_private)}) "
             f"| {gib(k.ray_system)} | {gib(k.object_store)} | {gib(k.spilled)} "
             f"| {r.recall:.3f} | {r.precision:.3f} |"
         )

@@ -378,61 +378,90 @@ def image_matches(scores: Scores, spec: NearDedupSpec) -> np.ndarray:
     return close & (np.nan_to_num(scores.image) >= spec.image_threshold)
 
 
-def _scorer(order: pa.Table, spec: NearDedupSpec) -> Callable[[np.ndarray, np.ndarray], Scores]:
-    """Scores of pairs (by index into `order`, all ends of one kind: documents or pairs)."""
-    pair = order["image_phash"].is_valid().to_numpy(zero_copy_only=False)
-    hashes = order["image_phash"].fill_null(0).to_numpy()
+SCORED = pa.schema(
+    [
+        ("a", pa.string()),
+        ("b", pa.string()),
+        ("text", pa.float64()),
+        ("distance", pa.int64()),
+        ("image", pa.float64()),
+        ("match", pa.bool_()),
+    ]
+)
+# Columns of the rows that `scored` reads (and `text` under `verify: exact`).
+SCORED_COLUMNS = ["id", "minhash", "image_phash", "image_thumb"]
+
+
+def scored(pairs: pa.Table, rows: pa.Table, spec: NearDedupSpec) -> pa.Table:
+    """How alike the two ends of each pair (a, b) are, by what their match judges, and
+    whether they match (SCORED): the texts' Jaccard similarity (of the shingle sets, or
+    estimated from the signatures) must reach the threshold, the images must match
+    (`image_matches`). `rows` holds SCORED_COLUMNS of every end, and may hold other rows:
+    only the ends are shingled."""
+    ends = pc.unique(pa.concat_arrays([pairs["a"].combine_chunks(), pairs["b"].combine_chunks()]))
+    rows = rows.filter(pc.is_in(rows["id"], value_set=ends))
+    a = pc.index_in(pairs["a"], value_set=rows["id"]).to_numpy(zero_copy_only=False)
+    b = pc.index_in(pairs["b"], value_set=rows["id"]).to_numpy(zero_copy_only=False)
+    pair = rows["image_phash"].is_valid().to_numpy(zero_copy_only=False)
+    hashes = rows["image_phash"].fill_null(0).to_numpy()
     blank = bytes(THUMB_BYTES)
     thumbs = np.frombuffer(
-        b"".join(t or blank for t in order["image_thumb"].to_pylist()), np.uint8
+        b"".join(t or blank for t in rows["image_thumb"].to_pylist()), np.uint8
     ).reshape(len(pair), THUMB_BYTES)
-    if spec.verify == "exact":
-        text_of = exact_jaccard(order["text"].combine_chunks(), spec)
-    else:
-        sigs = np.frombuffer(b"".join(order["minhash"].to_pylist()), np.uint32).reshape(
-            len(pair), -1
-        )
-
-        def text_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            return (sigs[a] == sigs[b]).mean(axis=1)
-
-    def scores(a: np.ndarray, b: np.ndarray) -> Scores:
-        by_text, by_image = judged(pair[a], spec.match)
-        text, image = np.full(len(a), np.nan), np.full(len(a), np.nan)
-        distance = np.full(len(a), -1, np.int64)
-        text[by_text] = text_of(a[by_text], b[by_text])
-        distance[by_image] = hamming(hashes[a[by_image]], hashes[b[by_image]])
-        near = by_image & (distance <= spec.image_max_distance)
-        image[near] = thumb_similarity(thumbs[a[near]], thumbs[b[near]])
-        return Scores(text, distance, image)
-
-    return scores
-
-
-def clusters(edges: pa.Table, rows: pa.Table, spec: NearDedupSpec) -> pa.Table:
-    """Verify candidate edges (a, b) and cluster them into a DUPLICATES table.
-
-    `rows` has (id, source_uri, key, minhash, image_phash, image_thumb, and `text` under
-    `verify: exact`) for every id in `edges`. An edge counts when what its match judges
-    agrees: the texts' Jaccard similarity (of the shingle sets, or estimated from the
-    signatures) reaches the threshold; the images match (`image_matches`). Clusters are
-    connected components of the counted edges; each cluster keeps its smallest
-    (source_uri, key) row and every other row points at it with its similarity to that row:
-    the text's, the image's, or under `match: both` the lower of the two, named in the
-    detail. Runs in one process: its input is the candidate edges and their ends only.
-    """
-    order = rows.sort_by([("source_uri", "ascending"), ("key", "ascending")])
-    ids = order["id"].to_pylist()
-    index = {row_id: i for i, row_id in enumerate(ids)}
-    scores_of = _scorer(order, spec)
-    pair = order["image_phash"].is_valid().to_numpy(zero_copy_only=False)
-    a = np.array([index[x] for x in edges["a"].to_pylist()], dtype=np.int64)
-    b = np.array([index[x] for x in edges["b"].to_pylist()], dtype=np.int64)
     by_text, by_image = judged(pair[a], spec.match)
-    scores = scores_of(a, b)
-    keep = (~by_text | (np.nan_to_num(scores.text) >= spec.threshold)) & (
+    text, image = np.full(len(a), np.nan), np.full(len(a), np.nan)
+    distance = np.full(len(a), -1, np.int64)
+    text[by_text] = _text_similarity(rows, spec)(a[by_text], b[by_text])
+    distance[by_image] = hamming(hashes[a[by_image]], hashes[b[by_image]])
+    near = by_image & (distance <= spec.image_max_distance)
+    image[near] = thumb_similarity(thumbs[a[near]], thumbs[b[near]])
+    scores = Scores(text, distance, image)
+    match = (~by_text | (np.nan_to_num(text) >= spec.threshold)) & (
         ~by_image | image_matches(scores, spec)
     )
+    return pa.table(
+        {"a": pairs["a"], "b": pairs["b"], **scores._asdict(), "match": match}, schema=SCORED
+    )
+
+
+def _text_similarity(rows: pa.Table, spec: NearDedupSpec) -> Similarity:
+    if spec.verify == "exact":
+        return exact_jaccard(rows["text"].combine_chunks(), spec)
+    sigs = np.frombuffer(b"".join(rows["minhash"].to_pylist()), np.uint32).reshape(
+        rows.num_rows, -1
+    )
+
+    def estimate(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return (sigs[a] == sigs[b]).mean(axis=1)
+
+    return estimate
+
+
+Scorer = Callable[[pa.Table], pa.Table]
+
+
+def clusters(candidates: pa.Table, names: pa.Table, score: Scorer, spec: NearDedupSpec) -> pa.Table:
+    """The near duplicates among candidate pairs (a, b), as a DUPLICATES table.
+
+    `score` gives the SCORED table of some pairs (`scored`, run where the rows are); `names`
+    holds (id, source_uri, key) of every end. Clusters are the connected components of the
+    pairs that match; each keeps its smallest (source_uri, key, id) row, and every other row
+    points at it with its similarity to that row: the text's, the image's, or under
+    `match: both` the lower of the two, named in the detail.
+    """
+    matched = score(candidates).filter(pc.field("match"))
+    firsts = _components(matched, names)
+    pairs = pa.table({"a": firsts["id"], "b": firsts["duplicate_of"]})
+    return _describe(score(pairs), spec.verify)
+
+
+def _components(matched: pa.Table, names: pa.Table) -> pa.Table:
+    """(id, duplicate_of): each row of a connected component of the `matched` pairs that is
+    not its component's first row in (source_uri, key, id) order, and that first row."""
+    order = names.sort_by([(c, "ascending") for c in ("source_uri", "key", "id")])
+    ids = order["id"].to_pylist()
+    a = pc.index_in(matched["a"], value_set=order["id"]).to_numpy(zero_copy_only=False)
+    b = pc.index_in(matched["b"], value_set=order["id"]).to_numpy(zero_copy_only=False)
     parent = np.arange(len(ids))
 
     def root(i: int) -> int:
@@ -441,35 +470,38 @@ def clusters(edges: pa.Table, rows: pa.Table, spec: NearDedupSpec) -> pa.Table:
             i = parent[i]
         return i
 
-    for x, y in zip(a[keep].tolist(), b[keep].tolist(), strict=True):
+    for x, y in zip(a.tolist(), b.tolist(), strict=True):
         rx, ry = root(x), root(y)
-        if rx != ry:  # the smaller index (earlier source_uri, key) becomes the root
+        if rx != ry:  # the smaller index (the earlier row) becomes the root
             parent[max(rx, ry)] = min(rx, ry)
     roots = np.array([root(i) for i in range(len(ids))], dtype=np.int64)
     dup = np.flatnonzero(roots != np.arange(len(ids)))
-    kept = [ids[roots[i]] for i in dup]
-    similarity, detail = _describe(scores_of(dup, roots[dup]), spec.verify)
     return pa.table(
-        {
-            "id": [ids[i] for i in dup],
-            "duplicate_of": kept,
-            "similarity": similarity,
-            "detail": [f"{d} with {k}" for d, k in zip(detail, kept, strict=True)],
-            "stage": [NEAR_STAGE] * len(dup),
-        },
-        schema=DUPLICATES,
+        {"id": [ids[i] for i in dup], "duplicate_of": [ids[i] for i in roots[dup]]},
+        schema=pa.schema([("id", pa.string()), ("duplicate_of", pa.string())]),
     )
 
 
-def _describe(scores: Scores, verify: str) -> tuple[np.ndarray, list[str]]:
-    """The similarity of each pair (the lower of text and image where both were judged)
-    and what it is, e.g. "exact Jaccard 0.91", "image pHash distance 3 (similarity 0.95)"."""
-    similarity = np.fmin(scores.text, scores.image)
+def _describe(pairs: pa.Table, verify: str) -> pa.Table:
+    """DUPLICATES from the SCORED (row, its first row) pairs: the similarity of each (the
+    lower of text and image where both were judged) and what it is, e.g. "exact Jaccard
+    0.91", "image pHash distance 3 (similarity 0.95)"."""
+    text, distance, image = (pairs[c].to_numpy(zero_copy_only=False) for c in Scores._fields)
+    kept = pairs["b"].to_pylist()
     details = []
-    for text, distance, image in zip(*scores, strict=True):
-        parts = [] if np.isnan(text) else [f"{verify} Jaccard {text:.2f}"]
-        if distance >= 0:
-            seen = "not compared" if np.isnan(image) else f"similarity {image:.2f}"
-            parts.append(f"image pHash distance {distance} ({seen})")
-        details.append(" and ".join(parts))
-    return similarity, details
+    for t, d, i, k in zip(text, distance, image, kept, strict=True):
+        parts = [] if np.isnan(t) else [f"{verify} Jaccard {t:.2f}"]
+        if d >= 0:
+            seen = "not compared" if np.isnan(i) else f"similarity {i:.2f}"
+            parts.append(f"image pHash distance {d} ({seen})")
+        details.append(" and ".join(parts) + f" with {k}")
+    return pa.table(
+        {
+            "id": pairs["a"],
+            "duplicate_of": pairs["b"],
+            "similarity": np.fmin(text, image),
+            "detail": details,
+            "stage": [NEAR_STAGE] * pairs.num_rows,
+        },
+        schema=DUPLICATES,
+    )

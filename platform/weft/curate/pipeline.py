@@ -1,10 +1,12 @@
-"""The curation pipeline on Ray Data (with `runner.py`, the only Ray-aware curate modules).
+"""The curation pipeline on Ray Data (with `runner.py` and `sink.py`, the only Ray-aware
+curate modules).
 
-read → validate → hash → MinHash signatures (streamed, then materialised once) → exact and
-near duplicates (one hash-partitioned grouping; verified and clustered in the driver) →
-removal of the duplicates, language ID and NSFW (streamed, materialised once) → Parquet into
-a new version of the output (`data/`, `removed/`, `quarantine/`, or `dry-run/decisions/`) →
-report, checked and logged to MLflow → the version published whole (`publish.py`).
+read → validate → hash → MinHash signatures (streamed, then materialised: the run's only
+copy of the rows) → exact and near duplicates (one hash-partitioned grouping; verified and
+clustered in the driver) → removal of the duplicates, language ID and NSFW, streamed into
+one write of every part of a new version of the output (`data/`, `removed/`, `quarantine/`,
+or `dry-run/decisions/`, `sink.py`) → report, checked and logged to MLflow → the version
+published whole (`publish.py`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import ray
 from ray.data import Dataset
-from ray.data.expressions import col
 
 from weft import cluster, storage
 from weft.curate import publish
@@ -38,11 +39,19 @@ from weft.curate.dedup import (
 )
 from weft.curate.exact import ContentHash, exact_keys
 from weft.curate.langid import LanguageID
-from weft.curate.minhash import Signatures, band_keys, bands_and_rows, clusters
+from weft.curate.minhash import (
+    SCORED,
+    SCORED_COLUMNS,
+    Signatures,
+    band_keys,
+    bands_and_rows,
+    clusters,
+    scored,
+)
 from weft.curate.nsfw import NsfwFilter
-from weft.curate.read import FILE_REASONS, SUFFIXES, read_file
 from weft.curate.read import STAGE as STAGE_READ
-from weft.curate.report import Counts, FileError, Report, StageTiming, summarise_block
+from weft.curate.read import SUFFIXES, read_file
+from weft.curate.report import Counts, FileError, Report, StageTiming
 from weft.curate.runner import Clock, apply, one_operator, tell, timed
 from weft.curate.schema import (
     CURATED_COLUMNS,
@@ -52,15 +61,19 @@ from weft.curate.schema import (
     REMOVED,
     ROW_SCHEMA,
 )
+from weft.curate.sink import Part, PartsSink
 from weft.curate.validate import Validate
 from weft.sources import ItemSource
-from weft.specs import CurateSpec, InputSpec, SpecError, spec_hash
+from weft.specs import CurateSpec, InputSpec, NearDedupSpec, SpecError, spec_hash
 
 log = logging.getLogger(__name__)
 # Rows of the narrow (id, source_uri, key, dedup_key) table per hash partition (~50 MB).
 ROWS_PER_PARTITION = 500_000
 # Input rows per map task of that grouping (and of gathering the candidates' rows).
 ROWS_PER_SPLIT = 50_000
+# Candidate pairs per verification task: their ends' texts are shingled in the task.
+PAIRS_PER_TASK = 20_000
+NAMES = pa.schema([ROW_SCHEMA.field(c) for c in ("id", "source_uri", "key")])
 OUTPUT_PARTS: dict[str, str | None] = {"data": KEPT, "removed": REMOVED, "quarantine": QUARANTINED}
 # A dry run writes every row's decision (no image bytes) instead of the curated output.
 DRY_RUN_PARTS: dict[str, str | None] = {"decisions": None}
@@ -119,9 +132,9 @@ def _dedup_keys(batch: pa.Table, spec: CurateSpec) -> pa.Table:
 def _duplicates(rows: Dataset, spec: CurateSpec) -> pa.Table:
     """Exact and near duplicates of `rows` as one DUPLICATES table.
 
-    One hash-partitioned grouping finds the exact groups and the LSH candidate edges. The
-    edges, and the signatures (and texts, under `verify: exact`) of the rows they touch,
-    come to the driver to be verified and clustered: bounded by the number of candidates.
+    One hash-partitioned grouping finds the exact groups and the LSH candidate pairs; the
+    pairs are verified in tasks beside the rows they touch, and clustered in the driver,
+    which holds ids only: bounded by the number of candidates, not by their texts.
     """
     near = spec.near_dedup
     per_row = int(spec.exact_dedup.enabled) + (bands_and_rows(near)[0] if near.enabled else 0)
@@ -134,13 +147,12 @@ def _duplicates(rows: Dataset, spec: CurateSpec) -> pa.Table:
     ends = pc.unique(
         pa.concat_arrays([candidates["a"].combine_chunks(), candidates["b"].combine_chunks()])
     )
-    columns = ["id", "source_uri", "key", "minhash", "image_phash", "image_thumb"]
-    if near.verify == "exact":
-        columns.append("text")
-    select = ray.remote(_rows_with_ids)
-    signed = ray.get([select.remote(ends, columns, *split) for split in blocks])
-    ends_schema = pa.schema([ROW_SCHEMA.field(c) for c in columns])
-    found = clusters(candidates, pa.concat_tables([ends_schema.empty_table(), *signed]), near)
+    columns = SCORED_COLUMNS + (["text"] if near.verify == "exact" else [])
+    gather = ray.remote(_ends).options(num_returns=2)
+    refs = [gather.remote(ends, columns, *split) for split in blocks]
+    names = pa.concat_tables([NAMES.empty_table(), *ray.get([n for n, _ in refs])])
+    score = partial(_scored, rows=[r for _, r in refs], spec=near)
+    found = clusters(candidates, names, score, near)
     log.info(
         "curate dedup exact=%d candidates=%d near=%d",
         exact.num_rows,
@@ -148,6 +160,30 @@ def _duplicates(rows: Dataset, spec: CurateSpec) -> pa.Table:
         found.num_rows,
     )
     return pa.concat_tables([exact, found])
+
+
+def _ends(ids: pa.Array, columns: list[str], *blocks: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The rows of some row blocks whose id is in `ids`: their NAMES, for the driver, and
+    their `columns`, which stay in the object store for `_scored`."""
+    wanted = list(dict.fromkeys([*NAMES.names, *columns]))
+    rows = pa.concat_tables([rows_with_ids(b, ids, wanted) for b in blocks])
+    return rows.select(NAMES.names), rows.select(columns)
+
+
+def _scored(pairs: pa.Table, rows: list[Any], spec: NearDedupSpec) -> pa.Table:
+    """`minhash.scored` of the pairs in tasks of up to PAIRS_PER_TASK pairs, at least one per
+    CPU, each given every end's row (references to the object store, read in place)."""
+    tasks = max(int(ray.cluster_resources().get("CPU", 1)), -(-pairs.num_rows // PAIRS_PER_TASK))
+    size = -(-pairs.num_rows // tasks) or 1
+    score = ray.remote(_scored_pairs)
+    chunks = [pairs.slice(lo, size) for lo in range(0, pairs.num_rows, size)]
+    return pa.concat_tables(
+        [SCORED.empty_table(), *ray.get([score.remote(c, spec, *rows) for c in chunks])]
+    )
+
+
+def _scored_pairs(pairs: pa.Table, spec: NearDedupSpec, *rows: pa.Table) -> pa.Table:
+    return scored(pairs, pa.concat_tables(rows), spec)
 
 
 def _splits(rows: Dataset) -> list[list[Any]]:
@@ -187,18 +223,6 @@ def _keys_in_parts(spec: CurateSpec, parts: int, *blocks: pa.Table) -> pa.Table 
 def _pairs_in_parts(*parts: pa.Table) -> pa.Table:
     """Reduce side: the EDGES of one partition, from its share of every map task's keys."""
     return pairs_in_block(pa.concat_tables([KEYS.empty_table(), *parts]))
-
-
-def _rows_with_ids(ids: pa.Array, columns: list[str], *blocks: pa.Table) -> pa.Table:
-    """The rows of some row blocks whose id is in `ids`, in `columns`."""
-    return pa.concat_tables([rows_with_ids(b, ids, columns) for b in blocks])
-
-
-def _select(batch: pa.Table, status: str | None, columns: list[str]) -> pa.Table:
-    """The rows with `status` (every row if None), in `columns`."""
-    if status is not None:
-        batch = batch.filter(pc.equal(batch["status"], status))
-    return batch.select(columns)
 
 
 def _count_rows(loc: storage.Location) -> int:
@@ -259,10 +283,10 @@ def curate(spec: CurateSpec, dry_run: bool = False) -> Report:
         duplicates = (
             _duplicates(rows, spec) if spec.exact_dedup.enabled or spec.near_dedup.enabled else None
         )
-    with _phase(phases, "filters"):
-        rows = _filter(rows, duplicates, spec, clock.actor)
-    with _phase(phases, "write"):
-        counts, written = _write(rows, run.version, spec, dry_run)
+    with _phase(phases, "filters and write"):
+        counts, written, file_errors = _filter_and_write(
+            rows, duplicates, run.version, spec, dry_run, clock.actor
+        )
     tally = clock.read()
     report = Report(
         name=spec.name,
@@ -271,7 +295,7 @@ def curate(spec: CurateSpec, dry_run: bool = False) -> Report:
         inputs=[storage.resolve(i.uri, spec.storage).uri for i in spec.inputs],
         output=run.out.uri,
         files_read=len(files),
-        file_errors=_file_errors(rows),
+        file_errors=file_errors,
         repeated_keys=tally.repeated_keys,
         counts=counts,
         written=written,
@@ -312,45 +336,38 @@ def _ingest(files: list[InputFile], spec: CurateSpec, clock: Any) -> Dataset:
         raise storage.StorageError(str(getattr(err, "cause", err)).splitlines()[0]) from err
 
 
-def _filter(rows: Dataset, duplicates: pa.Table | None, spec: CurateSpec, clock: Any) -> Dataset:
-    """Removal of the duplicates, language ID and NSFW: streamed through the rows once, then
-    materialised."""
+def _filter_and_write(
+    rows: Dataset,
+    duplicates: pa.Table | None,
+    version: storage.Location,
+    spec: CurateSpec,
+    dry_run: bool,
+    clock: Any,
+) -> tuple[Counts, dict[str, int], list[FileError]]:
+    """Removal of the duplicates, language ID and NSFW, streamed into one write of every part
+    of the output (a dry run's decisions) into the run's version: the counts of every
+    decision, the rows each part holds on disk, and the input files not read whole."""
     if duplicates is not None:
         rows = apply(rows, MarkDuplicates, (duplicates,), clock)
     if spec.langid.enabled:
         rows = apply(rows, LanguageID, (spec.langid,), clock)
     if spec.nsfw.enabled:
         rows = apply(rows, NsfwFilter, (spec.nsfw,), clock, actors=spec.nsfw.actors)
-    return rows.materialize()
-
-
-def _write(
-    rows: Dataset, version: storage.Location, spec: CurateSpec, dry_run: bool
-) -> tuple[Counts, dict[str, int]]:
-    """Each part of the output (a dry run's decisions) written into the run's version: the
-    counts of every decision, and the rows each part holds on disk."""
-    summaries = rows.map_batches(summarise_block, batch_size=None, batch_format="pyarrow")
-    counts = Counts.from_summaries(ray.get(summaries.to_arrow_refs()))
-    written = {}
-    for part, status in (DRY_RUN_PARTS if dry_run else OUTPUT_PARTS).items():
-        loc = version.join(part)
-        columns = CURATED_COLUMNS if status == KEPT else DECISION_COLUMNS
-        rows.map_batches(
-            partial(_select, status=status, columns=columns), batch_format="pyarrow"
-        ).write_parquet(loc.path, filesystem=loc.fs, min_rows_per_file=spec.rows_per_file)
-        written[part] = _count_rows(loc)
-    return counts, written
-
-
-def _file_errors(rows: Dataset) -> list[FileError]:
-    """The input files that could not be read whole, from their whole-file rows: their
-    reasons are no record's."""
-    return [
-        FileError(uri=r["source_uri"], reason=r["reason"], detail=r["detail"])
-        for r in rows.filter(expr=col("reason").is_in(sorted(FILE_REASONS)))
-        .select_columns(["source_uri", "reason", "detail"])
-        .take_all()
+    parts = [
+        Part(name, status, CURATED_COLUMNS if status == KEPT else DECISION_COLUMNS)
+        for name, status in (DRY_RUN_PARTS if dry_run else OUTPUT_PARTS).items()
     ]
+    sink = PartsSink(version, parts, spec.rows_per_file)
+    rows.write_datasink(sink)
+    counts = Counts.from_summaries([w.summaries for w in sink.written])
+    written = {p.name: _count_rows(version.join(p.name)) for p in parts}
+    unread = [w.file_errors for w in sink.written]
+    errors = [
+        FileError(uri=r["source_uri"], reason=r["reason"], detail=r["detail"])
+        for table in unread
+        for r in table.to_pylist()
+    ]
+    return counts, written, errors
 
 
 def _log_done(spec: CurateSpec, counts: Counts) -> None:

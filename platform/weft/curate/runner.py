@@ -66,14 +66,16 @@ class Clock:
 
     def __init__(self, name: str) -> None:
         self.actor = StageClock.options(name=name).remote()  # type: ignore[attr-defined]
-        self.incarnation = ray.get(self.actor.read.remote())[2]
+        # Not waited for: the actor's worker starts while the run's first tasks do.
+        self.first = self.actor.read.remote()
 
     def read(self) -> Tally:
         try:
+            first = ray.get(self.first)[2]
             totals, repeats, incarnation = ray.get(self.actor.read.remote())
         except ray.exceptions.RayActorError:
             return Tally({}, {}, False)
-        return Tally(totals, repeats, incarnation == self.incarnation)
+        return Tally(totals, repeats, incarnation == first)
 
 
 def tell(clock: Any, method: str, *args: Any) -> None:
