@@ -102,10 +102,24 @@ def _print_report(report: object) -> None:
         )
 
 
-def _run_curation(spec_path: Path, dry_run: bool = False) -> None:
+Dashboard = Annotated[
+    bool,
+    typer.Option(
+        "--dashboard",
+        help="Start the dashboard of the local Ray this command starts, to watch the run "
+        "(its address is logged; a cluster at RAY_ADDRESS has its own). Off by default: it "
+        "adds about a second to a short run's start.",
+    ),
+]
+
+
+def _run_curation(spec_path: Path, dry_run: bool = False, dashboard: bool = False) -> None:
     with _user_errors():
         spec = load_spec(CurateSpec, spec_path)
+        from weft import cluster
         from weft.curate.pipeline import curate
+
+        cluster.connect(dashboard=dashboard)
 
         console.print(f"curating [bold]{spec.name}[/] from {spec_path}", highlight=False)
         report = curate(spec, dry_run=dry_run)
@@ -123,6 +137,7 @@ def curate(
             "(<output>/dry-run/), to tune thresholds.",
         ),
     ] = False,
+    dashboard: Dashboard = False,
 ) -> None:
     """Curate image-text data: read, validate, dedup, filter; write Parquet and a report."""
     import ray
@@ -130,7 +145,7 @@ def curate(
     from weft import cluster
 
     ours = not ray.is_initialized()
-    _run_curation(spec, dry_run)
+    _run_curation(spec, dry_run, dashboard)
     if ours:
         # Stop the Ray this command started (or leave the cluster) now: at exit Ray first
         # sleeps 0.5 s for log lines still on their way (measured: returns 0.3-0.5 s sooner).
@@ -246,14 +261,16 @@ def _print_image_calibration(
 @app.command()
 def train(
     spec: Annotated[Path, typer.Argument(help="Training spec (YAML), e.g. jobs/clip.yaml.")],
+    dashboard: Dashboard = False,
 ) -> None:
     """Train (or resume) a model on curated data with Ray Train; tracked in MLflow."""
-    _run_training(spec)
+    _run_training(spec, dashboard)
 
 
-def _run_training(spec_path: Path) -> None:
+def _run_training(spec_path: Path, dashboard: bool = False) -> None:
     with _user_errors():
         job = load_spec(TrainSpec, spec_path)
+        from weft import cluster
         from weft.models import registry
 
         try:
@@ -261,6 +278,8 @@ def _run_training(spec_path: Path) -> None:
         except KeyError as err:
             raise SpecError(f"{spec_path}: model: {err.args[0]}") from None
         from weft.train.run import train as run_training
+
+        cluster.connect(dashboard=dashboard)
 
         console.print(
             f"training [bold]{job.name}[/] ({job.model}) from {spec_path}", highlight=False
@@ -319,6 +338,7 @@ def demo(
     train: Annotated[
         list[Path] | None, typer.Option(help="Training specs run after the curation.")
     ] = None,
+    dashboard: Dashboard = False,
 ) -> None:
     """The end-to-end demo on embedded defaults: make a corpus, curate it, print the report,
     then train a tiny CLIP and a tiny text-to-image diffusion model on the curated pairs."""
@@ -333,7 +353,7 @@ def demo(
         f"{len(manifest.bad_schema_files)} file with the wrong schema → {raw}",
         highlight=False,
     )
-    _run_curation(spec)
+    _run_curation(spec, dashboard=dashboard)
     for job in train or DEMO_JOBS:
         _run_training(job)
 
