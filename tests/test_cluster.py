@@ -59,7 +59,8 @@ def listening():
     return found
 
 
-cluster.connect(num_cpus=1, dashboard=True)
+os.environ[cluster.DASHBOARD] = '1'
+cluster.connect(num_cpus=1)
 ray.get(ray.remote(lambda: 0).remote())  # starts a worker
 deadline = time.monotonic() + 60
 found = listening()

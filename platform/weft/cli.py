@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -107,19 +108,24 @@ Dashboard = Annotated[
     typer.Option(
         "--dashboard",
         help="Start the dashboard of the local Ray this command starts, to watch the run "
-        "(its address is logged; a cluster at RAY_ADDRESS has its own). Off by default: it "
-        "adds about a second to a short run's start.",
+        "(its address is logged; also WEFT_DASHBOARD=1; a cluster at RAY_ADDRESS has its "
+        "own). Off by default: it adds about a second to a short run's start.",
     ),
 ]
 
 
-def _run_curation(spec_path: Path, dry_run: bool = False, dashboard: bool = False) -> None:
+def _ask_for_dashboard(dashboard: bool) -> None:
+    """`--dashboard`: the local Ray that the command starts runs its dashboard."""
+    if dashboard:
+        from weft.cluster import DASHBOARD
+
+        os.environ[DASHBOARD] = "1"
+
+
+def _run_curation(spec_path: Path, dry_run: bool = False) -> None:
     with _user_errors():
         spec = load_spec(CurateSpec, spec_path)
-        from weft import cluster
         from weft.curate.pipeline import curate
-
-        cluster.connect(dashboard=dashboard)
 
         console.print(f"curating [bold]{spec.name}[/] from {spec_path}", highlight=False)
         report = curate(spec, dry_run=dry_run)
@@ -145,7 +151,8 @@ def curate(
     from weft import cluster
 
     ours = not ray.is_initialized()
-    _run_curation(spec, dry_run, dashboard)
+    _ask_for_dashboard(dashboard)
+    _run_curation(spec, dry_run)
     if ours:
         # Stop the Ray this command started (or leave the cluster) now: at exit Ray first
         # sleeps 0.5 s for log lines still on their way (measured: returns 0.3-0.5 s sooner).
@@ -264,13 +271,13 @@ def train(
     dashboard: Dashboard = False,
 ) -> None:
     """Train (or resume) a model on curated data with Ray Train; tracked in MLflow."""
-    _run_training(spec, dashboard)
+    _ask_for_dashboard(dashboard)
+    _run_training(spec)
 
 
-def _run_training(spec_path: Path, dashboard: bool = False) -> None:
+def _run_training(spec_path: Path) -> None:
     with _user_errors():
         job = load_spec(TrainSpec, spec_path)
-        from weft import cluster
         from weft.models import registry
 
         try:
@@ -278,8 +285,6 @@ def _run_training(spec_path: Path, dashboard: bool = False) -> None:
         except KeyError as err:
             raise SpecError(f"{spec_path}: model: {err.args[0]}") from None
         from weft.train.run import train as run_training
-
-        cluster.connect(dashboard=dashboard)
 
         console.print(
             f"training [bold]{job.name}[/] ({job.model}) from {spec_path}", highlight=False
@@ -353,7 +358,8 @@ def demo(
         f"{len(manifest.bad_schema_files)} file with the wrong schema → {raw}",
         highlight=False,
     )
-    _run_curation(spec, dashboard=dashboard)
+    _ask_for_dashboard(dashboard)
+    _run_curation(spec)
     for job in train or DEMO_JOBS:
         _run_training(job)
 

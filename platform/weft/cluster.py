@@ -14,25 +14,27 @@ from ray._private import ray_constants
 import weft
 
 log = logging.getLogger(__name__)
+# Set to 1, a local Ray started here runs its dashboard.
+DASHBOARD = "WEFT_DASHBOARD"
 
 # Ray's single-node switch (its default on macOS and Windows), read when a process imports ray.
 SINGLE_NODE = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR  # "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
-def connect(num_cpus: int | None = None, dashboard: bool = False) -> None:
+def connect(num_cpus: int | None = None) -> None:
     """Join the cluster at `RAY_ADDRESS` if set, else start a local Ray on 127.0.0.1 only.
 
     On a remote cluster the `weft` package travels with the job (`py_modules`), so workers
     run the driver's code; its dependencies come from the cluster image (`infra/`). A local
-    Ray lives as long as the command that started it; its dashboard starts only if asked
-    (`dashboard`): on 2 cores it adds about a second to the start and a CPU-second more.
+    Ray lives as long as the command that started it; its dashboard starts only when
+    `WEFT_DASHBOARD=1` (`--dashboard`): on 2 cores it adds about a second to the start.
     Idempotent: a process that is already connected keeps its connection.
     """
     if ray.is_initialized():
         return
     address = os.environ.get("RAY_ADDRESS") or None
     if address is None:
-        _start_on_loopback(num_cpus, dashboard)
+        _start_on_loopback(num_cpus, os.environ.get(DASHBOARD) == "1")
     else:
         package = str(Path(weft.__file__).parent)
         ray.init(
