@@ -173,7 +173,7 @@ def _ends(ids: pa.Array, columns: list[str], *blocks: pa.Table) -> tuple[pa.Tabl
 def _scored(pairs: pa.Table, rows: list[Any], spec: NearDedupSpec) -> pa.Table:
     """`minhash.scored` of the pairs in tasks of up to PAIRS_PER_TASK pairs, at least one per
     CPU, each given every end's row (references to the object store, read in place)."""
-    tasks = max(int(ray.cluster_resources().get("CPU", 1)), -(-pairs.num_rows // PAIRS_PER_TASK))
+    tasks = max(_cpus(), -(-pairs.num_rows // PAIRS_PER_TASK))
     size = -(-pairs.num_rows // tasks) or 1
     score = ray.remote(_scored_pairs)
     chunks = [pairs.slice(lo, size) for lo in range(0, pairs.num_rows, size)]
@@ -186,12 +186,15 @@ def _scored_pairs(pairs: pa.Table, spec: NearDedupSpec, *rows: pa.Table) -> pa.T
     return scored(pairs, pa.concat_tables(rows), spec)
 
 
+def _cpus() -> int:
+    return int(ray.cluster_resources().get("CPU", 1))
+
+
 def _splits(rows: Dataset) -> list[list[Any]]:
     """The materialised rows' blocks (references) in groups of about ROWS_PER_SPLIT rows, at
     least one group per CPU of the cluster while there are blocks for it."""
     blocks = rows.to_arrow_refs()
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    n = min(len(blocks), max(cpus, -(-rows.count() // ROWS_PER_SPLIT)))
+    n = min(len(blocks), max(_cpus(), -(-rows.count() // ROWS_PER_SPLIT)))
     return [blocks[i::n] for i in range(n)]
 
 
