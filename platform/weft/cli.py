@@ -278,16 +278,16 @@ def train(
 def _run_training(spec_path: Path) -> None:
     with _user_errors():
         job = load_spec(TrainSpec, spec_path)
-        from weft.models import registry
-
-        try:
-            registry.config(job.model)
-        except KeyError as err:
-            raise SpecError(f"{spec_path}: model: {err.args[0]}") from None
+        from weft.train.run import checked_model
         from weft.train.run import train as run_training
 
+        try:
+            checked_model(job)
+        except SpecError as err:
+            raise SpecError(f"{spec_path}: {err}") from None
+
         console.print(
-            f"training [bold]{job.name}[/] ({job.model}) from {spec_path}", highlight=False
+            f"training [bold]{job.name}[/] ({job.model.name}) from {spec_path}", highlight=False
         )
         result = run_training(job)
     _print_training(result)

@@ -10,10 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class SpecError(ValueError):
@@ -304,12 +312,33 @@ class EvalSpec(_Spec):
     )
 
 
+class ModelSpec(_Spec):
+    """A named model from `weft.models.registry`, with fields of its config overridden (for
+    CLIP: `init_temperature`, `learn_temperature`; nested fields as mappings). Checked
+    against that config when the job starts, so a sweep can vary them. In YAML a bare name
+    is the model as named."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = Field(description="A name from weft.models.registry (e.g. clip-tiny).")
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
 class TrainSpec(_Spec):
     """A training job: a named model from `weft.models.registry`, trained by Ray Train on the
     curated dataset and tracked in MLflow."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    model: str = Field(description="A name from weft.models.registry (e.g. clip-tiny).")
+    model: ModelSpec
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _named(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
     data: DataSpec
     optim: OptimSpec = OptimSpec()
     strategy: StrategySpec = StrategySpec()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from ray._private import state as ray_state
@@ -70,7 +71,7 @@ def test_clip_trains_on_ddp_and_the_mlflow_run_holds_everything(
     assert any(path.endswith("attention.png") for path in artifacts)
     served = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model")
     embeddings = served.predict(pd.DataFrame({"text": ["a red circle", "a blue square"]}))
-    assert embeddings.shape == (2, model.config.embed_dim)
+    assert np.stack(embeddings["embedding"].to_list()).shape == (2, model.config.embed_dim)
 
 
 def _checkpointed(run_dir: Path) -> bool:

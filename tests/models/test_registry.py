@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from weft.models import registry
+from weft.models.clip import CLIP, CLIPConfig
 from weft.models.tokenizer import Tokenizer
 
 
@@ -46,3 +47,20 @@ def test_a_loaded_clip_embeds_exactly_as_before(tmp_path: Path) -> None:
     with torch.no_grad():
         assert torch.equal(loaded.encode_image(images), model.encode_image(images))
         assert torch.equal(loaded.encode_text(ids), model.encode_text(ids))
+
+
+def test_overrides_change_the_named_config_field_by_field() -> None:
+    kind, cfg = registry.config("clip-tiny", {"init_temperature": 0.2, "vision": {"depth": 1}})
+    named = registry.config("clip-tiny")[1]
+    assert kind == "clip" and isinstance(cfg, CLIPConfig) and isinstance(named, CLIPConfig)
+    assert (cfg.init_temperature, cfg.vision.depth) == (0.2, 1)
+    assert cfg.vision.width == named.vision.width and named.vision.depth == 2
+    with pytest.raises(ValueError, match=r"^init_temperature: Input should be greater than 0"):
+        registry.config("clip-tiny", {"init_temperature": 0})
+
+
+def test_a_fixed_temperature_is_not_learned() -> None:
+    fixed = registry.build("clip-tiny", {"init_temperature": 0.1, "learn_temperature": False})
+    assert isinstance(fixed, CLIP)
+    assert not fixed.logit_scale.requires_grad and fixed.temperature == pytest.approx(0.1)
+    assert registry.build("clip-tiny").logit_scale.requires_grad  # type: ignore[union-attr]

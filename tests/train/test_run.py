@@ -34,3 +34,15 @@ def test_an_output_that_cannot_be_written_is_refused_naming_it(tmp_path: Path) -
     spec = diffusion(output=str(tmp_path / "a-file" / "runs"))
     with pytest.raises(storage.StorageError, match=f"{tmp_path}/a-file/runs"):
         train(spec)  # before the fix: Ray's controller died at its start, with a traceback
+
+
+def test_model_overrides_are_checked_against_the_models_config_naming_the_field() -> None:
+    for override, field in (
+        ({"init_temperatur": 0.1}, r"model\.init_temperatur: Extra inputs"),
+        ({"vision": {"width": "wide"}}, r"model\.vision\.width: Input should be a valid integer"),
+    ):
+        spec = diffusion(model={"name": "clip-tiny", **override})
+        with pytest.raises(SpecError, match=field):
+            train(spec)
+    with pytest.raises(SpecError, match="model: unknown model 'clip-huge'"):
+        train(diffusion(model="clip-huge"))

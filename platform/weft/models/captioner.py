@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 from torch import Tensor, nn
 
 from weft.models.layers import Block, recorded_weights
@@ -22,6 +22,7 @@ class CaptionerConfig(BaseModel):
 
     vision: ViTConfig = ViTConfig()
     text: TextConfig = TextConfig()  # the decoder
+    beam_size: PositiveInt = Field(default=3, description="Beam search width by default.")
 
     @model_validator(mode="after")
     def _decoder_is_causal(self) -> CaptionerConfig:

@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 import torch.distributed._functional_collectives as funcol
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from weft.models.text import TextConfig, TextTransformer
@@ -29,7 +29,8 @@ class CLIPConfig(BaseModel):
     vision: ViTConfig = ViTConfig()
     text: TextConfig = TextConfig()
     embed_dim: int = 64
-    init_temperature: float = 0.07
+    init_temperature: float = Field(default=0.07, gt=0, le=1)
+    learn_temperature: bool = Field(default=True, description="False: fixed at the initial.")
     max_logit_scale: float = 100.0
 
 
@@ -41,7 +42,10 @@ class CLIP(nn.Module):
         self.text = TextTransformer(config.text)
         self.visual_proj = nn.Linear(config.vision.width, config.embed_dim, bias=False)
         self.text_proj = nn.Linear(config.text.width, config.embed_dim, bias=False)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / config.init_temperature)))
+        self.logit_scale = nn.Parameter(
+            torch.tensor(math.log(1 / config.init_temperature)),
+            requires_grad=config.learn_temperature,
+        )
 
     def encode_image(self, images: Tensor) -> Tensor:
         """(B, C, H, W) → (B, embed_dim), unit length."""

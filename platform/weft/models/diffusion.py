@@ -137,6 +137,17 @@ class DDIMScheduler(Scheduler):
         )
 
 
+class GenerationConfig(BaseModel):
+    """How a model generates unless asked otherwise: a CFG sweep stores its chosen setting
+    here, in the model's config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cfg_scale: float = Field(default=3.0, ge=0)
+    steps: PositiveInt = Field(default=50, description="DDIM steps.")
+    negative_prompt: str = Field(default="", description="Empty: the learned null text.")
+
+
 class TextToImageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -146,6 +157,7 @@ class TextToImageConfig(BaseModel):
     train_steps: PositiveInt = 1000
     # the share of captions swapped for the null text in training, so that guidance works
     uncond_prob: float = Field(default=0.1, ge=0, lt=1)
+    generation: GenerationConfig = GenerationConfig()
 
 
 class TextToImage(nn.Module):
@@ -212,14 +224,22 @@ class TextToImage(nn.Module):
 
     def _condition(self, ids: Tensor | None, batch: int) -> tuple[Tensor, Tensor]:
         """Text features (B, L, width) and their key mask (B, L) for the cross-attention, L the
-        context length: shorter `ids` are padded to it; None gives the null text."""
+        context length: shorter `ids` are padded to it; None, or a row of padding only, gives
+        the null text."""
         length = self.config.text.context_length
+        null = self.null.expand(batch, -1, -1)
+        every = torch.ones(batch, length, dtype=torch.bool, device=self.null.device)
         if ids is None:
-            mask = torch.ones(batch, length, dtype=torch.bool, device=self.null.device)
-            return self.null.expand(batch, -1, -1), mask
+            return null, every
         if ids.shape[1] < length:  # padding changes no feature: padded keys are masked
             ids = F.pad(ids, (0, length - ids.shape[1]), value=PAD_ID)
-        return self.text(ids), ids != PAD_ID
+        mask = ids != PAD_ID
+        blank = ~mask.any(dim=1)  # (B,)
+        context = self.text(ids)
+        if blank.any():
+            context = torch.where(blank[:, None, None], null, context)
+            mask = mask | blank[:, None]
+        return context, mask
 
 
 @torch.no_grad()

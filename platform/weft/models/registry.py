@@ -6,12 +6,12 @@ model reads text, `tokenizer.json`. `save` and `load` are one call each.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from safetensors.torch import load_model, save_model
 from torch import nn
 
@@ -69,11 +69,29 @@ NAMED: dict[str, tuple[str, BaseModel]] = {
 }
 
 
-def config(name: str) -> tuple[str, BaseModel]:
-    """(kind, config) of a named model; an unknown name lists the known ones."""
+def config(name: str, overrides: Mapping[str, Any] | None = None) -> tuple[str, BaseModel]:
+    """(kind, config) of a named model, with `overrides` of its fields (nested ones as
+    dicts) checked against the config. An unknown name lists the known ones (KeyError); a
+    bad override is a ValueError that names its field."""
     if name not in NAMED:
         raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(NAMED))}")
-    return NAMED[name]
+    kind, cfg = NAMED[name]
+    if not overrides:
+        return kind, cfg
+    try:
+        return kind, type(cfg).model_validate(_merged(cfg.model_dump(), overrides))
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"{field}: {first['msg']} (a field of {name})") from None
+
+
+def _merged(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in overrides.items():
+        nested = isinstance(value, Mapping) and isinstance(base.get(key), dict)
+        out[key] = _merged(base[key], value) if nested else value
+    return out
 
 
 def image_size(cfg: BaseModel) -> int:
@@ -84,8 +102,8 @@ def image_size(cfg: BaseModel) -> int:
     return cfg.vision.image_size
 
 
-def build(name: str) -> nn.Module:
-    kind, cfg = config(name)
+def build(name: str, overrides: Mapping[str, Any] | None = None) -> nn.Module:
+    kind, cfg = config(name, overrides)
     return KINDS[kind].build(cfg)
 
 

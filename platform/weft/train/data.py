@@ -6,7 +6,6 @@ decoded, resized, augmented and tokenised in `map_batches`. No worker holds the 
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Iterator
 from functools import lru_cache, partial
 from typing import cast
@@ -16,11 +15,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
-from PIL import Image
 from ray.data import Dataset
 
 from weft import storage
 from weft.curate.publish import published
+from weft.models.images import to_array
 from weft.models.tokenizer import Tokenizer
 from weft.sources import ItemSource
 from weft.specs import SpecError, TrainSpec
@@ -104,22 +103,6 @@ def captions(ds: Dataset) -> Iterator[str]:
         yield from cast(pa.Table, batch)["text"].to_pylist()
 
 
-def image_array(data: bytes, size: int, rng: np.random.Generator | None) -> np.ndarray:
-    """(3, size, size) float32 in [-1, 1]: a centre (or, with `rng`, random 80-100 %) square
-    crop, resized, flipped half the time with `rng`."""
-    img = Image.open(io.BytesIO(data)).convert("RGB")
-    w, h = img.size
-    side = min(w, h) * (rng.uniform(0.8, 1.0) if rng is not None else 1.0)
-    left = (w - side) * (rng.uniform() if rng is not None else 0.5)
-    top = (h - side) * (rng.uniform() if rng is not None else 0.5)
-    img = img.resize(
-        (size, size), Image.Resampling.BICUBIC, box=(left, top, left + side, top + side)
-    )
-    if rng is not None and rng.uniform() < 0.5:
-        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return (np.asarray(img, np.float32).transpose(2, 0, 1) / 127.5 - 1).astype(np.float32)
-
-
 @lru_cache(maxsize=4)
 def _tokenizer(serialised: str) -> Tokenizer:
     """Parsed once per Ray worker process, which runs many preprocessing tasks."""
@@ -134,7 +117,7 @@ def preprocess(
     Augmentation draws fresh randomness in every task, so every epoch sees new crops.
     """
     rng = np.random.default_rng() if augment else None
-    images = [image_array(b, size, rng) for b in batch["image"].to_pylist()]
+    images = [to_array(b, size, rng) for b in batch["image"].to_pylist()]
     ids = _tokenizer(tokenizer).encode(batch["text"].to_pylist(), length).numpy()
     empty = np.zeros((0, 3, size, size), np.float32)
     return {"image": np.stack(images) if images else empty, "ids": ids}

@@ -43,9 +43,9 @@ def train_loop(config: dict[str, Any]) -> None:
     tokenizer = Tokenizer.from_str(config["tokenizer"])
     torch.manual_seed(spec.seed)
     device = ray.train.torch.get_device()
-    prepared = prepare(registry.build(spec.model).to(device), spec)
+    prepared = prepare(registry.build(spec.model.name, spec.model.overrides).to(device), spec)
     # after `prepare`: state the task keeps beside the weights (an EMA) matches their shards
-    task = TASKS[registry.config(spec.model)[0]](prepared.model, tokenizer, spec)
+    task = TASKS[registry.config(spec.model.name)[0]](prepared.model, tokenizer, spec)
     tracker = _Tracker(config.get("mlflow")) if rank() == 0 else None
     step, epoch, position = _resume(prepared, device)
     shard = ray.train.get_dataset_shard("train")
@@ -158,7 +158,7 @@ def _held_out_batches(spec: TrainSpec, device: torch.device) -> list[Batch]:
 
 
 def _plain_copy(spec: TrainSpec, weights: dict[str, Tensor]) -> torch.nn.Module:
-    model = registry.build(spec.model)
+    model = registry.build(spec.model.name, spec.model.overrides)
     model.load_state_dict({k: v.detach().cpu() for k, v in weights.items()})
     return model.eval()
 

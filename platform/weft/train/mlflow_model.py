@@ -1,89 +1,80 @@
 """A trained Weft model as an MLflow model: the model directory (config, weights, tokenizer)
 is its artifact, and `mlflow.pyfunc.load_model(uri)` loads it back in one call.
 
-`predict` takes a DataFrame: CLIP embeds its `text` column, the captioner captions its
-`image` column (encoded image bytes), the diffusion model draws its `text` column (PNG bytes).
+`predict` is the model's `weft.models.inference` API over a DataFrame: CLIP embeds each
+row's `text` or `image` (encoded bytes) into `embedding`; the captioner captions `image`;
+the diffusion model draws `prompt`, away from `negative_prompt`, as PNG bytes in `image`.
+The knobs (`beam_size`; `cfg_scale`, `steps`, `seed`) are MLflow params whose defaults come
+from the model's config. Each kind's signature and input example are logged with it.
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import mlflow.pyfunc
-import numpy as np
 import pandas as pd
-import torch
 from mlflow.models import ModelSignature
 from mlflow.pyfunc.model import PythonModel
-from mlflow.types import ColSpec, Schema
+from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema
+from mlflow.types.schema import Array
 
-from weft.models import registry
-from weft.models.captioner import Captioner
-from weft.models.clip import CLIP
-from weft.models.diffusion import DDIMScheduler, TextToImage, sample
-from weft.train.data import image_array
+from weft.models import inference
 
 ARTIFACT = "weft_model"
-SIGNATURES = {
-    "clip": (Schema([ColSpec("string", "text")]), Schema([ColSpec("double", "embedding")])),
-    "captioner": (Schema([ColSpec("binary", "image")]), Schema([ColSpec("string", "caption")])),
-    "diffusion": (Schema([ColSpec("string", "text")]), Schema([ColSpec("binary", "image")])),
-}
+PIP_REQUIREMENTS = ["torch==2.13.0", "tokenizers", "safetensors", "pydantic>=2", "pillow"]
 
 
 class WeftModel(PythonModel):
     def load_context(self, context: Any) -> None:
-        self.model, tokenizer = registry.load(context.artifacts[ARTIFACT])
-        if tokenizer is None:
-            raise ValueError(f"{context.artifacts[ARTIFACT]} has no tokenizer")
-        self.tokenizer = tokenizer
+        self.predictor = inference.load(context.artifacts[ARTIFACT])
 
-    @torch.no_grad()
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
-    ) -> Any:
-        m, t = self.model, self.tokenizer
-        if isinstance(m, CLIP):
-            ids = t.encode(model_input["text"].tolist(), m.config.text.context_length)
-            return m.encode_text(ids).numpy()
-        if isinstance(m, Captioner):
-            size = m.config.vision.image_size
-            images = torch.from_numpy(
-                np.stack([image_array(b, size, None) for b in model_input["image"]])
-            )
-            found = m.generate(
-                images, t.bos_id, t.eos_id, m.config.text.context_length, beam_size=3
-            )
-            return pd.DataFrame({"caption": [t.decode(ids) for ids in found]})
-        assert isinstance(m, TextToImage)
-        ids = t.encode(model_input["text"].tolist(), m.config.text.context_length)
-        out = sample(
-            m, ids, DDIMScheduler(m.schedule), 50, 3.0, generator=torch.Generator().manual_seed(0)
-        )
-        return pd.DataFrame({"image": [_png(x) for x in out]})
+    ) -> pd.DataFrame:
+        columns = {k: _plain(v) for k, v in model_input.to_dict("list").items()}
+        return pd.DataFrame(self.predictor.predict_columns(columns, params or {}))
 
 
-def _png(image: torch.Tensor) -> bytes:
-    from PIL import Image
+def _plain(values: list[Any]) -> list[Any]:
+    """A column as pandas hands it over, with its missing values (NaN, NA) as None."""
+    return [None if v is None or (isinstance(v, float) and v != v) else v for v in values]
 
-    pixels = ((image.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
+
+def signature(predictor: inference.Predictor) -> ModelSignature:
+    """The kind's columns, every input optional per row as the predictor allows, and its
+    params with the model's defaults."""
+    inputs = Schema([_column(name, kind, required=False) for name, kind in predictor.inputs])
+    outputs = Schema([_column(name, kind) for name, kind in predictor.outputs])
+    params = ParamSchema(
+        [ParamSpec(name, _param_type(value), value) for name, value in predictor.params.items()]
+    )
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+
+
+def _column(name: str, kind: str, required: bool = True) -> ColSpec:
+    if kind == "float_array":
+        return ColSpec(Array(DataType.float), name, required=required)
+    return ColSpec(DataType[kind], name, required=required)
+
+
+def _param_type(value: Any) -> DataType:
+    return {bool: DataType.boolean, int: DataType.long, float: DataType.double}.get(
+        type(value), DataType.string
+    )
 
 
 def log_model(directory: Path, name: str) -> None:
     """Log the model in `directory` to the active MLflow run as `model`."""
-    kind = registry.load_kind(directory)
-    inputs, outputs = SIGNATURES[kind]
+    predictor = inference.load(directory)
     mlflow.pyfunc.log_model(
         name="model",
         python_model=WeftModel(),
         artifacts={ARTIFACT: str(directory)},
-        signature=ModelSignature(inputs=inputs, outputs=outputs),
-        pip_requirements=["torch==2.13.0", "tokenizers", "safetensors", "pydantic>=2", "pillow"],
+        signature=signature(predictor),
+        input_example=pd.DataFrame(predictor.example()),
+        pip_requirements=PIP_REQUIREMENTS,
         code_paths=[str(Path(__file__).parents[1])],
     )

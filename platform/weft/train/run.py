@@ -20,6 +20,7 @@ from pathlib import Path
 import mlflow
 import ray
 import ray.train
+from pydantic import BaseModel
 from ray.data import Dataset
 from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -71,9 +72,19 @@ def _dataset_hash(spec: TrainSpec) -> str:
         return "unknown"
 
 
+def checked_model(spec: TrainSpec) -> tuple[str, BaseModel]:
+    """(kind, config) of the spec's model with its overrides; a SpecError names the field."""
+    try:
+        return registry.config(spec.model.name, spec.model.overrides)
+    except KeyError as err:
+        raise SpecError(f"model: {err.args[0]}") from None
+    except ValueError as err:
+        raise SpecError(f"model.{err}") from None
+
+
 def train(spec: TrainSpec) -> TrainResult:
     """Run (or resume) the training job; returns its MLflow run and last checkpoint."""
-    kind, model_config = registry.config(spec.model)
+    kind, model_config = checked_model(spec)
     text = model_config.text  # type: ignore[attr-defined]
     size = registry.image_size(model_config)
     spec = _checked(spec, kind)

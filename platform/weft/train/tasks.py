@@ -123,7 +123,9 @@ class CaptionTask(Task):
         assert isinstance(model, Captioner)
         images, ids = _joined(batches)
         t = self.tokenizer
-        found = model.generate(images, t.bos_id, t.eos_id, ids.shape[1], beam_size=3)
+        found = model.generate(
+            images, t.bos_id, t.eos_id, ids.shape[1], beam_size=model.config.beam_size
+        )
         hypotheses = [t.decode(row) for row in found]
         references = [[t.decode(row.tolist())] for row in ids]
         metrics = {

@@ -1,0 +1,53 @@
+"""Images in and out of the models: encoded bytes → (3, S, S) float32 in [-1, 1], and back
+to PNG. Pure PIL and numpy, shared by training's preprocessing and by inference."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+
+class ImageError(ValueError):
+    """An input image that cannot be decoded; the message names which one."""
+
+
+def to_array(data: bytes, size: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """(3, size, size) float32 in [-1, 1]: a centre (or, with `rng`, random 80-100 %) square
+    crop, resized, flipped half the time with `rng`."""
+    img = Image.open(io.BytesIO(data)).convert("RGB")
+    w, h = img.size
+    side = min(w, h) * (rng.uniform(0.8, 1.0) if rng is not None else 1.0)
+    left = (w - side) * (rng.uniform() if rng is not None else 0.5)
+    top = (h - side) * (rng.uniform() if rng is not None else 0.5)
+    img = img.resize(
+        (size, size), Image.Resampling.BICUBIC, box=(left, top, left + side, top + side)
+    )
+    if rng is not None and rng.uniform() < 0.5:
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return (np.asarray(img, np.float32).transpose(2, 0, 1) / 127.5 - 1).astype(np.float32)
+
+
+def batch(images: Sequence[bytes], size: int) -> torch.Tensor:
+    """(B, 3, size, size): the centre crop of each encoded image; an image that cannot be
+    decoded raises ImageError naming its position."""
+    arrays = []
+    for i, data in enumerate(images):
+        try:
+            arrays.append(to_array(data, size))
+        except (UnidentifiedImageError, OSError, ValueError) as err:
+            raise ImageError(f"image {i}: cannot be decoded ({err})") from None
+    if not arrays:
+        return torch.zeros(0, 3, size, size)
+    return torch.from_numpy(np.stack(arrays))
+
+
+def to_png(image: torch.Tensor) -> bytes:
+    """A (3, H, W) image in [-1, 1] as PNG bytes."""
+    pixels = ((image.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
