@@ -19,13 +19,14 @@ def s3_server() -> Iterator[S3Server]:
 
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
-    """One local Ray for the whole session (2 CPUs, no dashboard), on 127.0.0.1 only."""
+    """One local Ray for the whole session (2 CPUs), on 127.0.0.1 only. With its dashboard:
+    Ray Train frees the CPUs of a trainer that Tune stopped only through its state API."""
     import ray
 
     from weft.cluster import loopback_only
 
     with loopback_only():
-        ray.init(num_cpus=2, include_dashboard=False)
+        ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1")
     yield
     ray.shutdown()
 

@@ -293,6 +293,53 @@ def _run_training(spec_path: Path) -> None:
     _print_training(result)
 
 
+@app.command()
+def tune(
+    spec: Annotated[Path, typer.Argument(help="Sweep spec (YAML), e.g. jobs/sweep-clip.yaml.")],
+) -> None:
+    """Sweep a training spec on Ray Tune (ASHA stops trailing trials); tracked in MLflow.
+    A local Ray runs its dashboard: Ray Train needs it to free a stopped trial's CPUs."""
+    from weft.tune.spec import SweepSpec
+
+    with _user_errors():
+        job = load_spec(SweepSpec, spec)
+        from weft.tune.sweep import sweep
+
+        console.print(f"sweeping [bold]{job.name}[/] from {spec}", highlight=False)
+        result = sweep(job)
+    _print_sweep(result)
+
+
+def _print_sweep(result: object) -> None:
+    from weft.tracking import ui_command
+    from weft.tune.sweep import SweepResult, table
+
+    assert isinstance(result, SweepResult)
+    frame = table(result.trials, result.spec)
+    shown = Table(title=f"sweep {result.spec.name}: {result.spec.metric} ({result.spec.mode})")
+    for column in frame.columns:
+        shown.add_column(str(column))
+    for row in frame.itertuples(index=False):
+        shown.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+    console.print(shown)
+    best = result.best
+    if best is None:
+        err_console.print("[bold red]no trial completed[/]")
+        raise typer.Exit(1)
+    values = ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.values.items()
+    )
+    console.print(
+        f"best trial {best.id}: {result.spec.metric} {best.metric:.4g} with {values}\n"
+        f"run {best.run_id}, model {best.model}",
+        highlight=False,
+    )
+    if result.run_id:
+        console.print(
+            f"MLflow sweep run: {result.run_id}; to browse: {ui_command()}", highlight=False
+        )
+
+
 def _print_training(result: object) -> None:
     from weft.tracking import ui_command
     from weft.train.run import TrainResult

@@ -21,20 +21,22 @@ DASHBOARD = "WEFT_DASHBOARD"
 SINGLE_NODE = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR  # "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
-def connect(num_cpus: int | None = None) -> None:
+def connect(num_cpus: int | None = None, dashboard: bool | None = None) -> None:
     """Join the cluster at `RAY_ADDRESS` if set, else start a local Ray on 127.0.0.1 only.
 
     On a remote cluster the `weft` package travels with the job (`py_modules`), so workers
     run the driver's code; its dependencies come from the cluster image (`infra/`). A local
-    Ray lives as long as the command that started it; its dashboard starts only when
-    `WEFT_DASHBOARD=1` (`--dashboard`): on 2 cores it adds about a second to the start.
+    Ray lives as long as the command that started it; its dashboard starts when asked
+    (`dashboard`, else `WEFT_DASHBOARD=1`, `--dashboard`): on 2 cores it adds about a second
+    to the start.
     Idempotent: a process that is already connected keeps its connection.
     """
     if ray.is_initialized():
         return
     address = os.environ.get("RAY_ADDRESS") or None
     if address is None:
-        _start_on_loopback(num_cpus, os.environ.get(DASHBOARD) == "1")
+        wanted = os.environ.get(DASHBOARD) == "1" if dashboard is None else dashboard
+        _start_on_loopback(num_cpus, wanted)
     else:
         package = str(Path(weft.__file__).parent)
         ray.init(

@@ -82,14 +82,16 @@ def check_enough(spec: TrainSpec, train: Dataset, held_out: Dataset) -> None:
     """Refuse, before any worker starts, too few pairs for one batch on every worker, or none
     held out for evaluation; reads only as far as it takes to tell."""
     need = spec.workers.count * spec.optim.batch_size
-    if (found := train.limit(need).count()) < need:
+    # materialised, not counted: a count adds an operator that takes a whole CPU, which a
+    # sweep's concurrent trainers may not leave free
+    if (found := train.limit(need).materialize().count()) < need:
         raise SpecError(
             f"data.uri: {spec.data.uri} holds {found} image-text pairs to train on (rows "
             "without an image, such as text documents, are skipped), fewer than one batch for "
             f"each worker: workers.count {spec.workers.count} x optim.batch_size "
             f"{spec.optim.batch_size} = {need}"
         )
-    if spec.data.val_percent and held_out.limit(1).count() == 0:
+    if spec.data.val_percent and held_out.limit(1).materialize().count() == 0:
         raise SpecError(
             f"data.val_percent: no pair of {spec.data.uri} falls in the held-out "
             f"{spec.data.val_percent:g}% that evaluation reads; raise it, or set it to 0 to "

@@ -14,8 +14,10 @@ import json
 import logging
 import os
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import ray
@@ -82,8 +84,11 @@ def checked_model(spec: TrainSpec) -> tuple[str, BaseModel]:
         raise SpecError(f"model.{err}") from None
 
 
-def train(spec: TrainSpec) -> TrainResult:
-    """Run (or resume) the training job; returns its MLflow run and last checkpoint."""
+def train(
+    spec: TrainSpec, tags: dict[str, str] | None = None, callbacks: Sequence[Any] = ()
+) -> TrainResult:
+    """Run (or resume) the training job; returns its MLflow run and last checkpoint. `tags`
+    go on the MLflow run; `callbacks` are Ray Train's (a sweep's trial passes Tune's)."""
     kind, model_config = checked_model(spec)
     text = model_config.text  # type: ignore[attr-defined]
     size = registry.image_size(model_config)
@@ -113,6 +118,7 @@ def train(spec: TrainSpec) -> TrainResult:
                 "weft.dataset.uri": spec.data.uri,
                 "weft.dataset.content_hash": _dataset_hash(spec),
                 "weft.git_commit": _git_commit(),
+                **(tags or {}),
             }
         )
         mlflow.log_dict(spec.model_dump(mode="json"), "spec.yaml")
@@ -145,6 +151,7 @@ def train(spec: TrainSpec) -> TrainResult:
             failure_config=ray.train.FailureConfig(max_failures=spec.checkpoint.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=spec.checkpoint.keep),
             worker_runtime_env=worker_env or None,
+            callbacks=list(callbacks),
         ),
     )
     try:
@@ -170,8 +177,7 @@ def train(spec: TrainSpec) -> TrainResult:
 
 def _checked(spec: TrainSpec, kind: str) -> TrainSpec:
     """Refuse what would fail only after training started (an `output` that cannot be
-    written, too); make the CLIP judge's URI absolute (workers run in another working
-    directory)."""
+    written, too); the spec with its paths absolute."""
     if kind == "diffusion" and spec.strategy.name == "deepspeed" and spec.strategy.zero_stage == 3:
         raise SpecError(
             "strategy.zero_stage: ZeRO-3 partitions parameters where the diffusion EMA cannot "
@@ -179,10 +185,26 @@ def _checked(spec: TrainSpec, kind: str) -> TrainSpec:
         )
     if kind == "diffusion" and spec.eval.clip:
         load_judge(spec.eval.clip, spec.storage)
-        judge = storage.resolve(spec.eval.clip, spec.storage).uri
-        spec = spec.model_copy(update={"eval": spec.eval.model_copy(update={"clip": judge})})
     storage.ensure_writable(storage.resolve(spec.output, spec.storage))
-    return spec
+    return absolute_paths(spec)
+
+
+def absolute_paths(spec: TrainSpec) -> TrainSpec:
+    """The spec with its local paths (data, output, CLIP judge) made absolute: Ray runs its
+    workers, and Tune its trials, in working directories of their own."""
+
+    def absolute(uri: str) -> str:
+        return storage.resolve(uri, spec.storage).uri
+
+    return spec.model_copy(
+        update={
+            "data": spec.data.model_copy(update={"uri": absolute(spec.data.uri)}),
+            "output": absolute(spec.output),
+            "eval": spec.eval.model_copy(
+                update={"clip": absolute(spec.eval.clip) if spec.eval.clip else None}
+            ),
+        }
+    )
 
 
 def _on_cluster(spec: TrainSpec) -> tuple[Dataset, Dataset]:

@@ -1,0 +1,292 @@
+"""`weft tune`: a sweep of a training spec on Ray Tune, tracked in MLflow.
+
+Each trial is a function trainable that runs the base spec, with its values set, as a real
+Ray Train job (Ray 2.60 tunes a trainer this way, not as `Tuner(TorchTrainer)`); Train's
+reports reach Tune through `TuneReportCallback`, so ASHA can stop a trailing trial at any
+checkpoint. MLflow holds one parent run for the sweep and, nested under it, the trial's
+own training run; the parent gets the trials table and a plot of the metric against each
+swept value.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+import ray
+from ray import tune
+from ray.tune.integration.ray_train import TuneReportCallback
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+
+from weft import cluster, storage
+from weft.specs import SpecError, TrainSpec
+from weft.tracking import tracking_uri, use_experiment
+from weft.train.data import DATA_CPUS
+from weft.train.run import absolute_paths, checked_model, train
+from weft.tune.plots import metric_plots
+from weft.tune.spec import Dimension, SweepSpec, trial_spec
+
+COMPLETED, STOPPED, FAILED = "completed", "stopped early", "failed"
+# A trial's own process only drives its trainer (Tune refuses a bundle of no resources).
+TRIAL_CPUS = {"cpu": 0.01}
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A trial's values, its last reported metric, and where its run and model are."""
+
+    id: str
+    values: dict[str, Any]
+    metric: float | None
+    reports: int
+    status: str
+    run_id: str | None = None
+    error: str | None = None
+
+    @property
+    def model(self) -> str | None:
+        return f"runs:/{self.run_id}/model" if self.run_id and self.status == COMPLETED else None
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    spec: SweepSpec
+    run_id: str | None  # the parent MLflow run
+    trials: list[Trial]
+    best: Trial | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every trial needs besides its values (shipped once, by `tune.with_parameters`)."""
+
+    base: TrainSpec
+    sweep: str
+    parent: str | None
+    tracking_uri: str
+
+
+def sweep(spec: SweepSpec) -> SweepResult:
+    """Run the sweep; return every trial and the best completed one."""
+    _check(spec)
+    # Ray Train asks the dashboard's state API whether a stopped trial's trainer is gone
+    # before it frees the trainer's CPUs: without it, each early stop would leak them.
+    cluster.connect(dashboard=True)
+    _check_room(spec)
+    parent = _open_parent(spec)
+    try:
+        grid = _tuner(spec, parent).fit()
+        trials = _trials(grid, spec, parent)
+        best = _best(trials, spec)
+        if parent:
+            _log_summary(spec, trials, best)
+    finally:
+        if parent:
+            mlflow.end_run()
+    return SweepResult(spec, parent, trials, best)
+
+
+def _check(spec: SweepSpec) -> None:
+    """Each swept model field, at each example value, fits the model's config."""
+    for path, dimension in spec.space.items():
+        for value in dimension.examples():
+            try:
+                checked_model(trial_spec(spec.trial_base, {path: value}))
+            except SpecError as err:
+                raise SpecError(f"space: {path} = {value!r}: {err}") from None
+
+
+def _check_room(spec: SweepSpec) -> None:
+    """Refuse concurrent trials whose workers the local Ray cannot run side by side (with
+    CPUs left for Ray Data): their trainers would wait for each other forever."""
+    if os.environ.get("RAY_ADDRESS"):
+        return
+    workers = spec.trial_base.workers
+    need = spec.concurrent * (workers.count * workers.cpus + TRIAL_CPUS["cpu"]) + DATA_CPUS
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if need > cpus:
+        raise SpecError(
+            f"concurrent: {spec.concurrent} trials of {workers.count} workers of "
+            f"{workers.cpus:g} CPU, plus {DATA_CPUS:g} for Ray Data, need {need:g} CPUs; the "
+            f"local Ray has {cpus:g}: lower concurrent or base.workers"
+        )
+
+
+def _open_parent(spec: SweepSpec) -> str | None:
+    if not spec.mlflow.enabled:
+        return None
+    run = mlflow.start_run(experiment_id=use_experiment(spec.mlflow.experiment), run_name=spec.name)
+    mlflow.set_tags({"weft.stage": "tune", "weft.sweep": spec.name})
+    mlflow.log_params(
+        {
+            "metric": spec.metric,
+            "mode": spec.mode,
+            "scheduler": spec.scheduler.name,
+            "samples": spec.samples,
+            **{f"space.{p}": f"{d.kind} {d.examples()}" for p, d in spec.space.items()},
+        }
+    )
+    mlflow.log_dict(spec.model_dump(mode="json"), "sweep.yaml")
+    return str(run.info.run_id)
+
+
+def _reports(spec: SweepSpec) -> int:
+    """Reports a trial that runs to its end makes: one per checkpoint, and the last step."""
+    base = spec.trial_base
+    return math.ceil(base.optim.max_steps / base.checkpoint.every_steps)
+
+
+def _tuner(spec: SweepSpec, parent: str | None) -> tune.Tuner:
+    base = absolute_paths(spec.trial_base)  # trials run in folders of their own
+    if parent:  # the trials' runs nest under the parent, in its experiment
+        base = trial_spec(base, {"mlflow.experiment": spec.mlflow.experiment})
+    context = _Context(base, spec.name, parent, tracking_uri())
+    out = storage.resolve(spec.output, base.storage)
+    return tune.Tuner(
+        # the trial only drives its trainer, whose workers take the base spec's resources
+        tune.with_resources(tune.with_parameters(_run_trial, context=context), TRIAL_CPUS),
+        param_space={path: _domain(d) for path, d in spec.space.items()},
+        tune_config=tune.TuneConfig(
+            metric=spec.metric,
+            mode=spec.mode,
+            scheduler=_scheduler(spec),
+            num_samples=spec.samples,
+            max_concurrent_trials=spec.concurrent,
+        ),
+        run_config=tune.RunConfig(
+            name=spec.name, storage_path=out.path, storage_filesystem=out.fs, verbose=1
+        ),
+    )
+
+
+def _domain(dimension: Dimension) -> Any:
+    if dimension.choice is not None:
+        return tune.choice(dimension.choice)
+    if dimension.grid is not None:
+        return tune.grid_search(dimension.grid)
+    if dimension.uniform is not None:
+        return tune.uniform(*dimension.uniform)
+    assert dimension.log_uniform is not None
+    return tune.loguniform(*dimension.log_uniform)
+
+
+def _scheduler(spec: SweepSpec) -> TrialScheduler:
+    s = spec.scheduler
+    if s.name == "none":
+        return FIFOScheduler()
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        # past the last report: ASHA stops a trial that reaches max_t, and a trial stopped
+        # at its last report would end before its model is logged
+        max_t=max(_reports(spec), s.grace_period) + 1,
+        grace_period=s.grace_period,
+        reduction_factor=s.reduction_factor,
+    )
+
+
+def _run_trial(values: dict[str, Any], context: _Context) -> None:
+    """One trial: the base spec with the trial's values, trained by Ray Train."""
+    trial = tune.get_context().get_trial_id()
+    os.environ["MLFLOW_TRACKING_URI"] = context.tracking_uri
+    spec = trial_spec(context.base, values, name=f"{context.sweep}-{trial}")
+    tags = {"weft.sweep": context.sweep, "weft.sweep.trial": trial}
+    if context.parent:
+        tags["mlflow.parentRunId"] = context.parent
+    train(spec, tags=tags, callbacks=[TuneReportCallback()])
+
+
+def _trials(grid: tune.ResultGrid, spec: SweepSpec, parent: str | None) -> list[Trial]:
+    """Every trial with its status: completed, stopped early by the scheduler (its MLflow
+    run is marked killed), or failed with its error."""
+    runs = _child_runs(spec, parent)
+    trials = []
+    for result in (grid[i] for i in range(len(grid))):
+        metrics = result.metrics or {}
+        trial_id = _trial_id(result)
+        reports = int(metrics.get("training_iteration", 0))
+        status = FAILED if result.error else (COMPLETED if reports >= _reports(spec) else STOPPED)
+        run_id = runs.get(trial_id)
+        if run_id and status != COMPLETED:
+            mlflow.MlflowClient().set_terminated(
+                run_id, "KILLED" if status == STOPPED else "FAILED"
+            )
+        value = metrics.get(spec.metric)
+        trials.append(
+            Trial(
+                id=trial_id,
+                values={p: (result.config or {}).get(p) for p in spec.space},
+                metric=float(value) if value is not None else None,
+                reports=reports,
+                status=status,
+                run_id=run_id,
+                error=str(result.error).splitlines()[0] if result.error else None,
+            )
+        )
+    return sorted(trials, key=lambda t: t.id)
+
+
+def _trial_id(result: tune.Result) -> str:
+    """From its reports, or for a trial that failed before any, its folder's name
+    (`<trainable>_<id>_<number>_...`, the id like `a1b2c_00000`)."""
+    if result.metrics and "trial_id" in result.metrics:
+        return str(result.metrics["trial_id"])
+    found = re.search(r"([0-9a-f]{5}_\d{5})", Path(result.path).name)
+    return found.group(1) if found else Path(result.path).name
+
+
+def _child_runs(spec: SweepSpec, parent: str | None) -> dict[str, str]:
+    """trial id → its MLflow run id."""
+    if not parent:
+        return {}
+    found = mlflow.search_runs(
+        experiment_names=[spec.mlflow.experiment],
+        filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+        output_format="list",
+    )
+    return {r.data.tags["weft.sweep.trial"]: r.info.run_id for r in found}
+
+
+def _best(trials: list[Trial], spec: SweepSpec) -> Trial | None:
+    done = [t for t in trials if t.status == COMPLETED and t.metric is not None]
+    if not done:
+        return None
+    pick = min if spec.mode == "min" else max
+    return pick(done, key=lambda t: t.metric or 0.0)
+
+
+def table(trials: list[Trial], spec: SweepSpec) -> pd.DataFrame:
+    """The trials as rows: id, each swept value, the metric, reports, status, run."""
+    return pd.DataFrame(
+        [
+            {
+                "trial": t.id,
+                **t.values,
+                spec.metric: t.metric,
+                "reports": t.reports,
+                "status": t.status,
+                "run_id": t.run_id,
+            }
+            for t in trials
+        ]
+    )
+
+
+def _log_summary(spec: SweepSpec, trials: list[Trial], best: Trial | None) -> None:
+    """On the parent run: the trials table, the plots, and the best trial."""
+    frame = table(trials, spec)
+    mlflow.log_table(frame, "sweep/trials.json")
+    mlflow.log_text(frame.to_csv(index=False), "sweep/trials.csv")
+    for name, figure in metric_plots(frame, spec).items():
+        mlflow.log_figure(figure, f"sweep/{name}")
+    mlflow.log_metrics({"trials.completed": sum(t.status == COMPLETED for t in trials)})
+    if best is not None and best.metric is not None:
+        mlflow.log_metric(f"best.{spec.metric}", best.metric)
+        mlflow.set_tags(
+            {"weft.sweep.best_trial": best.id, "weft.sweep.best_run": best.run_id or ""}
+        )
