@@ -1,0 +1,90 @@
+"""Promotion: a version takes the alias only through the gate; the champion stays put."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from weft.models import registry
+from weft.models.tokenizer import Tokenizer
+from weft.registry.promote import promote, registered
+from weft.registry.spec import PromoteSpec
+from weft.specs import parse_spec
+from weft.train.mlflow_model import log_model
+
+SPEC = parse_spec(
+    PromoteSpec,
+    {
+        "model": "clip-test",
+        "gate": {
+            "metrics": {
+                "val/loss": {"better": "lower", "threshold": 3.0},
+                "val/zero_shot_top1": {"better": "higher"},
+            },
+            "champion_tolerance": 0.1,
+        },
+    },
+)
+
+
+@pytest.fixture
+def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    return tmp_path
+
+
+def trained_run(tmp_path: Path, name: str, **metrics: float) -> str:
+    """An MLflow run like a training run's: held-out metrics, lineage tags, a CLIP model."""
+    torch.manual_seed(0)
+    directory = registry.save(
+        registry.build("clip-tiny"), tmp_path / name, Tokenizer.train(["a b c"] * 5, 280)
+    )
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    with mlflow.start_run(run_name=name) as run:
+        mlflow.log_metrics({k.replace("__", "/"): v for k, v in metrics.items()})
+        mlflow.set_tags({"weft.dataset.content_hash": "abc123", "weft.model.kind": "clip"})
+        log_model(directory, name)
+    return str(run.info.run_id)
+
+
+def test_a_passing_model_takes_the_alias_and_loads_by_it(tracking: Path) -> None:
+    run = trained_run(tracking, "first", val__loss=2.5, val__zero_shot_top1=0.4)
+    decision = promote(SPEC, run)
+    assert decision.passed and decision.alias == "champion" and decision.version == "1"
+    served = mlflow.pyfunc.load_model("models:/clip-test@champion")
+    out = served.predict(pd.DataFrame({"text": ["a b"]}))
+    assert np.stack(out["embedding"].to_list()).shape == (1, 32)
+    version = mlflow.MlflowClient().get_model_version("clip-test", "1")
+    assert version.tags["dataset_content_hash"] == "abc123"
+    assert version.tags["weft.gate.passed"] == "true" and version.tags["run_id"] == run
+
+
+def test_a_failing_model_is_refused_and_the_champion_stays(tracking: Path) -> None:
+    promote(SPEC, trained_run(tracking, "first", val__loss=2.5, val__zero_shot_top1=0.4))
+    worse = trained_run(tracking, "worse", val__loss=2.6, val__zero_shot_top1=0.2)
+    decision = promote(SPEC, worse)
+    assert not decision.passed and decision.alias == "challenger"
+    assert decision.champion_version == "1"
+    failed = {c.metric: c.reason for c in decision.checks if not c.passed}
+    assert failed == {"val/zero_shot_top1": "worse than the champion"}  # 2.6 is within 10 %
+    client = mlflow.MlflowClient()
+    assert str(client.get_model_version_by_alias("clip-test", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("clip-test", "challenger").version) == "2"
+    listed = {v.version: v for v in registered()}
+    assert listed["1"].aliases == ["champion"] and listed["1"].gate == "passed"
+    assert listed["2"].gate.startswith("failed: val/zero_shot_top1")
+
+
+def test_a_threshold_and_a_missing_metric_fail_the_gate(tracking: Path) -> None:
+    decision = promote(SPEC, trained_run(tracking, "bad", val__loss=3.5))
+    reasons = {c.metric: c.reason for c in decision.checks}
+    assert reasons == {
+        "val/loss": "above the threshold",
+        "val/zero_shot_top1": "not logged by the run",
+    }
+    assert decision.alias == "challenger"
