@@ -42,6 +42,7 @@ bench: setup test-data  ## benchmarks print figures; nothing in them is a timed 
 	$(BIN)/python -m tests.perf.bench_image_dedup
 	$(BIN)/python -m tests.perf.bench_sampling
 	$(BIN)/python -m tests.perf.bench_train
+	$(BIN)/python -m tests.perf.bench_sweep
 	$(BIN)/python -m tests.perf.bench_fashion_mnist  # needs: apt-get install dataset-fashion-mnist
 
 clean:
