@@ -22,7 +22,7 @@ def write_spec(tmp_path: Path, body: str) -> Path:
 def test_help_lists_the_commands() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("curate", "demo", "demo-data"):
+    for command in ("curate", "demo", "demo-data", "train", "tune", "promote", "models"):
         assert command in result.output
 
 
@@ -96,3 +96,10 @@ def test_curate_command_prints_the_checked_report(tmp_path: Path, ray_session: N
     assert "(checked)" in result.output
     assert "file_truncated" in result.output
     assert (tmp_path / "out" / "report.json").is_file()
+
+
+def test_promote_needs_exactly_one_source(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "model: m\ngate:\n  metrics:\n    val/loss: {better: lower}\n")
+    for args in ([], ["--run", "a", "--sweep", "b"]):
+        result = runner.invoke(app, ["promote", str(spec), *args])
+        assert result.exit_code == 2 and "give exactly one of --run and --sweep" in result.output
