@@ -11,7 +11,6 @@ import pytest
 from weft import storage
 from weft.curate import publish
 from weft.curate.pipeline import check_locations
-from weft.curate.report import PARTIAL_TIMINGS, Counts, Report
 from weft.specs import CurateSpec, SpecError, parse_spec
 
 NAMES = ["data", "removed", "report.json"]
@@ -87,6 +86,23 @@ def crash(*_: object) -> None:
     raise KeyboardInterrupt
 
 
+def crashed_commit(
+    out: storage.Location, monkeypatch: pytest.MonkeyPatch, target: object, name: str, tag: str
+) -> publish.Run:
+    """A first version published, then a run tagged `tag` interrupted inside its commit,
+    at `target.name`."""
+    first = publish.begin(out)
+    write_version(first, "first")
+    publish.commit(first, NAMES)
+    run = publish.begin(out)
+    write_version(run, tag)
+    with monkeypatch.context() as m:
+        m.setattr(target, name, crash)
+        with pytest.raises(KeyboardInterrupt):
+            publish.commit(run, NAMES)
+    return run
+
+
 def write_version(run: publish.Run, tag: str) -> None:
     """What a run writes: a Parquet-like file per part and the report, tagged."""
     for part in ("data", "removed"):
@@ -141,15 +157,7 @@ def test_a_crash_before_the_commit_leaves_the_previous_output_and_a_marker(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     out = storage.resolve(str(tmp_path / "out"))
-    first = publish.begin(out)
-    write_version(first, "first")
-    publish.commit(first, NAMES)
-    crashed = publish.begin(out)
-    write_version(crashed, "crashed")
-    with monkeypatch.context() as m:
-        m.setattr(storage, "write_atomic", crash)
-        with pytest.raises(KeyboardInterrupt):
-            publish.commit(crashed, NAMES)
+    crashed = crashed_commit(out, monkeypatch, storage, "write_atomic", "crashed")
     assert read_published(out) == read_local_view(tmp_path / "out") == "first"
     assert publish.interrupted(out).run == crashed.id
 
@@ -167,15 +175,7 @@ def test_a_crash_after_the_commit_is_finished_by_the_next_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = storage.resolve(str(tmp_path / "out"))
-    first = publish.begin(out)
-    write_version(first, "first")
-    publish.commit(first, NAMES)
-    second = publish.begin(out)
-    write_version(second, "second")
-    with monkeypatch.context() as m:
-        m.setattr(publish, "_link", crash)
-        with pytest.raises(KeyboardInterrupt):
-            publish.commit(second, NAMES)
+    crashed_commit(out, monkeypatch, publish, "_link", "second")
     # committed: readers of `_PUBLISHED` see the new output, the plain folders the old one
     assert read_published(out) == "second"
     assert read_local_view(tmp_path / "out") == "first"
@@ -206,21 +206,3 @@ def test_a_damaged_stamp_is_an_error_naming_it(tmp_path: Path) -> None:
     (tmp_path / "_PUBLISHED").write_text('{"run": "../../etc", "at": "2025-01-01T00:00:00Z"}')
     with pytest.raises(storage.StorageError, match=f"{tmp_path}/_PUBLISHED: not a Weft run"):
         publish.published(storage.resolve(str(tmp_path)))
-
-
-def test_partial_stage_timings_are_said_so_in_the_report() -> None:
-    report = Report(
-        name="t",
-        spec_hash="h",
-        inputs=[],
-        output="out",
-        files_read=1,
-        file_errors=[],
-        counts=Counts(),
-        written={},
-        stages=[],
-        stages_partial=True,
-        phases={},
-        seconds=1.0,
-    )
-    assert PARTIAL_TIMINGS in report.to_markdown()

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from weft.curate.report import AccountingError, Counts, Report, summarise_block
+from weft.curate.report import (
+    PARTIAL_TIMINGS,
+    AccountingError,
+    Counts,
+    Report,
+    summarise_block,
+)
 from weft.curate.schema import KEPT, QUARANTINED, REMOVED
 
 
@@ -94,3 +100,8 @@ def test_files_with_repeated_keys_are_listed_in_the_markdown() -> None:
     assert "repeated keys" not in done.to_markdown()
     done.repeated_keys = {"s3://b/docs.jsonl": 4}
     assert "| `s3://b/docs.jsonl` | 4 |" in done.to_markdown()
+
+
+def test_partial_stage_timings_are_said_so_in_the_report() -> None:
+    partial = report(Counts(), {}).model_copy(update={"stages_partial": True})
+    assert PARTIAL_TIMINGS in partial.to_markdown()
