@@ -87,7 +87,7 @@ def _kill_a_worker_after_the_first_checkpoint(run_dir: Path, killed: list[int]) 
     deadline = time.time() + 300
     while time.time() < deadline and not _checkpointed(run_dir):
         time.sleep(0.1)
-    # the GCS's actor table (the public state API needs the dashboard, off in tests)
+    # the GCS's actor table (the public state API would go through the dashboard)
     workers = [
         a["Pid"]
         for a in ray_state.actors().values()

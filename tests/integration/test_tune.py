@@ -8,6 +8,7 @@ from typing import Any
 import mlflow
 import pytest
 
+from tests.integration.test_train import clip_spec
 from weft.specs import parse_spec
 from weft.tune.spec import SweepSpec
 from weft.tune.sweep import COMPLETED, STOPPED, sweep
@@ -16,16 +17,16 @@ pytestmark = pytest.mark.integration
 
 
 def sweep_spec(data: str, out: Path, **fields: Any) -> SweepSpec:
-    base = {
-        "name": "it-base",
-        "model": "clip-tiny",
-        "data": {"uri": data, "val_percent": 10},
-        "optim": {"lr": 1e-3, "warmup_steps": 1, "max_steps": 2, "batch_size": 8},
-        "workers": {"count": 1, "cpus": 0.5},
-        "checkpoint": {"every_steps": 1},
-        "eval": {"every_steps": 1, "batches": 1},
-        "output": str(out / "runs"),
-    }
+    """The training tests' CLIP job as the base: one worker, reporting at every step."""
+    base = clip_spec(
+        data,
+        out / "runs",
+        name="it-base",
+        optim={"lr": 1e-3, "warmup_steps": 1, "max_steps": 2, "batch_size": 8},
+        workers={"count": 1, "cpus": 0.5},
+        checkpoint={"every_steps": 1},
+        eval={"every_steps": 1, "batches": 1},
+    )
     body = {"name": "it-sweep", "base": base, "output": str(out / "sweeps")}
     return parse_spec(SweepSpec, body | fields)
 

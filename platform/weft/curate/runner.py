@@ -101,7 +101,7 @@ def timed(
 @contextmanager
 def one_operator() -> Iterator[None]:
     """Datasets built inside the block start a task on every free CPU at once. For plans
-    that fuse into one operator (the ingest, the write): Ray Data's default reserves half
+    that fuse into one operator (the ingest): Ray Data's default reserves half
     the cluster for each operator's own use and shares the rest only once the first tasks
     report their output sizes, so a lone operator ran one task at a time at first
     (measured: six one-second tasks on 2 CPUs, 4.3 s -> 3.1 s). Plans with several
