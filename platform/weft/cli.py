@@ -18,6 +18,7 @@ from weft.storage import StorageError
 
 if TYPE_CHECKING:
     from weft.curate.calibrate import Counts, ImageRow
+    from weft.tune.sweep import SweepResult
 
 app = typer.Typer(
     help="Weft: curate image-text data, pretrain, sweep and serve multimodal models on Ray.",
@@ -29,6 +30,11 @@ console = Console()
 err_console = Console(stderr=True)
 T = TypeVar("T")
 DEMO_JOBS = (Path("jobs/clip.yaml"), Path("jobs/diffusion.yaml"))
+# The demo's sweeps, each followed by the promotion of its model.
+DEMO_SWEEPS = (
+    (Path("jobs/sweep-clip.yaml"), Path("jobs/promote-clip.yaml")),
+    (Path("jobs/sweep-cfg.yaml"), Path("jobs/promote-diffusion.yaml")),
+)
 
 
 @contextmanager
@@ -295,28 +301,37 @@ def _run_training(spec_path: Path) -> None:
 
 @app.command()
 def tune(
-    spec: Annotated[Path, typer.Argument(help="Sweep spec (YAML), e.g. jobs/sweep-clip.yaml.")],
+    spec: Annotated[
+        Path, typer.Argument(help="Sweep spec (YAML): jobs/sweep-clip.yaml, jobs/sweep-cfg.yaml.")
+    ],
 ) -> None:
-    """Sweep a training spec on Ray Tune (ASHA stops trailing trials); tracked in MLflow.
-    A local Ray runs its dashboard: Ray Train needs it to free a stopped trial's CPUs."""
-    from weft.tune.spec import SweepSpec
+    """Sweep on Ray Tune, tracked in MLflow: a training spec's values (ASHA stops trailing
+    trials; a local Ray runs its dashboard, which Ray Train needs to free a stopped trial's
+    CPUs), or a trained diffusion model's guidance (CFG scale, negative prompt, steps),
+    judged by a trained CLIP; the chosen setting is saved with the model."""
+
+    _print_sweep(_run_sweep(spec))
+
+
+def _run_sweep(spec_path: Path) -> SweepResult:
+    from weft.tune.spec import GuidanceSpec, load_sweep
 
     with _user_errors():
-        job = load_spec(SweepSpec, spec)
+        job = load_sweep(spec_path)
+        from weft.tune.guidance import guidance_sweep
         from weft.tune.sweep import sweep
 
-        console.print(f"sweeping [bold]{job.name}[/] from {spec}", highlight=False)
-        result = sweep(job)
-    _print_sweep(result)
+        console.print(f"sweeping [bold]{job.name}[/] from {spec_path}", highlight=False)
+        return guidance_sweep(job) if isinstance(job, GuidanceSpec) else sweep(job)
 
 
-def _print_sweep(result: object) -> None:
+def _print_sweep(result: SweepResult) -> None:
     from weft.tracking import ui_command
-    from weft.tune.sweep import SweepResult, table
+    from weft.tune.sweep import table
 
-    assert isinstance(result, SweepResult)
-    frame = table(result.trials, result.spec)
-    shown = Table(title=f"sweep {result.spec.name}: {result.spec.metric} ({result.spec.mode})")
+    spec = result.spec
+    frame = table(result.trials).drop(columns="run_id")  # in MLflow, and below for the best
+    shown = Table(title=f"sweep {spec.name}: {spec.metric} ({spec.mode})")
     for column in frame.columns:
         shown.add_column(str(column))
     for row in frame.itertuples(index=False):
@@ -327,16 +342,18 @@ def _print_sweep(result: object) -> None:
         err_console.print("[bold red]no trial completed[/]")
         raise typer.Exit(1)
     values = ", ".join(
-        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.values.items()
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in best.values.items()
     )
     console.print(
-        f"best trial {best.id}: {result.spec.metric} {best.metric:.4g} with {values}\n"
-        f"run {best.run_id}, model {best.model}",
+        f"best trial {best.id}: {spec.metric} {best.metrics[spec.metric]:.4g} with {values}\n"
+        f"run {best.run_id}, model {result.model}",
         highlight=False,
     )
     if result.run_id:
         console.print(
-            f"MLflow sweep run: {result.run_id}; to browse: {ui_command()}", highlight=False
+            f"MLflow sweep run: {result.run_id}; to browse: {ui_command()}\n"
+            f"to register its model: weft promote <spec> --sweep {result.run_id}",
+            highlight=False,
         )
 
 
@@ -353,17 +370,25 @@ def promote(
     ] = None,
 ) -> None:
     """Register a run's model in MLflow's registry; move the alias only if it passes the gate."""
+    if (run is None) == (sweep is None):
+        err_console.print("[bold red]error:[/] give exactly one of --run and --sweep")
+        raise typer.Exit(2)
+    if not _run_promotion(spec, run=run, sweep=sweep):
+        raise typer.Exit(1)
+
+
+def _run_promotion(spec_path: Path, run: str | None = None, sweep: str | None = None) -> bool:
+    """Promote and print the gate's table; whether the version passed."""
     from weft.registry.spec import PromoteSpec
 
     with _user_errors():
-        job = load_spec(PromoteSpec, spec)
-        if (run is None) == (sweep is None):
-            raise SpecError("give exactly one of --run and --sweep")
+        job = load_spec(PromoteSpec, spec_path)
         from weft.registry.promote import best_of_sweep
         from weft.registry.promote import promote as run_promotion
 
         decision = run_promotion(job, run or best_of_sweep(str(sweep)))
     _print_decision(decision)
+    return decision.passed
 
 
 def _print_decision(decision: object) -> None:
@@ -391,9 +416,10 @@ def _print_decision(decision: object) -> None:
     )
     if decision.passed:
         console.print(f"[green]promoted[/]{moved}: models:/{decision.model}@{decision.alias}")
-        return
-    err_console.print(f"[bold red]refused:[/] the gate failed{moved}; the champion is unchanged")
-    raise typer.Exit(1)
+    else:
+        err_console.print(
+            f"[bold red]refused:[/] the gate failed{moved}; the champion is unchanged"
+        )
 
 
 @app.command()
@@ -402,10 +428,12 @@ def models() -> None:
     from weft.registry.promote import registered
 
     shown = Table(title="registered models")
-    for column in ("model", "version", "aliases", "gate", "dataset hash", "run"):
+    for column in ("model", "version", "aliases", "gate", "dataset hash", "run", "generation"):
         shown.add_column(column)
     for v in registered():
-        shown.add_row(v.model, v.version, ", ".join(v.aliases), v.gate, v.dataset, v.run_id)
+        shown.add_row(
+            v.model, v.version, ", ".join(v.aliases), v.gate, v.dataset, v.run_id, v.generation
+        )
     console.print(shown)
 
 
@@ -459,10 +487,11 @@ def demo(
     train: Annotated[
         list[Path] | None, typer.Option(help="Training specs run after the curation.")
     ] = None,
-    dashboard: Dashboard = False,
 ) -> None:
-    """The end-to-end demo on embedded defaults: make a corpus, curate it, print the report,
-    then train a tiny CLIP and a tiny text-to-image diffusion model on the curated pairs."""
+    """The end-to-end demo on embedded defaults: make a corpus, curate it, print the report;
+    train a tiny CLIP and a tiny text-to-image diffusion model on the curated pairs; sweep
+    CLIP's temperature and the diffusion model's guidance on Ray Tune; promote both models
+    in MLflow's registry behind their gates; list the registry."""
     from weft.curate.demo_data import generate
 
     with _user_errors():
@@ -474,10 +503,16 @@ def demo(
         f"{len(manifest.bad_schema_files)} file with the wrong schema → {raw}",
         highlight=False,
     )
-    _ask_for_dashboard(dashboard)
+    _ask_for_dashboard(True)  # the sweep's Ray Train needs it to free a stopped trial's CPUs
     _run_curation(spec)
     for job in train or DEMO_JOBS:
         _run_training(job)
+    for sweep_spec, promotion in DEMO_SWEEPS:
+        result = _run_sweep(sweep_spec)
+        _print_sweep(result)
+        if result.run_id:  # a refused promotion is shown, and the demo goes on
+            _run_promotion(promotion, sweep=result.run_id)
+    models()
 
 
 def main() -> None:

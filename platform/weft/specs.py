@@ -396,15 +396,20 @@ def parse_spec(model: type[S], data: object, source: str = "<spec>") -> S:
         raise SpecError(format_validation_error(source, err)) from None
 
 
-def load_spec(model: type[S], path: str | Path) -> S:
-    """Read a YAML spec file and validate it; every failure is a `SpecError`."""
+def read_yaml(path: str | Path) -> object:
+    """A YAML file's data, unvalidated; a file that cannot be read or parsed is a
+    `SpecError`."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError(f"{path}: cannot read the file: {err}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise SpecError(f"{path}: not valid YAML: {err}") from None
-    return parse_spec(model, data, str(path))
+
+
+def load_spec(model: type[S], path: str | Path) -> S:
+    """Read a YAML spec file and validate it; every failure is a `SpecError`."""
+    return parse_spec(model, read_yaml(path), str(path))

@@ -42,3 +42,24 @@ def use_experiment(name: str) -> str:
     if uri.startswith("sqlite:"):
         location = (data_dir() / "mlartifacts" / name).as_uri()
     return mlflow.create_experiment(name, artifact_location=location)
+
+
+# Tags of a training run that say where its model came from, and the names `weft promote`
+# gives them on the registered version.
+LINEAGE_TAGS = {
+    "weft.dataset.uri": "dataset_uri",
+    "weft.dataset.content_hash": "dataset_content_hash",
+    "weft.spec_hash": "spec_hash",
+    "weft.git_commit": "git_commit",
+    "weft.model.kind": "model_kind",
+}
+GENERATION_TAG = "weft.generation."
+
+
+def generation_tags(config: object) -> dict[str, str]:
+    """A model config's default generation settings as run tags (none for a kind that does
+    not generate)."""
+    generation = getattr(config, "generation", None)
+    if generation is None:
+        return {}
+    return {f"{GENERATION_TAG}{k}": str(v) for k, v in generation.model_dump().items()}

@@ -4,6 +4,7 @@ real models on CPU."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -267,7 +268,7 @@ def test_linear_betas_run_from_1e_4_to_0_02_scaled_by_1000_over_the_steps() -> N
 def test_ema_moves_the_shadow_by_the_decay_rule_and_copy_to_loads_it() -> None:
     torch.manual_seed(0)
     model = nn.Linear(3, 2)
-    ema = EMA(model, decay=0.9)
+    ema = EMA(model, decay=0.9, warmup=False)
     start = {name: p.detach().clone() for name, p in model.named_parameters()}
     with torch.no_grad():
         for p in model.parameters():
@@ -281,3 +282,21 @@ def test_ema_moves_the_shadow_by_the_decay_rule_and_copy_to_loads_it() -> None:
     restored.copy_to(model)
     for name, p in model.named_parameters():
         assert torch.equal(p, ema.shadow[name])
+
+
+def test_ema_warmup_follows_the_weights_early_and_reaches_the_decay_later() -> None:
+    model = nn.Linear(3, 2)
+    ema = EMA(model, decay=0.999)
+    start = {name: p.detach().clone() for name, p in model.named_parameters()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    ema.update(model)  # d = min(0.999, 1/10): 90 % of the way at once
+    for name, p in model.named_parameters():
+        assert_close(ema.shadow[name], p.detach() - 0.1 * (p.detach() - start[name]))
+    for _ in range(199):
+        ema.update(model)
+    kept = 0.1 * math.prod((1 + n) / (10 + n) for n in range(1, 200))
+    for name, p in model.named_parameters():  # far less than the 0.999**200 = 82 % without
+        assert_close(ema.shadow[name], p.detach() - kept * (p.detach() - start[name]))
+    assert kept < 1e-6

@@ -101,3 +101,34 @@ def test_every_kind_describes_its_columns_and_answers_its_example(tmp_path: Path
         answer = predictor.predict_columns(example, params)
         assert list(answer) == [column for column, _ in predictor.outputs]
         assert len(next(iter(answer.values()))) == len(next(iter(example.values())))
+
+
+def test_with_generation_changes_the_defaults_and_shares_the_weights(tmp_path: Path) -> None:
+    generator = inference.load(saved(tmp_path, "diffusion-tiny"))
+    assert isinstance(generator, inference.ImageGenerator)
+    tuned = generator.with_generation(cfg_scale=6.5, steps=2)
+    assert tuned.params == {"cfg_scale": 6.5, "steps": 2, "seed": 0}
+    assert generator.params["cfg_scale"] == 3.0  # the original keeps its own
+    assert tuned.generate(["a red circle"]) == generator.generate(
+        ["a red circle"], cfg_scale=6.5, steps=2
+    )
+    assert next(tuned.model.parameters()) is next(generator.model.parameters())
+    with pytest.raises(ValueError, match="steps"):
+        generator.with_generation(steps=0)
+
+
+def test_image_features_are_the_encoders_cls_features(tmp_path: Path) -> None:
+    clip = inference.load(saved(tmp_path, "clip-tiny"))
+    assert isinstance(clip, inference.Embedder)
+    features = clip.image_features([png((255, 0, 0)), png((0, 0, 255))])
+    assert features.shape == (2, clip.model.config.vision.width)
+    assert not np.allclose(features[0], features[1])
+
+
+def test_a_captioned_grid_writes_each_caption_under_its_image() -> None:
+    grid = images.captioned_grid([png((255, 0, 0))] * 5, ["red"] * 4 + ["a much longer caption"])
+    width, height = grid.size
+    assert width == 4 * 128 and height > 2 * 128  # two rows, each with room for its text
+    pixels = np.asarray(grid)
+    assert (pixels[:128, :128] == [255, 0, 0]).all()  # the image, scaled to its cell
+    assert (pixels[130:140, :128] < 128).any()  # dark text on white under it

@@ -14,7 +14,7 @@ from weft.models import registry
 from weft.models.tokenizer import Tokenizer
 from weft.registry.promote import promote, registered
 from weft.registry.spec import PromoteSpec
-from weft.specs import parse_spec
+from weft.specs import SpecError, parse_spec
 from weft.train.mlflow_model import log_model
 
 SPEC = parse_spec(
@@ -47,7 +47,13 @@ def trained_run(tmp_path: Path, name: str, **metrics: float) -> str:
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
     with mlflow.start_run(run_name=name) as run:
         mlflow.log_metrics({k.replace("__", "/"): v for k, v in metrics.items()})
-        mlflow.set_tags({"weft.dataset.content_hash": "abc123", "weft.model.kind": "clip"})
+        mlflow.set_tags(
+            {
+                "weft.dataset.content_hash": "abc123",
+                "weft.model.kind": "clip",
+                "weft.generation.cfg_scale": "4.5",  # as a guidance sweep's run has them
+            }
+        )
         log_model(directory, name)
     return str(run.info.run_id)
 
@@ -62,6 +68,9 @@ def test_a_passing_model_takes_the_alias_and_loads_by_it(tracking: Path) -> None
     version = mlflow.MlflowClient().get_model_version("clip-test", "1")
     assert version.tags["dataset_content_hash"] == "abc123"
     assert version.tags["weft.gate.passed"] == "true" and version.tags["run_id"] == run
+    assert version.tags["generation.cfg_scale"] == "4.5"
+    logged = mlflow.get_run(run).outputs.model_outputs[0].model_id
+    assert version.source == f"models:/{logged}"  # the logged model, by its id
 
 
 def test_a_failing_model_is_refused_and_the_champion_stays(tracking: Path) -> None:
@@ -88,3 +97,11 @@ def test_a_threshold_and_a_missing_metric_fail_the_gate(tracking: Path) -> None:
         "val/zero_shot_top1": "not logged by the run",
     }
     assert decision.alias == "challenger"
+
+
+def test_a_run_without_a_model_is_refused_naming_it(tracking: Path) -> None:
+    mlflow.set_tracking_uri(f"sqlite:///{tracking}/mlflow.db")
+    with mlflow.start_run() as run:
+        mlflow.log_metrics({"val/loss": 1.0, "val/zero_shot_top1": 0.5})
+    with pytest.raises(SpecError, match=f"run {run.info.run_id}: logged no model to register"):
+        promote(SPEC, run.info.run_id)

@@ -15,7 +15,8 @@ from PIL import Image
 
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
-from weft.train.mlflow_model import log_model
+from weft.specs import SpecError, StorageSpec
+from weft.train.mlflow_model import SOURCE_RUN, fetch_model, log_model, source_run_file
 
 CAPTIONS = ["a red circle", "a blue square", "a green triangle on white"] * 5
 
@@ -76,3 +77,20 @@ def test_generation_takes_negative_prompts_and_its_knobs_as_params(
     first = served.predict(frame, params=knobs)["image"].to_list()
     assert first == served.predict(frame, params=knobs)["image"].to_list()
     assert Image.open(io.BytesIO(first[0])).format == "PNG"
+
+
+def test_a_model_is_fetched_from_a_folder_or_mlflow_with_the_run_that_made_it(
+    tmp_path: Path, tracking: str
+) -> None:
+    uri = logged(tmp_path, "clip-tiny")
+    run_id = uri.split("/")[1]
+    from_run, made_by = fetch_model(uri, StorageSpec(), tmp_path / "a")
+    assert made_by == run_id and registry.load_kind(from_run) == "clip"
+    folder = tmp_path / "clip-tiny"
+    (folder / SOURCE_RUN).write_bytes(source_run_file(run_id))
+    from_folder, made_by = fetch_model(str(folder), StorageSpec(), tmp_path / "b")
+    assert made_by == run_id and registry.load_kind(from_folder) == "clip"
+    with pytest.raises(SpecError, match="is not a folder"):
+        fetch_model(str(tmp_path / "nothing"), StorageSpec(), tmp_path / "c")
+    with pytest.raises(SpecError, match="runs:/0123/model: not found"):
+        fetch_model("runs:/0123/model", StorageSpec(), tmp_path / "d")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from weft.specs import SpecError, parse_spec
-from weft.tune.spec import SweepSpec, trial_spec
+from weft.tune.spec import GuidanceSpec, SweepSpec, load_sweep, trial_spec
 
 BASE = {
     "name": "base",
@@ -61,3 +64,49 @@ def test_a_bad_sweep_is_refused_naming_the_field(fields: dict[str, Any], message
 
 def test_a_metric_that_is_not_held_out_needs_no_evaluation_at_each_report() -> None:
     assert sweep(metric="lr", mode="max", fixed={"checkpoint.every_steps": 7}).metric == "lr"
+
+
+GUIDANCE = {
+    "name": "g",
+    "model": "runs/diffusion/model",
+    "judge": "runs/clip/model",
+    "data": {"uri": "curated"},
+    "space": {"cfg_scale": {"grid": [1.0, 3.0]}},
+}
+
+
+def test_a_guidance_sweep_takes_the_models_generation_settings() -> None:
+    spec = parse_spec(GuidanceSpec, GUIDANCE | {"space": {"negative_prompt": {"grid": ["", "x"]}}})
+    assert (spec.metric, spec.mode) == ("clip_score", "max")
+    by_frechet = parse_spec(GuidanceSpec, GUIDANCE | {"objective": {"metric": "frechet"}})
+    assert by_frechet.mode == "min"
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        ({"cfg": {"grid": [1.0]}}, "cfg: not a generation setting (known: cfg_scale, steps"),
+        ({"cfg_scale": {"grid": [-1.0]}}, "cfg_scale = -1.0: Input should be greater than"),
+        ({"steps": {"choice": [0]}}, "steps = 0: Input should be greater than 0"),
+    ],
+)
+def test_a_guidance_sweep_of_no_such_setting_is_refused_naming_it(
+    space: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(SpecError, match=re.escape(message)):
+        parse_spec(GuidanceSpec, GUIDANCE | {"space": space}, "sweep.yaml")
+
+
+def test_a_sweep_file_is_a_guidance_sweep_when_it_names_a_model_and_no_base(
+    tmp_path: Path,
+) -> None:
+    guidance, training = tmp_path / "g.yaml", tmp_path / "t.yaml"
+    guidance.write_text(yaml.safe_dump(GUIDANCE))
+    training.write_text(
+        yaml.safe_dump({"name": "t", "base": BASE, "space": {"optim.lr": {"grid": [0.1]}}})
+    )
+    assert isinstance(load_sweep(guidance), GuidanceSpec)
+    assert isinstance(load_sweep(training), SweepSpec)
+    with pytest.raises(SpecError, match="base: Field required"):
+        training.write_text(yaml.safe_dump({"name": "t", "space": {"optim.lr": {"grid": [0.1]}}}))
+        load_sweep(training)

@@ -268,18 +268,28 @@ def sample(
 
 class EMA:
     """Exponential moving average of a model's parameters, the weights to sample with:
-    after each optimiser step, shadow ← decay · shadow + (1 - decay) · parameter."""
+    after each optimiser step, shadow ← d · shadow + (1 - d) · parameter.
 
-    def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
+    With `warmup`, d = min(decay, (1 + n) / (10 + n)) at the n-th update (the warm-up of
+    TensorFlow's `ExponentialMovingAverage`): early on the average follows the training
+    weights, so a short run does not sample with weights that are mostly their random
+    initialisation (0.999 over 200 steps keeps 82 % of it)."""
+
+    def __init__(self, model: nn.Module, decay: float = 0.999, warmup: bool = True) -> None:
         if not 0 <= decay <= 1:
             raise ValueError(f"decay {decay} is not in [0, 1]")
         self.decay = decay
+        self.warmup = warmup
+        self.updates = 0
         self.shadow = {name: p.detach().clone() for name, p in model.named_parameters()}
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        n = self.updates
+        decay = min(self.decay, (1 + n) / (10 + n)) if self.warmup else self.decay
         for name, p in model.named_parameters():
-            self.shadow[name].lerp_(p, 1 - self.decay)
+            self.shadow[name].lerp_(p, 1 - decay)
+        self.updates += 1
 
     @torch.no_grad()
     def copy_to(self, model: nn.Module) -> None:

@@ -4,11 +4,12 @@ to PNG. Pure PIL and numpy, shared by training's preprocessing and by inference.
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 
 class ImageError(ValueError):
@@ -51,3 +52,24 @@ def to_png(image: torch.Tensor) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def captioned_grid(
+    images: Sequence[bytes], captions: Sequence[str], columns: int = 4, side: int = 128
+) -> Image.Image:
+    """The encoded images in a grid, each scaled to `side` pixels (nearest: small samples
+    stay crisp) with its caption written under it, wrapped to the cell's width."""
+    font = ImageFont.load_default(size=11)
+    chars = max(1, side // 6)  # what fits on a line of the cell, at this font size
+    lines = [textwrap.wrap(c, chars)[:3] for c in captions]
+    text_h = 14 * max((len(w) for w in lines), default=1) + 4
+    rows = -(-len(images) // columns)
+    canvas = Image.new("RGB", (columns * side, rows * (side + text_h)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, (data, wrapped) in enumerate(zip(images, lines, strict=True)):
+        r, c = divmod(i, columns)
+        x, y = c * side, r * (side + text_h)
+        tile = Image.open(io.BytesIO(data)).convert("RGB")
+        canvas.paste(tile.resize((side, side), Image.Resampling.NEAREST), (x, y))
+        draw.multiline_text((x + 2, y + side + 2), "\n".join(wrapped), fill="black", font=font)
+    return canvas

@@ -13,6 +13,7 @@ it, so a wrapper needs no knowledge of the kind.
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +26,8 @@ from torch import nn
 from weft.models import images, registry
 from weft.models.captioner import Captioner
 from weft.models.clip import CLIP
-from weft.models.diffusion import DDIMScheduler, TextToImage, sample
+from weft.models.diffusion import DDIMScheduler, GenerationConfig, TextToImage, sample
+from weft.models.metrics import image_features
 from weft.models.text import PAD_ID
 from weft.models.tokenizer import Tokenizer
 
@@ -111,6 +113,11 @@ class Embedder(Predictor):
         """(len(data), dim) float32, from encoded images (PNG, JPEG, ...)."""
         return self._embed(data, lambda part: self.model.encode_image(self._images(part)))
 
+    def image_features(self, data: Sequence[bytes]) -> np.ndarray:
+        """(len(data), width) float64: the image encoder's CLS features, the space where
+        Fréchet distances between image sets are measured."""
+        return image_features(self.model.visual, self._images(data))
+
     def _embed(self, items: Sequence[Any], encode: Any) -> np.ndarray:
         parts = [encode(items[s]).float().cpu().numpy() for s in _chunks(len(items))]
         return np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
@@ -181,6 +188,15 @@ class ImageGenerator(Predictor):
     def params(self) -> dict[str, Any]:
         g = self.model.config.generation
         return {"cfg_scale": g.cfg_scale, "steps": g.steps, "seed": 0}
+
+    def with_generation(self, **settings: Any) -> ImageGenerator:
+        """This generator (sharing its weights) with other defaults: `cfg_scale`, `steps`,
+        `negative_prompt`, validated by the model's `GenerationConfig`."""
+        config = self.model.config
+        generation = GenerationConfig.model_validate(config.generation.model_dump() | settings)
+        model = copy.copy(self.model)  # the same parameters, its own config
+        model.config = config.model_copy(update={"generation": generation})
+        return ImageGenerator(model, self.tokenizer, self.device)
 
     @torch.no_grad()
     def generate(

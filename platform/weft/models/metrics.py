@@ -130,8 +130,14 @@ def clip_score(model: CLIP, images: Tensor, ids: Tensor) -> float:
     """Weft-CLIP score: 100 * mean(max(cos(image, its caption), 0)) under Weft's own trained
     CLIP — not the CLIPScore of the literature (which uses OpenAI's ViT-B/32 weights), so
     only comparable between Weft models scored by the same CLIP."""
-    cosine = (model.encode_image(images) * model.encode_text(ids)).sum(dim=-1)  # (B,)
-    return 100 * cosine.clamp(min=0).mean().item()
+    image_emb, text_emb = model.encode_image(images), model.encode_text(ids)
+    return clip_score_of(image_emb.float().cpu().numpy(), text_emb.float().cpu().numpy())
+
+
+def clip_score_of(image_emb: np.ndarray, text_emb: np.ndarray) -> float:
+    """`clip_score` from unit embeddings, row i of each a pair: 100 * mean(max(cos, 0))."""
+    cosine = (image_emb * text_emb).sum(axis=-1)
+    return float(100 * np.clip(cosine, 0, None).mean())
 
 
 @torch.no_grad()

@@ -17,17 +17,11 @@ from mlflow.exceptions import MlflowException
 
 from weft.registry.spec import Bound, PromoteSpec
 from weft.specs import SpecError
-from weft.tracking import tracking_uri
+from weft.tracking import GENERATION_TAG, LINEAGE_TAGS, tracking_uri
 
-# Tags of a training run copied onto its versions: where the model came from.
-LINEAGE = {
-    "weft.dataset.uri": "dataset_uri",
-    "weft.dataset.content_hash": "dataset_content_hash",
-    "weft.spec_hash": "spec_hash",
-    "weft.git_commit": "git_commit",
-    "weft.model.kind": "model_kind",
-    "mlflow.parentRunId": "sweep_run",
-}
+# Tags of a run copied onto its versions: where the model came from, and the sweep that
+# chose it (a training sweep's trial is nested in it; a guidance sweep's run is the sweep).
+LINEAGE = LINEAGE_TAGS | {"mlflow.parentRunId": "sweep_run", "weft.sweep.run": "sweep_run"}
 GATE = "weft.gate"
 
 
@@ -138,6 +132,11 @@ def _register(
     """A new version of the model from the run's `model`, tagged with its lineage and the
     gate's results."""
     tags = {short: run.data.tags[key] for key, short in LINEAGE.items() if key in run.data.tags}
+    tags |= {  # the default generation settings: `weft.generation.cfg_scale` → `generation.…`
+        key.removeprefix("weft."): value
+        for key, value in run.data.tags.items()
+        if key.startswith(GENERATION_TAG)
+    }
     tags |= {f"{GATE}.{c.metric}": "" if c.value is None else repr(c.value) for c in checks}
     tags[f"{GATE}.passed"] = str(all(c.passed for c in checks)).lower()
     tags[f"{GATE}.failed"] = ", ".join(f"{c.metric}: {c.reason}" for c in checks if not c.passed)
@@ -146,7 +145,15 @@ def _register(
         client.get_registered_model(spec.model)
     except MlflowException:
         client.create_registered_model(spec.model, tags={"weft.kind": tags.get("model_kind", "")})
-    return mlflow.register_model(f"runs:/{run.info.run_id}/model", spec.model, tags=tags)
+    return mlflow.register_model(_logged_model(run), spec.model, tags=tags)
+
+
+def _logged_model(run: mlflow.entities.Run) -> str:
+    """The URI of the model the run logged last (MLflow 3 registers logged models by id)."""
+    outputs = run.outputs.model_outputs if run.outputs else []
+    if not outputs:
+        raise SpecError(f"run {run.info.run_id}: logged no model to register")
+    return f"models:/{outputs[-1].model_id}"
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,7 @@ class Listed:
     gate: str
     dataset: str
     run_id: str
+    generation: str  # the default generation settings, for a model that generates
 
 
 def registered() -> list[Listed]:
@@ -182,6 +190,11 @@ def registered() -> list[Listed]:
                     gate if passed else "-",
                     v.tags.get("dataset_content_hash", "-"),
                     v.tags.get("run_id", v.run_id or "-"),
+                    " ".join(
+                        f"{k.removeprefix('generation.')}={value!r}"
+                        for k, value in sorted(v.tags.items())
+                        if k.startswith("generation.")
+                    ),
                 )
             )
     return out

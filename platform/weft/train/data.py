@@ -22,7 +22,7 @@ from weft.curate.publish import published
 from weft.models.images import to_array
 from weft.models.tokenizer import Tokenizer
 from weft.sources import ItemSource
-from weft.specs import SpecError, TrainSpec
+from weft.specs import DataSpec, SpecError, StorageSpec, TrainSpec
 
 COLUMNS = ["id", "text", "image"]
 # Ray Data's share of a CPU per task or actor: the training workers hold whole CPUs, and on a
@@ -58,10 +58,10 @@ def _read(loc: storage.Location) -> Iterator[pa.Table]:
         )
 
 
-def pairs(spec: TrainSpec) -> tuple[Dataset, Dataset]:
+def pairs(spec: DataSpec, storage_spec: StorageSpec) -> tuple[Dataset, Dataset]:
     """(train, held-out) datasets of the curated image-text pairs (text-only rows skipped)."""
     files = storage.list_files(
-        published(storage.resolve(spec.data.uri, spec.storage)).join("data"), (".parquet",)
+        published(storage.resolve(spec.uri, storage_spec)).join("data"), (".parquet",)
     )
     ds = ray.data.read_datasource(
         ItemSource("CuratedParquet", files, _read),
@@ -69,7 +69,7 @@ def pairs(spec: TrainSpec) -> tuple[Dataset, Dataset]:
         num_cpus=DATA_CPUS,
     )
     ds.context.target_max_block_size = BLOCK_BYTES  # this dataset's own copy of the context
-    split = partial(split_side, percent=spec.data.val_percent)
+    split = partial(split_side, percent=spec.val_percent)
     return tuple(
         ds.map_batches(
             partial(split, held_out=held_out), batch_format="pyarrow", num_cpus=DATA_CPUS

@@ -10,20 +10,27 @@ from the model's config. Each kind's signature and input example are logged with
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import mlflow.pyfunc
 import pandas as pd
-from mlflow.models import ModelSignature
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model, ModelSignature
 from mlflow.pyfunc.model import PythonModel
 from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema
 from mlflow.types.schema import Array
 
+from weft import storage
 from weft.models import inference
+from weft.specs import SpecError, StorageSpec
+from weft.tracking import tracking_uri
 
 ARTIFACT = "weft_model"
+# In a model folder that Weft wrote beside a run: the MLflow run that made it (its lineage).
+SOURCE_RUN = "run.json"
 PIP_REQUIREMENTS = ["torch==2.13.0", "tokenizers", "safetensors", "pydantic>=2", "pillow"]
 
 
@@ -78,3 +85,31 @@ def log_model(directory: Path, name: str) -> None:
         pip_requirements=PIP_REQUIREMENTS,
         code_paths=[str(Path(__file__).parents[1])],
     )
+
+
+def source_run_file(run_id: str) -> bytes:
+    """The content of a model folder's `SOURCE_RUN` file."""
+    return json.dumps({"run_id": run_id}).encode()
+
+
+def fetch_model(uri: str, spec: StorageSpec, into: Path) -> tuple[Path, str | None]:
+    """The Weft model folder at `uri` (a folder, local or s3://, or an MLflow model:
+    `runs:/<run>/model`, `models:/<name>@<alias>`) copied under `into`, with the MLflow run
+    that made it where that is known."""
+    if uri.startswith(("runs:/", "models:/")):
+        mlflow.set_tracking_uri(tracking_uri())
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into)))
+            meta = Model.load(str(local))
+            path = meta.flavors["python_function"]["artifacts"][ARTIFACT]["path"]
+        except MlflowException as err:
+            raise SpecError(f"{uri}: not found in {tracking_uri()} ({err.message})") from None
+        except (KeyError, OSError):
+            raise SpecError(f"{uri}: not a Weft model (no {ARTIFACT} artifact)") from None
+        return local / path, meta.run_id
+    try:
+        storage.copy_dir(storage.resolve(uri, spec), storage.resolve(str(into)))
+    except storage.StorageError as err:
+        raise SpecError(str(err)) from None
+    found = into / SOURCE_RUN
+    return into, json.loads(found.read_text())["run_id"] if found.is_file() else None

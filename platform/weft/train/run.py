@@ -31,9 +31,10 @@ from weft.curate.publish import published
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
 from weft.specs import SpecError, TrainSpec, spec_hash
-from weft.tracking import tracking_uri, use_experiment
+from weft.tracking import generation_tags, tracking_uri, use_experiment
 from weft.train import data
 from weft.train.loop import MODEL_DIR, train_loop
+from weft.train.mlflow_model import SOURCE_RUN, source_run_file
 from weft.train.tasks import load_judge
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ def train(
                 "weft.dataset.uri": spec.data.uri,
                 "weft.dataset.content_hash": _dataset_hash(spec),
                 "weft.git_commit": _git_commit(),
+                **generation_tags(model_config),
                 **(tags or {}),
             }
         )
@@ -171,6 +173,7 @@ def train(
     if run_id:
         with mlflow.start_run(run_id=run_id), result.checkpoint.as_directory() as directory:
             _log_model(Path(directory) / MODEL_DIR, spec)
+        storage.write_bytes(model.join(SOURCE_RUN), source_run_file(run_id))
     log.info("train done name=%s run_id=%s model=%s", spec.name, run_id, model.uri)
     return TrainResult(run_id, last.uri, model.uri, dict(result.metrics or {}))
 
@@ -213,7 +216,7 @@ def _on_cluster(spec: TrainSpec) -> tuple[Dataset, Dataset]:
     cluster.connect()
     _check_room(spec)
     _warn_if_data_starves(spec)
-    pairs = data.pairs(spec)
+    pairs = data.pairs(spec.data, spec.storage)
     data.check_enough(spec, *pairs)
     return pairs
 

@@ -7,7 +7,7 @@ import re
 import pandas as pd
 from matplotlib.figure import Figure  # not pyplot: no display, no global state
 
-from weft.tune.spec import SweepSpec
+from weft.tune.spec import AnySweep
 
 STYLES = {
     "completed": ("o", "tab:blue"),
@@ -16,7 +16,7 @@ STYLES = {
 }
 
 
-def metric_plots(frame: pd.DataFrame, spec: SweepSpec) -> dict[str, Figure]:
+def metric_plots(frame: pd.DataFrame, spec: AnySweep) -> dict[str, Figure]:
     """`<metric>_vs_<path>.png` → a scatter of the trials' last reported metric against the
     value at `path`, by status; a log axis for `log_uniform` values."""
     figures = {}

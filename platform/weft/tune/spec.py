@@ -1,5 +1,7 @@
-"""A sweep spec (`jobs/sweep-*.yaml`): a base training spec, the values to try at dotted
-paths of it, the metric to rank trials by, and how Ray Tune runs them."""
+"""Sweep specs (`jobs/sweep-*.yaml`). A training sweep: a base training spec, the values to
+try at dotted paths of it, the metric to rank trials by, and how Ray Tune runs them. A
+guidance sweep: a trained diffusion model, the generation settings to try, the CLIP that
+judges the images, and the objective that picks the setting."""
 
 from __future__ import annotations
 
@@ -9,7 +11,17 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from weft.specs import MlflowSpec, SpecError, TrainSpec, _Spec, parse_spec
+from weft.models.diffusion import GenerationConfig
+from weft.specs import (
+    DataSpec,
+    MlflowSpec,
+    SpecError,
+    StorageSpec,
+    TrainSpec,
+    _Spec,
+    parse_spec,
+    read_yaml,
+)
 
 KINDS = ("choice", "grid", "uniform", "log_uniform")
 
@@ -147,3 +159,80 @@ def trial_spec(base: TrainSpec, values: dict[str, Any], name: str | None = None)
     if name is not None:
         data["name"] = name
     return parse_spec(TrainSpec, data, "the trial's training spec")
+
+
+# What each guidance objective metric wants: a higher CLIP score, a lower Fréchet distance.
+OBJECTIVE_MODES: dict[str, Literal["min", "max"]] = {"clip_score": "max", "frechet": "min"}
+
+
+class Objective(_Spec):
+    """The setting with the best `metric` among those whose Fréchet distance is at most
+    `frechet_within_percent` above the lowest any trial reached (None: no such bound): the
+    most prompt-faithful images that still look like the data."""
+
+    metric: Literal["clip_score", "frechet"] = "clip_score"
+    frechet_within_percent: float | None = Field(default=25.0, ge=0)
+
+
+class GuidanceSpec(_Spec):
+    """A Ray Tune sweep of a trained diffusion model's generation settings (the fields of its
+    config's `generation`: `cfg_scale`, `steps`, `negative_prompt`). Each trial draws the
+    first `prompts` captions of the held-out split and a trained CLIP scores the images; the
+    chosen setting is saved into a copy of the model, logged as the sweep run's model."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    model: str = Field(
+        description="The diffusion model: a folder `weft train` wrote (local or s3://), or "
+        "an MLflow model URI (runs:/<run>/model, models:/<name>@<alias>)."
+    )
+    judge: str = Field(description="The CLIP that scores the images, addressed like `model`.")
+    data: DataSpec = Field(description="Curated data whose held-out split gives the prompts.")
+    prompts: int = Field(default=64, ge=2, description="Held-out captions drawn per trial.")
+    seed: int = Field(default=0, description="The starting noise, the same in every trial.")
+    space: dict[str, Dimension] = Field(min_length=1)
+    objective: Objective = Objective()
+    samples: int = Field(default=1, ge=1, description="Trials drawn (per grid point).")
+    concurrent: int = Field(default=1, ge=1, description="Trials run at once.")
+    cpus: float = Field(default=1.0, gt=0, description="CPUs of each trial.")
+    output: str = Field(default=".weft/sweeps", description="Ray Tune's storage and the model.")
+    storage: StorageSpec = StorageSpec()
+    mlflow: MlflowSpec = MlflowSpec(experiment="weft-sweep")
+
+    @field_validator("space")
+    @classmethod
+    def _generation_fields(cls, space: dict[str, Dimension]) -> dict[str, Dimension]:
+        """Every path names a generation setting, and each example value is valid for it."""
+        for path, dimension in space.items():
+            if path not in GenerationConfig.model_fields:
+                known = ", ".join(GenerationConfig.model_fields)
+                raise ValueError(f"{path}: not a generation setting (known: {known})")
+            for value in dimension.examples():
+                try:
+                    GenerationConfig.model_validate({path: value})
+                except ValueError as err:
+                    raise ValueError(f"{path} = {value!r}: {_first_error(err)}") from None
+        return space
+
+    @property
+    def metric(self) -> str:
+        return self.objective.metric
+
+    @property
+    def mode(self) -> Literal["min", "max"]:
+        return OBJECTIVE_MODES[self.objective.metric]
+
+
+def _first_error(err: ValueError) -> str:
+    errors = getattr(err, "errors", None)
+    return str(errors()[0]["msg"]) if callable(errors) else str(err)
+
+
+def load_sweep(path: str | Path) -> SweepSpec | GuidanceSpec:
+    """A sweep spec file: a guidance sweep when it names a trained `model` and no `base`."""
+    data = read_yaml(path)
+    if isinstance(data, dict) and "model" in data and "base" not in data:
+        return parse_spec(GuidanceSpec, data, str(path))
+    return parse_spec(SweepSpec, data, str(path))
+
+
+AnySweep = SweepSpec | GuidanceSpec

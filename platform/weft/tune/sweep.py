@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from weft.tracking import tracking_uri, use_experiment
 from weft.train.data import DATA_CPUS
 from weft.train.run import absolute_paths, checked_model, train
 from weft.tune.plots import metric_plots
-from weft.tune.spec import Dimension, SweepSpec, trial_spec
+from weft.tune.spec import AnySweep, Dimension, SweepSpec, trial_spec
 
 COMPLETED, STOPPED, FAILED = "completed", "stopped early", "failed"
 # A trial's own process only drives its trainer (Tune refuses a bundle of no resources).
@@ -39,27 +40,24 @@ TRIAL_CPUS = {"cpu": 0.01}
 
 @dataclass(frozen=True)
 class Trial:
-    """A trial's values, its last reported metric, and where its run and model are."""
+    """A trial's values, its last reported metrics, and its MLflow run."""
 
     id: str
     values: dict[str, Any]
-    metric: float | None
+    metrics: dict[str, float]
     reports: int
     status: str
     run_id: str | None = None
     error: str | None = None
 
-    @property
-    def model(self) -> str | None:
-        return f"runs:/{self.run_id}/model" if self.run_id and self.status == COMPLETED else None
-
 
 @dataclass(frozen=True)
 class SweepResult:
-    spec: SweepSpec
+    spec: AnySweep
     run_id: str | None  # the parent MLflow run
     trials: list[Trial]
     best: Trial | None = field(default=None)
+    model: str | None = field(default=None)  # the best trial's model, by its MLflow URI
 
 
 @dataclass(frozen=True)
@@ -82,14 +80,15 @@ def sweep(spec: SweepSpec) -> SweepResult:
     parent = _open_parent(spec)
     try:
         grid = _tuner(spec, parent).fit()
-        trials = _trials(grid, spec, parent)
+        trials = trials_of(grid, spec, parent, [spec.metric], _reports(spec))
         best = _best(trials, spec)
         if parent:
-            _log_summary(spec, trials, best)
+            log_summary(spec, trials, best, model_run=best.run_id if best else None)
     finally:
         if parent:
             mlflow.end_run()
-    return SweepResult(spec, parent, trials, best)
+    model = f"runs:/{best.run_id}/model" if best and best.run_id else None
+    return SweepResult(spec, parent, trials, best, model)
 
 
 def _check(spec: SweepSpec) -> None:
@@ -151,7 +150,7 @@ def _tuner(spec: SweepSpec, parent: str | None) -> tune.Tuner:
     return tune.Tuner(
         # the trial only drives its trainer, whose workers take the base spec's resources
         tune.with_resources(tune.with_parameters(_run_trial, context=context), TRIAL_CPUS),
-        param_space={path: _domain(d) for path, d in spec.space.items()},
+        param_space={path: domain(d) for path, d in spec.space.items()},
         tune_config=tune.TuneConfig(
             metric=spec.metric,
             mode=spec.mode,
@@ -165,7 +164,8 @@ def _tuner(spec: SweepSpec, parent: str | None) -> tune.Tuner:
     )
 
 
-def _domain(dimension: Dimension) -> Any:
+def domain(dimension: Dimension) -> Any:
+    """The dimension as a Ray Tune search space."""
     if dimension.choice is not None:
         return tune.choice(dimension.choice)
     if dimension.grid is not None:
@@ -201,28 +201,30 @@ def _run_trial(values: dict[str, Any], context: _Context) -> None:
     train(spec, tags=tags, callbacks=[TuneReportCallback()])
 
 
-def _trials(grid: tune.ResultGrid, spec: SweepSpec, parent: str | None) -> list[Trial]:
-    """Every trial with its status: completed, stopped early by the scheduler (its MLflow
-    run is marked killed), or failed with its error."""
+def trials_of(
+    grid: tune.ResultGrid, spec: AnySweep, parent: str | None, scores: Sequence[str], reports: int
+) -> list[Trial]:
+    """Every trial with its last `scores` and its status: completed (it made all `reports`),
+    stopped early by the scheduler (its MLflow run is marked killed), or failed with its
+    error."""
     runs = _child_runs(spec, parent)
     trials = []
     for result in (grid[i] for i in range(len(grid))):
         metrics = result.metrics or {}
         trial_id = _trial_id(result)
-        reports = int(metrics.get("training_iteration", 0))
-        status = FAILED if result.error else (COMPLETED if reports >= _reports(spec) else STOPPED)
+        made = int(metrics.get("training_iteration", 0))
+        status = FAILED if result.error else (COMPLETED if made >= reports else STOPPED)
         run_id = runs.get(trial_id)
         if run_id and status != COMPLETED:
             mlflow.MlflowClient().set_terminated(
                 run_id, "KILLED" if status == STOPPED else "FAILED"
             )
-        value = metrics.get(spec.metric)
         trials.append(
             Trial(
                 id=trial_id,
                 values={p: (result.config or {}).get(p) for p in spec.space},
-                metric=float(value) if value is not None else None,
-                reports=reports,
+                metrics={k: float(metrics[k]) for k in scores if metrics.get(k) is not None},
+                reports=made,
                 status=status,
                 run_id=run_id,
                 error=str(result.error).splitlines()[0] if result.error else None,
@@ -240,7 +242,7 @@ def _trial_id(result: tune.Result) -> str:
     return found.group(1) if found else Path(result.path).name
 
 
-def _child_runs(spec: SweepSpec, parent: str | None) -> dict[str, str]:
+def _child_runs(spec: AnySweep, parent: str | None) -> dict[str, str]:
     """trial id → its MLflow run id."""
     if not parent:
         return {}
@@ -253,21 +255,21 @@ def _child_runs(spec: SweepSpec, parent: str | None) -> dict[str, str]:
 
 
 def _best(trials: list[Trial], spec: SweepSpec) -> Trial | None:
-    done = [t for t in trials if t.status == COMPLETED and t.metric is not None]
+    done = [t for t in trials if t.status == COMPLETED and spec.metric in t.metrics]
     if not done:
         return None
     pick = min if spec.mode == "min" else max
-    return pick(done, key=lambda t: t.metric or 0.0)
+    return pick(done, key=lambda t: t.metrics[spec.metric])
 
 
-def table(trials: list[Trial], spec: SweepSpec) -> pd.DataFrame:
-    """The trials as rows: id, each swept value, the metric, reports, status, run."""
+def table(trials: list[Trial]) -> pd.DataFrame:
+    """The trials as rows: id, each swept value, the metrics, reports, status, run."""
     return pd.DataFrame(
         [
             {
                 "trial": t.id,
                 **t.values,
-                spec.metric: t.metric,
+                **t.metrics,
                 "reports": t.reports,
                 "status": t.status,
                 "run_id": t.run_id,
@@ -277,16 +279,17 @@ def table(trials: list[Trial], spec: SweepSpec) -> pd.DataFrame:
     )
 
 
-def _log_summary(spec: SweepSpec, trials: list[Trial], best: Trial | None) -> None:
-    """On the parent run: the trials table, the plots, and the best trial."""
-    frame = table(trials, spec)
+def log_summary(
+    spec: AnySweep, trials: list[Trial], best: Trial | None, model_run: str | None
+) -> None:
+    """On the parent run: the trials table, the plots, the best trial, and the run whose
+    model `weft promote --sweep` registers."""
+    frame = table(trials)
     mlflow.log_table(frame, "sweep/trials.json")
     mlflow.log_text(frame.to_csv(index=False), "sweep/trials.csv")
     for name, figure in metric_plots(frame, spec).items():
         mlflow.log_figure(figure, f"sweep/{name}")
     mlflow.log_metrics({"trials.completed": sum(t.status == COMPLETED for t in trials)})
-    if best is not None and best.metric is not None:
-        mlflow.log_metric(f"best.{spec.metric}", best.metric)
-        mlflow.set_tags(
-            {"weft.sweep.best_trial": best.id, "weft.sweep.best_run": best.run_id or ""}
-        )
+    if best is not None:
+        mlflow.log_metric(f"best.{spec.metric}", best.metrics[spec.metric])
+        mlflow.set_tags({"weft.sweep.best_trial": best.id, "weft.sweep.best_run": model_run or ""})
