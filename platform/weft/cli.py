@@ -325,6 +325,13 @@ def _run_sweep(spec_path: Path) -> SweepResult:
         return guidance_sweep(job) if isinstance(job, GuidanceSpec) else sweep(job)
 
 
+def _cell(value: object, quoted: bool = False) -> str:
+    """A table cell: floats to 4 significant digits, swept strings quoted (so '' shows)."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return repr(value) if quoted and isinstance(value, str) else str(value)
+
+
 def _print_sweep(result: SweepResult) -> None:
     from weft.tracking import ui_command
     from weft.tune.sweep import table
@@ -332,18 +339,16 @@ def _print_sweep(result: SweepResult) -> None:
     spec = result.spec
     frame = table(result.trials).drop(columns="run_id")  # in MLflow, and below for the best
     shown = Table(title=f"sweep {spec.name}: {spec.metric} ({spec.mode})")
-    for column in frame.columns:
-        shown.add_column(str(column))
-    for row in frame.itertuples(index=False):
-        shown.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+    for column in frame.columns:  # a swept path by its last part: the title names the sweep
+        shown.add_column(str(column).rsplit(".", 1)[-1], no_wrap=column == "trial")
+    for row in frame.to_dict("records"):
+        shown.add_row(*(_cell(v, quoted=k in spec.space) for k, v in row.items()))
     console.print(shown)
     best = result.best
     if best is None:
         err_console.print("[bold red]no trial completed[/]")
         raise typer.Exit(1)
-    values = ", ".join(
-        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in best.values.items()
-    )
+    values = ", ".join(f"{k}={_cell(v, quoted=True)}" for k, v in best.values.items())
     console.print(
         f"best trial {best.id}: {spec.metric} {best.metrics[spec.metric]:.4g} with {values}\n"
         f"run {best.run_id}, model {result.model}",

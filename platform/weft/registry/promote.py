@@ -190,11 +190,16 @@ def registered() -> list[Listed]:
                     gate if passed else "-",
                     v.tags.get("dataset_content_hash", "-"),
                     v.tags.get("run_id", v.run_id or "-"),
-                    " ".join(
-                        f"{k.removeprefix('generation.')}={value!r}"
-                        for k, value in sorted(v.tags.items())
-                        if k.startswith("generation.")
-                    ),
+                    _generation(v.tags),
                 )
             )
     return out
+
+
+def _generation(tags: dict[str, str]) -> str:
+    """A version's default generation settings, short: `cfg 7.5, 50 steps, negative '…'`."""
+    if "generation.cfg_scale" not in tags:
+        return ""
+    shown = f"cfg {tags['generation.cfg_scale']}, {tags.get('generation.steps', '?')} steps"
+    negative = tags.get("generation.negative_prompt")
+    return shown + (f", negative {negative!r}" if negative else "")
