@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from weft.specs import CurateSpec, NearDedupSpec, SpecError, TrainSpec, load_spec
+from weft.specs import CurateSpec, NearDedupSpec, SpecError, TrainSpec, load_spec, parse_spec
 from weft.storage import StorageError
 
 if TYPE_CHECKING:
@@ -440,6 +441,56 @@ def models() -> None:
             v.model, v.version, ", ".join(v.aliases), v.gate, v.dataset, v.run_id, v.generation
         )
     console.print(shown)
+
+
+@app.command("index")
+def index_command(
+    data: Annotated[str, typer.Argument(help="A curation output (its data/), local or s3://.")],
+    model: Annotated[
+        str, typer.Option(help="The registered CLIP: name@alias or name/version.")
+    ] = "weft-clip@champion",
+    output: Annotated[str, typer.Option(help="Indexes go to <output>/<name>/v<n>.")] = (
+        ".weft/index"
+    ),
+    actors: Annotated[int, typer.Option(help="Embedding actors, each holding the model.")] = 2,
+) -> None:
+    """Embed a curated dataset's images with a registered CLIP on Ray Data; write a search
+    index (vectors, HNSW graph, BM25 over captions) tagged with the CLIP's version."""
+    from weft.serve.index import IndexSpec, build
+
+    with _user_errors():
+        spec = parse_spec(
+            IndexSpec,
+            {"data": data, "model": model, "output": output, "actors": actors},
+            "weft index",
+        )
+        manifest, uri = build(spec)
+    console.print(
+        f"indexed {manifest.count} images of {data} with {manifest.model} v{manifest.version} "
+        f"({manifest.dim}-d vectors) in {manifest.seconds:.1f} s → {uri}",
+        highlight=False,
+    )
+
+
+@app.command("serve")
+def serve_command(
+    config: Annotated[
+        Path, typer.Argument(help="A Ray Serve config (Ray's format), e.g. serve/weft.yaml.")
+    ] = Path("serve/weft.yaml"),
+    port: Annotated[int | None, typer.Option(help="HTTP port (default: the config's).")] = None,
+) -> None:
+    """Run a Serve config's apps on a local Ray, the HTTP proxy on 127.0.0.1, until Ctrl-C."""
+    from weft.serve import local
+
+    with _user_errors():
+        urls = local.start(local.load_config(config), port)
+    for url in urls:
+        console.print(f"serving {url} (OpenAPI: {url.rstrip('/')}/docs); Ctrl-C stops it")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        local.stop()
 
 
 def _print_training(result: object) -> None:

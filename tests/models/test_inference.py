@@ -36,6 +36,9 @@ def test_clip_embeds_texts_and_images_into_one_space_of_unit_vectors(tmp_path: P
     pictures = clip.embed_images([png((255, 0, 0)), png((0, 0, 255)), png((0, 255, 0))])
     assert texts.shape == (2, clip.dim) and pictures.shape == (3, clip.dim)
     assert np.allclose(np.linalg.norm(pictures, axis=1), 1, atol=1e-5)
+    raw = clip.embed_texts(["a red circle", "a blue square"], normalize=False)
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1, atol=1e-3)
+    assert np.allclose(raw / np.linalg.norm(raw, axis=1, keepdims=True), texts, atol=1e-5)
     mixed = clip.predict_columns(
         {"text": ["a blue square", None], "image": [None, png((255, 0, 0))]}, {}
     )

@@ -47,13 +47,15 @@ class CLIP(nn.Module):
             requires_grad=config.learn_temperature,
         )
 
-    def encode_image(self, images: Tensor) -> Tensor:
-        """(B, C, H, W) → (B, embed_dim), unit length."""
-        return F.normalize(self.visual_proj(self.visual(images)[:, 0]), dim=-1)
+    def encode_image(self, images: Tensor, normalize: bool = True) -> Tensor:
+        """(B, C, H, W) → (B, embed_dim), of unit length unless `normalize` is False."""
+        out = self.visual_proj(self.visual(images)[:, 0])
+        return F.normalize(out, dim=-1) if normalize else out
 
-    def encode_text(self, ids: Tensor) -> Tensor:
-        """(B, L) ids → (B, embed_dim), unit length."""
-        return F.normalize(self.text_proj(TextTransformer.pool(self.text(ids), ids)), dim=-1)
+    def encode_text(self, ids: Tensor, normalize: bool = True) -> Tensor:
+        """(B, L) ids → (B, embed_dim), of unit length unless `normalize` is False."""
+        out = self.text_proj(TextTransformer.pool(self.text(ids), ids))
+        return F.normalize(out, dim=-1) if normalize else out
 
     def forward(self, images: Tensor, ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Image embeddings, text embeddings and the logit scale (1 / temperature)."""

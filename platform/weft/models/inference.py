@@ -14,6 +14,7 @@ it, so a wrapper needs no knowledge of the kind.
 from __future__ import annotations
 
 import copy
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -101,17 +102,20 @@ class Embedder(Predictor):
 
     @property
     def params(self) -> dict[str, Any]:
-        return {}
+        return {"normalize": True}
 
     @torch.no_grad()
-    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """(len(texts), dim) float32."""
-        return self._embed(texts, lambda part: self.model.encode_text(self._ids(part)))
+    def embed_texts(self, texts: Sequence[str], normalize: bool = True) -> np.ndarray:
+        """(len(texts), dim) float32, unit vectors unless `normalize` is False."""
+        encode = self.model.encode_text
+        return self._embed(texts, lambda part: encode(self._ids(part), normalize))
 
     @torch.no_grad()
-    def embed_images(self, data: Sequence[bytes]) -> np.ndarray:
-        """(len(data), dim) float32, from encoded images (PNG, JPEG, ...)."""
-        return self._embed(data, lambda part: self.model.encode_image(self._images(part)))
+    def embed_images(self, data: Sequence[bytes], normalize: bool = True) -> np.ndarray:
+        """(len(data), dim) float32 from encoded images (PNG, JPEG, ...), unit vectors unless
+        `normalize` is False."""
+        encode = self.model.encode_image
+        return self._embed(data, lambda part: encode(self._images(part), normalize))
 
     def image_features(self, data: Sequence[bytes]) -> np.ndarray:
         """(len(data), width) float64: the image encoder's CLS features, the space where
@@ -124,7 +128,7 @@ class Embedder(Predictor):
 
     def predict_columns(self, columns: Columns, params: dict[str, Any]) -> Columns:
         """Each row's text, or if it has none its image, embedded."""
-        self._params(params)
+        normalize = self._params(params)["normalize"]
         n = len(next(iter(columns.values()), []))
         texts = columns.get("text") or [None] * n
         data = columns.get("image") or [None] * n
@@ -134,8 +138,8 @@ class Embedder(Predictor):
         if missing:
             raise ValueError(f"row {missing[0]}: needs a text or an image")
         out = np.zeros((n, self.dim), np.float32)
-        out[by_text] = self.embed_texts([texts[i] for i in by_text])
-        out[by_image] = self.embed_images([data[i] for i in by_image])
+        out[by_text] = self.embed_texts([texts[i] for i in by_text], normalize)
+        out[by_image] = self.embed_images([data[i] for i in by_image], normalize)
         return {"embedding": list(out)}
 
     def example(self) -> Columns:
@@ -246,6 +250,19 @@ class ImageGenerator(Predictor):
 PREDICTORS: dict[str, type[Predictor]] = {
     p.kind: p for p in (Embedder, CaptionWriter, ImageGenerator)
 }
+
+
+def packed(directory: str | Path) -> dict[str, bytes]:
+    """A saved model's files as bytes: what ships it to a Ray actor on any node."""
+    return {p.name: p.read_bytes() for p in Path(directory).iterdir() if p.is_file()}
+
+
+def unpacked(files: dict[str, bytes], device: str = "cpu") -> Predictor:
+    """The Predictor of a model shipped by `packed`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, content in files.items():
+            Path(tmp, name).write_bytes(content)
+        return load(tmp, device)
 
 
 def load(directory: str | Path, device: str = "cpu") -> Predictor:

@@ -24,7 +24,7 @@ from mlflow import MlflowClient
 from ray import tune
 
 from weft import cluster, storage
-from weft.models import images, metrics, registry
+from weft.models import images, inference, metrics, registry
 from weft.models.inference import Embedder, ImageGenerator, Predictor, load
 from weft.specs import SpecError
 from weft.tracking import LINEAGE_TAGS, generation_tags, tracking_uri, use_experiment
@@ -64,8 +64,8 @@ def guidance_sweep(spec: GuidanceSpec) -> SweepResult:
         parent, experiment = _open_parent(spec, source_run)
         try:
             context = _Context(
-                _files(model_dir),
-                _files(judge_dir),
+                inference.packed(model_dir),
+                inference.packed(judge_dir),
                 prompts,
                 judge.image_features(real),
                 spec.seed,
@@ -116,10 +116,6 @@ def _held_out(spec: GuidanceSpec) -> tuple[list[str], list[bytes]]:
     return [r["text"] for r in rows], [r["image"] for r in rows]
 
 
-def _files(directory: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
-
-
 def _open_parent(spec: GuidanceSpec, source_run: str | None) -> tuple[str | None, str | None]:
     """The sweep's MLflow run, with the lineage of the run that trained the model."""
     if not spec.mlflow.enabled:
@@ -168,9 +164,7 @@ def _tuner(spec: GuidanceSpec, context: _Context) -> tune.Tuner:
 
 def _run_trial(values: dict[str, Any], context: _Context) -> None:
     """One trial: the held-out prompts drawn with the trial's setting, judged by the CLIP."""
-    with tempfile.TemporaryDirectory() as tmp:
-        generator = _unpacked(context.model, Path(tmp, "model"))
-        judge = _unpacked(context.judge, Path(tmp, "judge"))
+    generator, judge = inference.unpacked(context.model), inference.unpacked(context.judge)
     assert isinstance(generator, ImageGenerator) and isinstance(judge, Embedder)
     generator = generator.with_generation(**values)
     start = time.perf_counter()
@@ -186,13 +180,6 @@ def _run_trial(values: dict[str, Any], context: _Context) -> None:
     if context.parent:
         _log_trial(context, values, scores, drawn)
     tune.report(scores)
-
-
-def _unpacked(files: dict[str, bytes], directory: Path) -> Predictor:
-    directory.mkdir(parents=True)
-    for name, content in files.items():
-        (directory / name).write_bytes(content)
-    return load(directory)
 
 
 def _log_trial(

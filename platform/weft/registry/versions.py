@@ -1,0 +1,61 @@
+"""A registered model version named the way users name it: `name@alias`, `name/version` or
+the same behind `models:/`, resolved to the version it is now."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from weft.specs import SpecError
+from weft.tracking import tracking_uri
+
+REF = re.compile(
+    r"^(?:models:/)?(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:@(?P<alias>[A-Za-z][\w-]*)|/(?P<version>\d+))$"
+)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version: its name and number, the run that made it, its tags."""
+
+    name: str
+    version: str
+    run_id: str
+    tags: dict[str, str]
+    aliases: tuple[str, ...]
+
+    @property
+    def uri(self) -> str:
+        """The version by number: what stays the same when an alias moves."""
+        return f"models:/{self.name}/{self.version}"
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+def resolve(ref: str) -> ModelVersion:
+    """The version `ref` names now; a SpecError says what is wrong with it."""
+    found = REF.match(ref.strip())
+    if not found:
+        raise SpecError(f"{ref}: not a registered model reference (name@alias or name/version)")
+    name, alias, number = found["name"], found["alias"], found["version"]
+    mlflow.set_tracking_uri(tracking_uri())
+    client = MlflowClient()
+    try:
+        if alias:
+            version = client.get_model_version_by_alias(name, alias)
+        else:
+            version = client.get_model_version(name, number)
+    except MlflowException as err:
+        raise SpecError(f"{ref}: not found in {tracking_uri()} ({err.message})") from None
+    return ModelVersion(
+        name=name,
+        version=str(version.version),
+        run_id=str(version.run_id or version.tags.get("run_id", "")),
+        tags=dict(version.tags),
+        aliases=tuple(version.aliases or ()),
+    )

@@ -1,0 +1,386 @@
+"""Weft's HTTP API on Ray Serve: one FastAPI ingress (OpenAPI at `/docs`), composed with the
+model and search deployments through handles.
+
+`build` is the application builder that `serve/weft.yaml` names (`import_path`), so an
+operator runs the same app with `serve run` / `serve deploy`, and `weft serve` locally. It
+resolves each model reference (`name@alias`) to its version now, and the deployments load
+that version by number. (No `from __future__ import annotations` here: FastAPI reads the
+routes' annotations at run time.)
+"""
+
+import base64
+import binascii
+from typing import Annotated, Any, Literal, Self, cast
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from ray import serve
+from ray.serve import Deployment
+from ray.serve.handle import DeploymentHandle
+
+from weft import storage
+from weft.registry.versions import ModelVersion, resolve
+from weft.serve.deployments import ModelServer, Refused, SearchServer
+from weft.serve.search import Filters, Hit
+from weft.specs import _Spec, parse_spec
+from weft.tracking import tracking_uri
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+MAX_IMAGE_BYTES = 8 << 20
+MAX_BODY_BYTES = 16 << 20
+
+
+class AppArgs(_Spec):
+    """The `args` of the app in `serve/weft.yaml`: what to serve, and from where."""
+
+    clip: str = Field(default="weft-clip@champion", description="name@alias or name/version")
+    captioner: str | None = Field(default="weft-captioner@champion", description="null: none")
+    diffusion: str | None = Field(default="weft-diffusion@champion", description="null: none")
+    index: str | None = Field(
+        default=".weft/index", description="Index root (weft index --output); null: no search."
+    )
+    readable: list[str] = Field(
+        default=[], description="URI prefixes an image `uri` may name (none: only base64)."
+    )
+
+
+class ImageInput(BaseModel):
+    """An image: its encoded bytes in base64, or a URI the service may read."""
+
+    model_config = ConfigDict(extra="forbid")
+    b64: str | None = Field(default=None, description="PNG, JPEG or WebP bytes, base64.")
+    uri: str | None = Field(default=None, description="s3://... or a path the app may read.")
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if (self.b64 is None) == (self.uri is None):
+            raise ValueError("give exactly one of b64 and uri")
+        return self
+
+
+class EmbeddingsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    texts: list[Text] = Field(default=[], max_length=256)
+    images: list[ImageInput] = Field(default=[], max_length=64)
+    normalize: bool = Field(default=True, description="Unit vectors (cosine = dot product).")
+
+    @model_validator(mode="after")
+    def _some(self) -> Self:
+        if not self.texts and not self.images:
+            raise ValueError("give at least one text or image")
+        return self
+
+
+class Embedding(BaseModel):
+    input: Literal["text", "image"]
+    index: int
+    embedding: list[float]
+
+
+class EmbeddingsResponse(BaseModel):
+    model: str
+    version: str
+    dim: int
+    data: list[Embedding]
+
+
+class SearchFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lang: str | None = Field(default=None, description="Only items in this language (ISO code).")
+    nsfw: bool | None = Field(default=None, description="Only items flagged (true) or not.")
+    source: str | None = Field(default=None, description="Only items whose source URI starts so.")
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: Text | None = None
+    image: ImageInput | None = None
+    k: int = Field(default=10, ge=1, le=100)
+    filters: SearchFilters = SearchFilters()
+    hybrid: float = Field(
+        default=0.3, ge=0, le=1, description="BM25's share of the score (text queries)."
+    )
+
+    @model_validator(mode="after")
+    def _one_query(self) -> Self:
+        if (self.text is None) == (self.image is None):
+            raise ValueError("give exactly one of text and image")
+        return self
+
+
+class SearchHit(BaseModel):
+    id: str
+    score: float
+    vector_score: float
+    bm25_score: float
+    caption: str
+    lang: str | None
+    nsfw: bool
+    source_uri: str
+    key: str
+    image_url: str
+
+
+class SearchResponse(BaseModel):
+    model: str
+    version: str
+    hits: list[SearchHit]
+
+
+class CaptionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    images: list[ImageInput] = Field(min_length=1, max_length=32)
+    beam_size: int | None = Field(default=None, ge=1, le=8, description="Default: the model's.")
+
+
+class CaptionResponse(BaseModel):
+    model: str
+    version: str
+    captions: list[str]
+
+
+class GenerateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prompt: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    negative_prompt: Annotated[str, StringConstraints(max_length=500)] | None = None
+    cfg_scale: float | None = Field(
+        default=None, ge=0, le=30, description="Default: the version's."
+    )
+    steps: int | None = Field(default=None, ge=1, le=200, description="Default: the version's.")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+class Problem(BaseModel):
+    """An error: what was wrong, naming the field."""
+
+    detail: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "Malformed JSON."},
+    404: {"model": Problem},
+    413: {"model": Problem, "description": "The body is over the app's limit."},
+    422: {"model": Problem, "description": "A field is invalid; the detail names it."},
+    503: {"model": Problem, "description": "This app serves no such model."},
+}
+api = FastAPI(
+    title="Weft",
+    summary="Embeddings, search, captions and generation from Weft's registered models.",
+    responses=ERRORS,
+)
+
+
+# The middleware and handlers are registered before `@serve.ingress` takes the app.
+@api.middleware("http")
+async def _limit_body(request: Request, call_next: Any) -> Response:
+    """Refuse a body over the limit before reading it (413), naming the limit."""
+    length = request.headers.get("content-length", "0")
+    if not length.isdigit():
+        return JSONResponse({"detail": "content-length: not a number of bytes"}, 400)
+    if int(length) > MAX_BODY_BYTES:
+        return JSONResponse({"detail": f"body: over the limit of {MAX_BODY_BYTES} bytes"}, 413)
+    response: Response = await call_next(request)
+    return response
+
+
+@api.exception_handler(RequestValidationError)
+async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with one line per bad field, each naming it (`body.texts.0: ...`)."""
+    lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+    return JSONResponse({"detail": "; ".join(lines)}, 422)
+
+
+@serve.deployment(name="ingress", max_ongoing_requests=128, ray_actor_options={"num_cpus": 0.1})
+@serve.ingress(api)
+class Ingress:
+    """Routes requests to the deployments; turns bad input into 4xx answers that name it."""
+
+    def __init__(
+        self,
+        clip: DeploymentHandle,
+        captioner: DeploymentHandle | None,
+        diffusion: DeploymentHandle | None,
+        search: DeploymentHandle | None,
+        versions: dict[str, ModelVersion],
+        args: AppArgs,
+    ) -> None:
+        self.models = {"clip": clip, "captioner": captioner, "diffusion": diffusion}
+        self.search_index = search
+        self.versions = versions
+        self.args = args
+
+    @api.post("/v1/inference/embeddings", response_model=EmbeddingsResponse)
+    async def embeddings(self, body: EmbeddingsRequest) -> EmbeddingsResponse:
+        params = {"normalize": body.normalize}
+        data = []
+        if body.texts:
+            found = await self._predict("clip", {"text": list(body.texts)}, params, "texts")
+            data += [
+                Embedding(input="text", index=i, embedding=e.tolist())
+                for i, e in enumerate(found["embedding"])
+            ]
+        if body.images:
+            pictures = [self._image(x, f"images[{i}]") for i, x in enumerate(body.images)]
+            found = await self._predict("clip", {"image": pictures}, params, "images")
+            data += [
+                Embedding(input="image", index=i, embedding=e.tolist())
+                for i, e in enumerate(found["embedding"])
+            ]
+        v = self.versions["clip"]
+        return EmbeddingsResponse(
+            model=v.name, version=v.version, dim=len(data[0].embedding), data=data
+        )
+
+    @api.post("/v1/retrieval/search", response_model=SearchResponse)
+    async def search(self, body: SearchRequest, request: Request) -> SearchResponse:
+        if self.search_index is None:
+            raise HTTPException(503, "this app serves no search index (args.index is null)")
+        columns: dict[str, list[Any]]
+        if body.text is not None:
+            columns, field = {"text": [body.text]}, "text"
+        else:
+            assert body.image is not None
+            columns, field = {"image": [self._image(body.image, "image")]}, "image"
+        found = await self._predict("clip", columns, {"normalize": True}, field)
+        hits: list[Hit] = await self.search_index.search.remote(
+            np.asarray(found["embedding"][0], np.float32),
+            body.text,
+            body.k,
+            Filters(**body.filters.model_dump()),
+            body.hybrid if body.text is not None else 0.0,
+        )
+        v = self.versions["clip"]
+        base = str(request.base_url).rstrip("/")
+        return SearchResponse(
+            model=v.name,
+            version=v.version,
+            hits=[SearchHit(**vars(h), image_url=f"{base}/v1/items/{h.id}/image") for h in hits],
+        )
+
+    @api.post("/v1/inference/caption", response_model=CaptionResponse)
+    async def caption(self, body: CaptionRequest) -> CaptionResponse:
+        pictures = [self._image(x, f"images[{i}]") for i, x in enumerate(body.images)]
+        params = {} if body.beam_size is None else {"beam_size": body.beam_size}
+        found = await self._predict("captioner", {"image": pictures}, params, "images")
+        v = self.versions["captioner"]
+        return CaptionResponse(model=v.name, version=v.version, captions=found["caption"])
+
+    @api.post(
+        "/v1/inference/generate",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}, "description": "The generated PNG."}},
+    )
+    async def generate(self, body: GenerateRequest) -> Response:
+        settings = body.model_dump(include={"cfg_scale", "steps", "seed"}, exclude_none=True)
+        columns: dict[str, list[Any]] = {
+            "prompt": [body.prompt],
+            "negative_prompt": [body.negative_prompt],
+        }
+        found = await self._predict("diffusion", columns, settings, "prompt")
+        v = self.versions["diffusion"]
+        return Response(
+            found["image"][0],
+            media_type="image/png",
+            headers={"X-Weft-Model": v.name, "X-Weft-Model-Version": v.version},
+        )
+
+    @api.get("/v1/models")
+    async def deployed(self) -> dict[str, Any]:
+        """The versions this app serves, and its index."""
+        models = {}
+        for role, handle in self.models.items():
+            if handle is not None:
+                v = self.versions[role]
+                info = await handle.describe.remote()
+                models[role] = info | {"aliases": list(v.aliases), "run_id": v.run_id}
+        index = await self.search_index.describe.remote() if self.search_index else None
+        return {"models": models, "index": index}
+
+    @api.get(
+        "/v1/items/{item}/image",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}, "description": "The item's thumbnail."}},
+    )
+    async def item_image(self, item: Annotated[str, Field(max_length=128)]) -> Response:
+        if self.search_index is None:
+            raise HTTPException(503, "this app serves no search index (args.index is null)")
+        data = await self.search_index.thumbnail.remote(item)
+        if data is None:
+            raise HTTPException(404, f"item {item}: not in the index")
+        return Response(data, media_type="image/png")
+
+    async def _predict(
+        self, role: str, columns: dict[str, list[Any]], params: dict[str, Any], field: str
+    ) -> dict[str, list[Any]]:
+        handle = self.models[role]
+        if handle is None:
+            raise HTTPException(503, f"this app serves no {role} model (args.{role} is null)")
+        result: dict[str, list[Any]] | Refused = await handle.predict.remote(columns, params)
+        if isinstance(result, Refused):  # bad input the model could not use: name the field
+            raise HTTPException(422, f"{field}: {result.reason}")
+        return result
+
+    def _image(self, given: ImageInput, field: str) -> bytes:
+        """The image's bytes, decoded from base64 or read from an allowed URI."""
+        if given.b64 is not None:
+            try:
+                data = base64.b64decode(given.b64, validate=True)
+            except (binascii.Error, ValueError):
+                raise HTTPException(422, f"{field}.b64: not valid base64") from None
+        else:
+            data = self._read(str(given.uri), field)
+        if not data:
+            raise HTTPException(422, f"{field}: empty image")
+        if len(data) > MAX_IMAGE_BYTES:
+            raise HTTPException(413, f"{field}: over {MAX_IMAGE_BYTES >> 20} MiB")
+        return data
+
+    def _read(self, uri: str, field: str) -> bytes:
+        location = storage.resolve(uri)
+        if not any(location.uri.startswith(storage.resolve(p).uri) for p in self.args.readable):
+            raise HTTPException(
+                422, f"{field}.uri: {uri} is not under a prefix this app may read (args.readable)"
+            )
+        try:
+            return storage.read_bytes(location)
+        except (storage.StorageError, OSError) as err:
+            raise HTTPException(422, f"{field}.uri: cannot read {uri} ({err})") from None
+
+
+def build(args: dict[str, Any]) -> serve.Application:
+    """The application `serve/weft.yaml` describes: resolve each model to its version now,
+    deploy it by number; a missing model or index is an error that names it."""
+    spec = parse_spec(AppArgs, args, "the app's args")
+    roles = {"clip": spec.clip, "captioner": spec.captioner, "diffusion": spec.diffusion}
+    versions = {role: resolve(ref) for role, ref in roles.items() if ref is not None}
+    env = {"runtime_env": {"env_vars": {"MLFLOW_TRACKING_URI": tracking_uri()}}}
+
+    def model(role: str, batched: bool = True) -> Any:
+        if role not in versions:
+            return None
+        server = _deployment(ModelServer).options(
+            name=role, ray_actor_options=env | {"num_cpus": 0.5}
+        )
+        return server.bind(versions[role], batched)
+
+    search = None
+    if spec.index is not None:
+        root = storage.resolve(spec.index).uri  # absolute: replicas run elsewhere
+        searcher = _deployment(SearchServer).options(ray_actor_options=env | {"num_cpus": 0.25})
+        search = searcher.bind(root, versions["clip"])
+    return _deployment(Ingress).bind(
+        model("clip"),
+        model("captioner"),
+        model("diffusion", batched=False),  # seeded images must not depend on a batch
+        search,
+        versions,
+        spec,
+    )
+
+
+def _deployment(decorated: object) -> Deployment:
+    """A `@serve.deployment` class as what it is at run time (type checkers see the class)."""
+    return cast(Deployment, decorated)

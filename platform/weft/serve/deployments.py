@@ -1,0 +1,144 @@
+"""The model and search deployments behind the ingress.
+
+`ModelServer` serves any registered Weft model version through the model library's
+inference API (`predict_columns`), batching concurrent requests that share their params into
+one call; `SearchServer` holds the index of the served CLIP version and refuses any other.
+Both load what they serve once, in their constructor, from a version pinned by number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ray import serve
+
+from weft import storage
+from weft.models import inference
+from weft.models.inference import Columns
+from weft.registry.versions import ModelVersion
+from weft.serve.index import index_location
+from weft.serve.search import Filters, Hit, SearchIndex
+from weft.specs import SpecError, StorageSpec
+from weft.train.mlflow_model import fetch_model
+
+# Requests merged into one model call, and how long the first waits for company (measured:
+# README, "Serving").
+MAX_BATCH, BATCH_WAIT_S = 16, 0.005
+Call = tuple[Columns, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An input the model could not use, and why (`image 2: cannot be decoded ...`)."""
+
+    reason: str
+
+
+@serve.deployment(max_ongoing_requests=32)
+class ModelServer:
+    """One model version, answering columns with params (the pyfunc's contract). With
+    `batched`, rows of concurrent calls that share their columns and params go through one
+    forward pass (not for seeded generation, whose images depend on their batch)."""
+
+    def __init__(self, version: ModelVersion, batched: bool = True) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            directory, _ = fetch_model(version.uri, StorageSpec(), Path(tmp))
+            self.predictor = inference.load(directory)
+        self.version = version
+        self.batched = batched
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.version.name,
+            "version": self.version.version,
+            "kind": self.predictor.kind,
+            "params": self.predictor.params,
+        }
+
+    async def predict(self, columns: Columns, params: dict[str, Any]) -> Columns | Refused:
+        """The answer for each row of `columns`, or why the input was refused (returned, not
+        raised: a bad input is the caller's 4xx, not the replica's error)."""
+        if self.batched:
+            answer = await self._batched((columns, params))
+        else:
+            answer = await asyncio.to_thread(self._alone, (columns, params))
+        return Refused(str(answer)) if isinstance(answer, Exception) else answer
+
+    @serve.batch(max_batch_size=MAX_BATCH, batch_wait_timeout_s=BATCH_WAIT_S)
+    async def _batched(self, calls: list[Call]) -> list[Columns | Exception]:
+        return await asyncio.to_thread(self._answer, calls)
+
+    def _answer(self, calls: list[Call]) -> list[Columns | Exception]:
+        """Each call's answer, or its error: calls alike are answered together, and if that
+        fails on a bad input, one by one, so the error stays with the call that caused it."""
+        groups: dict[str, list[int]] = {}
+        for i, (columns, params) in enumerate(calls):
+            groups.setdefault(repr((sorted(columns), sorted(params.items()))), []).append(i)
+        out: list[Columns | Exception] = [{} for _ in calls]
+        for members in groups.values():
+            try:
+                answers = self._together([calls[i] for i in members])
+            except ValueError:
+                answers = [self._alone(calls[i]) for i in members]
+            for i, answer in zip(members, answers, strict=True):
+                out[i] = answer
+        return out
+
+    def _together(self, calls: list[Call]) -> list[Columns | Exception]:
+        names, params = list(calls[0][0]), calls[0][1]
+        merged = {n: [v for columns, _ in calls for v in columns[n]] for n in names}
+        answer = self.predictor.predict_columns(merged, params)
+        out: list[Columns | Exception] = []
+        start = 0
+        for columns, _ in calls:
+            size = len(next(iter(columns.values()), []))
+            out.append({n: values[start : start + size] for n, values in answer.items()})
+            start += size
+        return out
+
+    def _alone(self, call: Call) -> Columns | Exception:
+        try:
+            return self.predictor.predict_columns(*call)
+        except ValueError as err:
+            return err
+
+
+@serve.deployment(name="search", max_ongoing_requests=64)
+class SearchServer:
+    """The index of one CLIP version; a query arrives as that CLIP's vector."""
+
+    def __init__(self, root: str, version: ModelVersion, spec: StorageSpec | None = None) -> None:
+        location = index_location(root, version, spec or StorageSpec())
+        with tempfile.TemporaryDirectory() as tmp:
+            local = storage.resolve(tmp)
+            try:
+                storage.copy_dir(location, local)
+            except (storage.StorageError, FileNotFoundError):
+                raise SpecError(
+                    f"index: no index of {version} under {root}: run "
+                    f"`weft index <curated data> --model {version.name}/{version.version}`"
+                ) from None
+            self.index = SearchIndex(Path(tmp))
+        made_by = (self.index.manifest.model, self.index.manifest.version)
+        if made_by != (version.name, version.version):
+            raise SpecError(
+                f"index: {location.uri} was built with {made_by[0]} v{made_by[1]}, "
+                f"not {version}: its vectors would not match the queries"
+            )
+
+    def describe(self) -> dict[str, Any]:
+        m = self.index.manifest
+        return {"model": m.model, "version": m.version, "count": m.count, "data": m.data}
+
+    def search(
+        self, vector: np.ndarray, text: str | None, k: int, filters: Filters, hybrid: float
+    ) -> list[Hit]:
+        return self.index.search(vector, text, k, filters, hybrid)
+
+    def thumbnail(self, item: str) -> bytes | None:
+        return self.index.thumbnail(item)

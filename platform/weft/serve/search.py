@@ -1,0 +1,170 @@
+"""Search over an index built by `weft index`: a query vector (a text's or an image's CLIP
+embedding) and, for a text query, its words; filters applied before the top-k is cut; a
+hybrid of BM25 over the captions and the vector score.
+
+Without filters the vector candidates come from the HNSW graph; with filters, from an exact
+search over the rows that pass them (HNSW with a filter loses recall when the filter keeps
+few rows), so a filter never returns fewer than `k` hits while `k` rows match it. Each hit's
+score is `(1 - hybrid) * cosine + hybrid * bm25 / max bm25`, and carries both parts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+import tantivy
+
+from weft.serve.index import ANN, BM25, Manifest, bm25_schema, read_items
+
+# Candidates gathered from each side before the hybrid score ranks them.
+DEPTH = 64
+# A filter keeping at most this many rows is handed to BM25 as a set of rows; a wider one
+# filters BM25's ranked list instead.
+ROW_SET = 10_000
+
+
+@dataclass(frozen=True)
+class Filters:
+    lang: str | None = None
+    nsfw: bool | None = None
+    source: str | None = None  # a prefix of the source URI
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    vector_score: float
+    bm25_score: float  # normalised: the query's best BM25 match scores 1
+    caption: str
+    lang: str | None
+    nsfw: bool
+    source_uri: str
+    key: str
+
+
+class SearchIndex:
+    """An index folder loaded for queries: vectors, HNSW graph, BM25 index, item metadata."""
+
+    def __init__(self, folder: Path) -> None:
+        self.manifest = Manifest.read(folder)
+        items = read_items(
+            folder, ["id", "caption", "lang", "nsfw", "source_uri", "key", "vector", "thumbnail"]
+        )
+        dim = self.manifest.dim
+        flat = items["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        self.vectors = flat.reshape(-1, dim).astype(np.float32)
+        self.ids: list[str] = items["id"].to_pylist()
+        self.captions: list[str] = items["caption"].to_pylist()
+        self.langs = np.array(items["lang"].to_pylist(), dtype=object)
+        self.nsfw = items["nsfw"].to_numpy(zero_copy_only=False).astype(bool)
+        self.sources = np.array(items["source_uri"].to_pylist(), dtype=object)
+        self.keys: list[str] = items["key"].to_pylist()
+        self.thumbnails = items["thumbnail"]
+        self.row_of = {item: row for row, item in enumerate(self.ids)}
+        self.ann = faiss.read_index(str(folder / ANN))
+        faiss.ParameterSpace().set_index_parameter(
+            self.ann, "efSearch", max(self.manifest.ef_search, DEPTH)
+        )
+        self.bm25 = tantivy.Index.open(str(folder / BM25))
+        self.schema = bm25_schema()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def thumbnail(self, item: str) -> bytes | None:
+        """The PNG thumbnail of the item with id `item`, if the index holds it."""
+        row = self.row_of.get(item)
+        return None if row is None else self.thumbnails[row].as_py()
+
+    def search(
+        self,
+        vector: np.ndarray,
+        text: str | None,
+        k: int,
+        filters: Filters = Filters(),
+        hybrid: float = 0.0,
+    ) -> list[Hit]:
+        """The `k` best rows that pass `filters`, by the hybrid score."""
+        allowed = self._allowed(filters)
+        depth = max(DEPTH, 4 * k)
+        candidates = set(self._nearest(vector, depth, allowed))
+        lexical = self._bm25(text, depth, allowed) if text and hybrid > 0 else {}
+        rows = np.array(sorted(candidates | set(lexical)), dtype=np.int64)
+        if not len(rows):
+            return []
+        cosine = self.vectors[rows] @ vector.astype(np.float32)
+        top = max(lexical.values(), default=0.0) or 1.0
+        bm25 = np.array([lexical.get(int(r), 0.0) / top for r in rows])
+        score = (1 - hybrid) * cosine + hybrid * bm25
+        order = np.argsort(-score, kind="stable")[:k]
+        return [self._hit(int(rows[i]), score[i], cosine[i], bm25[i]) for i in order]
+
+    def _allowed(self, filters: Filters) -> np.ndarray | None:
+        """The rows that pass the filters (None: every row)."""
+        mask = np.ones(len(self.ids), bool)
+        if filters.lang is not None:
+            mask &= self.langs == filters.lang
+        if filters.nsfw is not None:
+            mask &= self.nsfw == filters.nsfw
+        if filters.source is not None:
+            prefix = filters.source
+            mask &= np.fromiter((s.startswith(prefix) for s in self.sources), bool, len(mask))
+        return None if mask.all() else np.flatnonzero(mask)
+
+    def _nearest(self, vector: np.ndarray, depth: int, allowed: np.ndarray | None) -> list[int]:
+        if allowed is None:
+            _, found = self.ann.search(vector[None, :].astype(np.float32), depth)
+            return [int(r) for r in found[0] if r >= 0]
+        if len(allowed) <= depth:
+            return [int(r) for r in allowed]
+        scores = self.vectors[allowed] @ vector.astype(np.float32)
+        best = np.argpartition(-scores, depth)[:depth]
+        return [int(r) for r in allowed[best]]
+
+    def _bm25(self, text: str, depth: int, allowed: np.ndarray | None) -> dict[int, float]:
+        """row → BM25 score of the best `depth` rows (that pass the filters) for the words
+        of `text`, each an optional term (no query syntax: user text is never parsed)."""
+        words = re.findall(r"\w+", text.lower())
+        if not words:
+            return {}
+        terms = [
+            (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "caption", w))
+            for w in dict.fromkeys(words)
+        ]
+        query = tantivy.Query.boolean_query(terms)
+        if allowed is not None and len(allowed) <= ROW_SET:
+            rows = tantivy.Query.term_set_query(self.schema, "row", [int(r) for r in allowed])
+            query = tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, query), (tantivy.Occur.Must, rows)]
+            )
+            allowed = None
+        searcher = self.bm25.searcher()
+        keep = None if allowed is None else set(allowed.tolist())
+        limit = depth
+        while True:
+            found = searcher.search(query, limit)
+            scored = {int(searcher.doc(a)["row"][0]): s for s, a in found.hits}
+            if keep is not None:
+                scored = {r: s for r, s in scored.items() if r in keep}
+            if len(scored) >= depth or len(found.hits) < limit:
+                return dict(list(scored.items())[:depth])
+            limit *= 4
+
+    def _hit(self, row: int, score: float, cosine: float, bm25: float) -> Hit:
+        lang = self.langs[row]
+        return Hit(
+            id=self.ids[row],
+            score=float(score),
+            vector_score=float(cosine),
+            bm25_score=float(bm25),
+            caption=self.captions[row] or "",
+            lang=None if lang is None else str(lang),
+            nsfw=bool(self.nsfw[row]),
+            source_uri=str(self.sources[row]),
+            key=self.keys[row],
+        )

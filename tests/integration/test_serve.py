@@ -1,0 +1,261 @@
+"""The HTTP API on real Ray Serve, loading real registered versions from MLflow, with a
+search index built by `weft index` on Ray Data: every endpoint on 127.0.0.1, filters, the
+hybrid score, bad input as 4xx naming the field, and an index refused for another version."""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import mlflow
+import numpy as np
+import pyarrow.dataset as pads
+import pytest
+import torch
+from PIL import Image
+from ray import serve
+from ray.serve.schema import ServeDeploySchema
+
+from tests.s3server import free_port
+from weft import storage
+from weft.curate.publish import published
+from weft.models import registry
+from weft.models.tokenizer import Tokenizer
+from weft.registry.versions import resolve
+from weft.serve import local
+from weft.serve.index import IndexSpec, build
+from weft.specs import SpecError, parse_spec
+from weft.train.mlflow_model import log_model
+
+pytestmark = pytest.mark.integration
+CAPTIONS = ["a red circle on blue", "a small green square against white"] * 5
+
+
+def register(tmp: Path, kind: str, name: str) -> str:
+    """A tiny model of `kind` (random weights) as version N of `name`, aliased champion."""
+    torch.manual_seed(0)
+    directory = registry.save(registry.build(kind), tmp / name, Tokenizer.train(CAPTIONS, 280))
+    with mlflow.start_run() as run:
+        log_model(directory, name)
+    model_id = mlflow.get_run(run.info.run_id).outputs.model_outputs[-1].model_id
+    version = mlflow.register_model(f"models:/{model_id}", name)
+    mlflow.MlflowClient().set_registered_model_alias(name, "champion", version.version)
+    return f"{name}@champion"
+
+
+@pytest.fixture(scope="module")
+def app(
+    curated: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """The app on 127.0.0.1 with a tiny CLIP, captioner and diffusion model, and the index
+    of the curated demo pairs; shut down at the end of the module."""
+    tmp = tmp_path_factory.mktemp("serve")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp}/mlflow.db")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
+    refs = {
+        "clip": register(tmp, "clip-tiny", "serve-clip"),
+        "captioner": register(tmp, "captioner-tiny", "serve-captioner"),
+        "diffusion": register(tmp, "diffusion-tiny", "serve-diffusion"),
+    }
+    manifest, _ = build(
+        parse_spec(
+            IndexSpec, {"data": curated[0], "model": refs["clip"], "output": str(tmp / "index")}
+        )
+    )
+    port = free_port()
+    config = ServeDeploySchema.model_validate(
+        {
+            "applications": [
+                {
+                    "name": "weft-test",
+                    "route_prefix": "/",
+                    "import_path": "weft.serve.app:build",
+                    "args": refs | {"index": str(tmp / "index"), "readable": [curated[0]]},
+                }
+            ]
+        }
+    )
+    (url,) = local.start(config, port)
+    with httpx.Client(base_url=url, timeout=60) as client:
+        yield {
+            "client": client,
+            "manifest": manifest,
+            "refs": refs,
+            "curated": curated[0],
+            "tmp": tmp,
+        }
+    local.stop()
+    patch.undo()
+
+
+def png(colour: tuple[int, int, int], size: int = 32) -> str:
+    out = io.BytesIO()
+    Image.new("RGB", (size, size), colour).save(out, format="PNG")
+    return base64.b64encode(out.getvalue()).decode()
+
+
+def curated_rows(uri: str) -> list[dict[str, Any]]:
+    """The curated image-text pairs (text documents have no image)."""
+    data = published(storage.resolve(uri)).join("data")
+    table = pads.dataset(data.path, format="parquet").to_table(
+        columns=["id", "text", "lang"], filter=pads.field("image").is_valid()
+    )
+    return table.to_pylist()
+
+
+def test_the_index_holds_every_curated_image_tagged_with_its_model_version(
+    app: dict[str, Any],
+) -> None:
+    manifest = app["manifest"]
+    assert (manifest.model, manifest.version) == ("serve-clip", "1")
+    assert manifest.count == len(curated_rows(app["curated"])) and manifest.dim == 32
+
+
+def test_embeddings_of_texts_and_images_are_unit_vectors_of_the_served_version(
+    app: dict[str, Any],
+) -> None:
+    answer = app["client"].post(
+        "/v1/inference/embeddings",
+        json={"texts": ["a red circle"], "images": [{"b64": png((255, 0, 0))}]},
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["model"], body["version"], body["dim"]) == ("serve-clip", "1", 32)
+    assert [d["input"] for d in body["data"]] == ["text", "image"]
+    for item in body["data"]:
+        assert np.linalg.norm(item["embedding"]) == pytest.approx(1, abs=1e-4)
+
+
+def test_search_finds_k_items_with_each_part_of_the_score_and_their_lineage(
+    app: dict[str, Any],
+) -> None:
+    client = app["client"]
+    answer = client.post("/v1/retrieval/search", json={"text": "a red circle", "k": 5})
+    assert answer.status_code == 200, answer.text
+    hits = answer.json()["hits"]
+    assert len(hits) == 5
+    for h in hits:
+        assert h["score"] == pytest.approx(0.7 * h["vector_score"] + 0.3 * h["bm25_score"])
+        assert h["source_uri"] and h["key"]
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    image = client.get(hits[0]["image_url"].replace(str(client.base_url).rstrip("/"), ""))
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    lexical = client.post(
+        "/v1/retrieval/search", json={"text": "red circle", "k": 5, "hybrid": 1.0}
+    ).json()["hits"]
+    assert all("red" in h["caption"] or "circle" in h["caption"] for h in lexical)
+    by_image = client.post("/v1/retrieval/search", json={"image": {"b64": png((0, 0, 255))}})
+    assert by_image.status_code == 200 and len(by_image.json()["hits"]) == 10
+
+
+def test_filters_apply_before_the_top_k_is_cut(app: dict[str, Any]) -> None:
+    rows = curated_rows(app["curated"])
+    rare = min({r["lang"] for r in rows}, key=lambda lang: sum(r["lang"] == lang for r in rows))
+    matching = sum(r["lang"] == rare for r in rows)
+    k = min(matching, 20)
+    answer = app["client"].post(
+        "/v1/retrieval/search", json={"text": "a red circle", "k": k, "filters": {"lang": rare}}
+    )
+    hits = answer.json()["hits"]
+    assert len(hits) == k and {h["lang"] for h in hits} == {rare}
+    none = app["client"].post(
+        "/v1/retrieval/search", json={"text": "a", "filters": {"source": "s3://nowhere/"}}
+    )
+    assert none.status_code == 200 and none.json()["hits"] == []
+
+
+def test_captions_and_generation_answer_with_their_versions(app: dict[str, Any]) -> None:
+    client = app["client"]
+    captions = client.post(
+        "/v1/inference/caption", json={"images": [{"b64": png((255, 0, 0))}], "beam_size": 2}
+    )
+    assert captions.status_code == 200, captions.text
+    assert captions.json()["version"] == "1" and len(captions.json()["captions"]) == 1
+    drawn = client.post(
+        "/v1/inference/generate",
+        json={"prompt": "a red circle", "negative_prompt": "blue", "steps": 2, "seed": 3},
+    )
+    assert drawn.status_code == 200, drawn.text
+    assert drawn.headers["content-type"] == "image/png"
+    assert drawn.headers["x-weft-model"] == "serve-diffusion"
+    again = client.post(
+        "/v1/inference/generate",
+        json={"prompt": "a red circle", "negative_prompt": "blue", "steps": 2, "seed": 3},
+    )
+    assert again.content == drawn.content  # seeded: the same image
+    models = client.get("/v1/models").json()
+    assert {role: m["version"] for role, m in models["models"].items()} == {
+        "clip": "1",
+        "captioner": "1",
+        "diffusion": "1",
+    }
+    assert models["index"]["version"] == "1" and models["index"]["count"] > 0
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "names"),
+    [
+        ("/v1/inference/embeddings", {"texts": [""]}, 422, "body.texts.0"),
+        ("/v1/inference/embeddings", {}, 422, "give at least one text or image"),
+        ("/v1/inference/embeddings", {"images": [{"b64": "@@@"}]}, 422, "images[0].b64"),
+        (
+            "/v1/inference/embeddings",
+            {"images": [{"b64": base64.b64encode(b"no image").decode()}]},
+            422,
+            "images",
+        ),
+        ("/v1/inference/embeddings", {"images": [{"uri": "/etc/passwd"}]}, 422, "images[0].uri"),
+        ("/v1/retrieval/search", {"text": "a", "k": 0}, 422, "body.k"),
+        ("/v1/retrieval/search", {"text": "a", "image": {"b64": "aa=="}}, 422, "exactly one"),
+        ("/v1/inference/generate", {"prompt": "a", "steps": 0}, 422, "body.steps"),
+        ("/v1/inference/caption", {"images": []}, 422, "body.images"),
+    ],
+)
+def test_bad_input_is_a_4xx_naming_the_field(
+    app: dict[str, Any], path: str, body: dict[str, Any], status: int, names: str
+) -> None:
+    answer = app["client"].post(path, json=body)
+    assert answer.status_code == status, answer.text
+    assert names in answer.json()["detail"]
+
+
+def test_an_oversize_body_and_an_unknown_item_are_refused(app: dict[str, Any]) -> None:
+    client = app["client"]
+    big = client.post(
+        "/v1/inference/embeddings",
+        content=b"{" + b" " * (17 << 20) + b"}",
+        headers={"content-type": "application/json"},
+    )
+    assert big.status_code == 413 and "limit" in big.json()["detail"]
+    assert client.get("/v1/items/nope/image").status_code == 404
+
+
+def test_an_index_of_another_version_is_refused_naming_both(app: dict[str, Any]) -> None:
+    tmp = app["tmp"]
+    newer = register(tmp / "v2", "clip-tiny", "serve-clip")  # version 2 takes the alias
+    assert resolve(newer).version == "2"
+    config = ServeDeploySchema.model_validate(
+        {
+            "applications": [
+                {
+                    "name": "weft-stale",
+                    "route_prefix": "/stale",
+                    "import_path": "weft.serve.app:build",
+                    "args": app["refs"] | {"clip": newer, "index": str(tmp / "index")},
+                }
+            ]
+        }
+    )
+    with pytest.raises(SpecError, match="no index of serve-clip v2"):
+        local.start(config)
+    index = tmp / "index" / "serve-clip"
+    shutil.copytree(index / "v1", index / "v2")  # v1's vectors where v2's should be
+    with pytest.raises(SpecError, match="built with serve-clip v1, not serve-clip v2"):
+        local.start(config)
+    assert "weft-stale" not in serve.status().applications  # removed, for a corrected retry
