@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -472,23 +472,65 @@ def index_command(
     )
 
 
+keys_app = typer.Typer(help="API keys of the HTTP API (stored hashed).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("add")
+def keys_add(
+    name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
+    scopes: Annotated[
+        str, typer.Option(help="Comma-separated: search, generate, admin.")
+    ] = "search",
+    per_minute: Annotated[int, typer.Option(help="Requests a minute (per replica).")] = 600,
+    file: Annotated[Path, typer.Option(help="The keys file an app's args.keys names.")] = Path(
+        ".weft/keys.json"
+    ),
+) -> None:
+    """Make an API key; its hash is stored, the key is printed this once."""
+    from weft.serve import keys
+
+    with _user_errors():
+        given = [s.strip() for s in scopes.split(",") if s.strip()]
+        unknown = sorted(set(given) - {"search", "generate", "admin"})
+        if unknown or not given:
+            raise SpecError(
+                f"scopes: {', '.join(unknown) or 'none given'}: use search, generate, admin"
+            )
+        key = keys.add(file, name, cast(list[keys.Scope], given), per_minute)
+    err_console.print(f"key {name} ({', '.join(given)}) stored hashed in {file}; it is shown once:")
+    print(key)
+
+
 @app.command("serve")
 def serve_command(
     config: Annotated[
         Path, typer.Argument(help="A Ray Serve config (Ray's format), e.g. serve/weft.yaml.")
     ] = Path("serve/weft.yaml"),
     port: Annotated[int | None, typer.Option(help="HTTP port (default: the config's).")] = None,
+    follow: Annotated[
+        float, typer.Option(help="Seconds between alias checks (0: stay on the first versions).")
+    ] = 10.0,
 ) -> None:
-    """Run a Serve config's apps on a local Ray, the HTTP proxy on 127.0.0.1, until Ctrl-C."""
+    """Run a Serve config's apps on a local Ray, the HTTP proxy on 127.0.0.1, until Ctrl-C.
+    When `weft promote` moves an alias, the app rolls to the new version without downtime."""
     from weft.serve import local
 
     with _user_errors():
-        urls = local.start(local.load_config(config), port)
+        deployed = local.load_config(config)
+        urls = local.start(deployed, port)
     for url in urls:
         console.print(f"serving {url} (OpenAPI: {url.rstrip('/')}/docs); Ctrl-C stops it")
     try:
         while True:
-            time.sleep(3600)
+            time.sleep(follow or 3600)
+            if not follow:
+                continue
+            try:
+                for name in local.follow_aliases(deployed):
+                    console.print(f"app {name} moved to the versions its aliases name now")
+            except SpecError as err:  # the old versions keep serving
+                err_console.print(f"[bold red]error:[/] {err}", highlight=False)
     except KeyboardInterrupt:
         local.stop()
 

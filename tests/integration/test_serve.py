@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import io
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import mlflow
 import numpy as np
 import pyarrow.dataset as pads
 import pytest
+import ray
 import torch
 from PIL import Image
 from ray import serve
@@ -27,7 +30,7 @@ from weft.curate.publish import published
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
 from weft.registry.versions import resolve
-from weft.serve import local
+from weft.serve import keys, local
 from weft.serve.index import IndexSpec, build
 from weft.specs import SpecError, parse_spec
 from weft.train.mlflow_model import log_model
@@ -68,6 +71,12 @@ def app(
             IndexSpec, {"data": curated[0], "model": refs["clip"], "output": str(tmp / "index")}
         )
     )
+    keyfile = tmp / "keys.json"
+    tokens = {
+        "admin": keys.add(keyfile, "admin", ["admin"], 100_000),
+        "search": keys.add(keyfile, "search-only", ["search"], 100_000),
+        "slow": keys.add(keyfile, "slow", ["search"], 2),
+    }
     port = free_port()
     config = ServeDeploySchema.model_validate(
         {
@@ -76,14 +85,19 @@ def app(
                     "name": "weft-test",
                     "route_prefix": "/",
                     "import_path": "weft.serve.app:build",
-                    "args": refs | {"index": str(tmp / "index"), "readable": [curated[0]]},
+                    "args": refs
+                    | {"index": str(tmp / "index"), "readable": [curated[0]], "keys": str(keyfile)},
                 }
             ]
         }
     )
     (url,) = local.start(config, port)
-    with httpx.Client(base_url=url, timeout=60) as client:
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    with httpx.Client(base_url=url, timeout=60, headers=admin) as client:
         yield {
+            "config": config,
+            "url": url,
+            "tokens": tokens,
             "client": client,
             "manifest": manifest,
             "refs": refs,
@@ -164,10 +178,13 @@ def test_filters_apply_before_the_top_k_is_cut(app: dict[str, Any]) -> None:
     )
     hits = answer.json()["hits"]
     assert len(hits) == k and {h["lang"] for h in hits} == {rare}
-    none = app["client"].post(
-        "/v1/retrieval/search", json={"text": "a", "filters": {"source": "s3://nowhere/"}}
+    for filters in ({"source": "s3://nowhere/"}, {"nsfw": True}):  # nothing curated matches
+        none = app["client"].post("/v1/retrieval/search", json={"text": "a", "filters": filters})
+        assert none.status_code == 200 and none.json()["hits"] == []
+    safe = app["client"].post(
+        "/v1/retrieval/search", json={"text": "a", "k": 7, "filters": {"nsfw": False}}
     )
-    assert none.status_code == 200 and none.json()["hits"] == []
+    assert [h["nsfw"] for h in safe.json()["hits"]] == [False] * 7
 
 
 def test_captions_and_generation_answer_with_their_versions(app: dict[str, Any]) -> None:
@@ -189,6 +206,7 @@ def test_captions_and_generation_answer_with_their_versions(app: dict[str, Any])
         json={"prompt": "a red circle", "negative_prompt": "blue", "steps": 2, "seed": 3},
     )
     assert again.content == drawn.content  # seeded: the same image
+    assert drawn.headers["x-weft-safety"].startswith("passed")  # NudeNet looked at it
     models = client.get("/v1/models").json()
     assert {role: m["version"] for role, m in models["models"].items()} == {
         "clip": "1",
@@ -236,26 +254,128 @@ def test_an_oversize_body_and_an_unknown_item_are_refused(app: dict[str, Any]) -
     assert client.get("/v1/items/nope/image").status_code == 404
 
 
-def test_an_index_of_another_version_is_refused_naming_both(app: dict[str, Any]) -> None:
-    tmp = app["tmp"]
+def beside(app: dict[str, Any], name: str, args: dict[str, Any]) -> ServeDeploySchema:
+    """A config of the module's app and one more, at /<name>: a Serve config is the whole
+    set of apps, so one that left the first out would remove it."""
+    first = app["config"].applications[0]
+    other = {"name": name, "route_prefix": f"/{name}", "import_path": first.import_path}
+    return ServeDeploySchema(applications=[first, {**other, "args": args}])
+
+
+def test_a_generated_image_the_safety_filter_blocks_is_not_returned(app: dict[str, Any]) -> None:
+    strict = {"threshold": 0.0}  # every image scores at least 0: each one is blocked
+    args = app["refs"] | {"captioner": None, "index": None, "safety": strict}
+    local.start(beside(app, "strict", args))
+    try:
+        blocked = app["client"].post(
+            "/strict/v1/inference/generate", json={"prompt": "a", "steps": 2}
+        )
+        assert blocked.status_code == 422 and blocked.headers["content-type"] == "application/json"
+        assert "blocked by the safety filter" in blocked.json()["detail"]
+    finally:
+        serve.delete("strict")
+
+
+def test_requests_are_counted_timed_and_carry_their_request_id(app: dict[str, Any]) -> None:
+    client = app["client"]
+    answer = client.post(
+        "/v1/retrieval/search", json={"text": "a", "k": 1}, headers={"X-Request-Id": "req-42"}
+    )
+    assert answer.headers["x-request-id"] == "req-42"
+    assert client.get("/v1/models").headers["x-request-id"]  # Serve's own when not given
+    port = ray._private.worker._global_node.metrics_export_port
+    wanted = [
+        "ray_weft_http_requests_total{",
+        'route="/v1/retrieval/search"',
+        "ray_weft_http_request_latency_ms_bucket{",
+        "ray_weft_served_version{",
+    ]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # Ray exports metrics every few seconds
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        if all(w in text for w in wanted):
+            break
+        time.sleep(2)
+    assert all(w in text for w in wanted), [w for w in wanted if w not in text]
+    assert "ray_weft_served_version{" in text and 'role="index"' in text
+
+
+def test_keys_are_required_scoped_and_rate_limited(app: dict[str, Any]) -> None:
+    client, tokens = app["client"], app["tokens"]
+    search = {"text": "a red circle", "k": 1}
+    nobody = client.post("/v1/retrieval/search", json=search, headers={"Authorization": ""})
+    assert nobody.status_code == 401 and nobody.headers["www-authenticate"] == "Bearer"
+    wrong = client.post(
+        "/v1/retrieval/search", json=search, headers={"Authorization": "Bearer weft_nope"}
+    )
+    assert wrong.status_code == 401 and "weft_nope" not in wrong.text
+    reader = {"Authorization": f"Bearer {tokens['search']}"}
+    assert client.post("/v1/retrieval/search", json=search, headers=reader).status_code == 200
+    refused = client.post("/v1/inference/generate", json={"prompt": "a"}, headers=reader)
+    assert refused.status_code == 403 and "lacks the generate scope" in refused.json()["detail"]
+    slow = {"Authorization": f"Bearer {tokens['slow']}"}
+    codes = [client.get("/v1/models", headers=slow).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    limited = client.get("/v1/models", headers=slow)
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+
+
+def test_moving_the_alias_rolls_the_app_and_its_index_without_a_failed_request(
+    app: dict[str, Any],
+) -> None:
+    tmp, client = app["tmp"], app["client"]
     newer = register(tmp / "v2", "clip-tiny", "serve-clip")  # version 2 takes the alias
     assert resolve(newer).version == "2"
-    config = ServeDeploySchema.model_validate(
-        {
-            "applications": [
-                {
-                    "name": "weft-stale",
-                    "route_prefix": "/stale",
-                    "import_path": "weft.serve.app:build",
-                    "args": app["refs"] | {"clip": newer, "index": str(tmp / "index")},
-                }
-            ]
-        }
-    )
-    with pytest.raises(SpecError, match="no index of serve-clip v2"):
+    assert local.follow_aliases(app["config"]) == []  # no index of v2 yet: stays on v1
+    assert client.get("/v1/models").json()["models"]["clip"]["version"] == "1"
+    index = {  # beside the running app: one embedding actor
+        "data": app["curated"],
+        "model": "serve-clip/2",
+        "output": str(tmp / "index"),
+        "actors": 1,
+    }
+    build(parse_spec(IndexSpec, index))
+    versions: list[str] = []
+    failures: list[str] = []
+    done = threading.Event()
+
+    def requests() -> None:
+        with httpx.Client(base_url=app["url"], headers=client.headers, timeout=60) as own:
+            while not done.is_set():
+                answer = own.post("/v1/inference/embeddings", json={"texts": ["a red circle"]})
+                if answer.status_code == 200:
+                    versions.append(answer.json()["version"])
+                else:
+                    failures.append(f"{answer.status_code} {answer.text[:200]}")
+
+    loop = threading.Thread(target=requests)
+    loop.start()
+    try:
+        time.sleep(1)
+        assert local.follow_aliases(app["config"]) == ["weft-test"]
+        time.sleep(2)
+    finally:
+        done.set()
+        loop.join()
+    assert failures == []
+    assert versions[0] == "1" and versions[-1] == "2"
+    first_new = versions.index("2")
+    assert set(versions[first_new:]) == {"2"}  # the answers change version at one point
+    models = client.get("/v1/models").json()
+    assert models["models"]["clip"]["version"] == "2" and models["index"]["version"] == "2"
+    print(f"alias switch: {len(versions)} requests, 0 failed, v1 → v2 at request {first_new}")
+
+
+def test_an_index_of_another_version_is_refused_naming_both(app: dict[str, Any]) -> None:
+    tmp = app["tmp"]
+    newer = register(tmp / "v3", "clip-tiny", "serve-clip")  # version 3 takes the alias
+    assert resolve(newer).version == "3"
+    config = beside(app, "stale", app["refs"] | {"clip": newer, "index": str(tmp / "index")})
+    with pytest.raises(SpecError, match="no index of serve-clip v3"):
         local.start(config)
     index = tmp / "index" / "serve-clip"
-    shutil.copytree(index / "v1", index / "v2")  # v1's vectors where v2's should be
-    with pytest.raises(SpecError, match="built with serve-clip v1, not serve-clip v2"):
+    shutil.copytree(index / "v1", index / "v3")  # v1's vectors where v3's should be
+    with pytest.raises(SpecError, match="built with serve-clip v1, not serve-clip v3"):
         local.start(config)
-    assert "weft-stale" not in serve.status().applications  # removed, for a corrected retry
+    assert "stale" not in serve.status().applications  # removed, for a corrected retry
+    assert app["client"].get("/v1/models").status_code == 200  # the first app still serves

@@ -10,12 +10,15 @@ routes' annotations at run time.)
 
 import base64
 import binascii
+import time
+import uuid
 from typing import Annotated, Any, Literal, Self, cast
 
 import numpy as np
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from ray import serve
 from ray.serve import Deployment
@@ -23,14 +26,22 @@ from ray.serve.handle import DeploymentHandle
 
 from weft import storage
 from weft.registry.versions import ModelVersion, resolve
-from weft.serve.deployments import ModelServer, Refused, SearchServer
+from weft.serve import keys, telemetry
+from weft.serve.deployments import ModelServer, Refused, SafetyChecker, SearchServer
+from weft.serve.index import MANIFEST, index_location
+from weft.serve.keys import Scope
 from weft.serve.search import Filters, Hit
-from weft.specs import _Spec, parse_spec
+from weft.specs import NsfwSpec, StorageSpec, _Spec, parse_spec
 from weft.tracking import tracking_uri
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 MAX_IMAGE_BYTES = 8 << 20
 MAX_BODY_BYTES = 16 << 20
+# A new version's replicas start beside the old ones, which serve until the new are ready.
+SURGE = 100
+# Each replica's CPU share, what Ray places by (replicas share the cores): small, so that the
+# app and a rolling update fit on 2 CPUs; a config's ray_actor_options may raise them.
+CPUS = {"ingress": 0.05, "model": 0.25, "search": 0.1, "safety": 0.1}
 
 
 class AppArgs(_Spec):
@@ -45,6 +56,48 @@ class AppArgs(_Spec):
     readable: list[str] = Field(
         default=[], description="URI prefixes an image `uri` may name (none: only base64)."
     )
+    keys: str | None = Field(
+        default=None, description="The keys file (`weft keys add`); null: no authentication."
+    )
+    safety: NsfwSpec | None = Field(
+        default=NsfwSpec(),
+        description="The NSFW check generated images pass before they are returned (the "
+        "curation's labels and threshold); null: none.",
+    )
+    pinned: dict[str, str] = Field(
+        default={},
+        description="role → version: what the aliases named when `weft serve` last deployed "
+        "(set by it; a change makes Serve roll the app to those versions).",
+    )
+
+    @property
+    def refs(self) -> dict[str, str]:
+        """role → the model reference the app serves for it."""
+        given = {"clip": self.clip, "captioner": self.captioner, "diffusion": self.diffusion}
+        return {role: ref for role, ref in given.items() if ref is not None}
+
+    def resolved(self) -> dict[str, ModelVersion]:
+        """role → the version served: the pinned one, else what the reference names now."""
+        return {
+            role: resolve(_by_number(ref, self.pinned[role]) if role in self.pinned else ref)
+            for role, ref in self.refs.items()
+        }
+
+
+def unready(spec: AppArgs, versions: dict[str, ModelVersion]) -> str | None:
+    """Why the app cannot serve these versions yet (the CLIP's index is not built), if so."""
+    if spec.index is None or "clip" not in versions:
+        return None
+    where = index_location(spec.index, versions["clip"], StorageSpec())
+    if storage.exists(where.join(MANIFEST)):
+        return None
+    return f"no index of {versions['clip']} at {where.uri} (weft index)"
+
+
+def _by_number(ref: str, version: str) -> str:
+    """`name@alias` (or `name/3`) as `name/<version>`."""
+    name = ref.removeprefix("models:/").split("@")[0].split("/")[0]
+    return f"{name}/{version}"
 
 
 class ImageInput(BaseModel):
@@ -159,11 +212,16 @@ class Problem(BaseModel):
     detail: str
 
 
+# `Authorization: Bearer <key>`, checked by each route against its scope.
+Key = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "Malformed JSON."},
+    401: {"model": Problem, "description": "No valid API key."},
+    403: {"model": Problem, "description": "The key lacks the route's scope."},
     404: {"model": Problem},
     413: {"model": Problem, "description": "The body is over the app's limit."},
     422: {"model": Problem, "description": "A field is invalid; the detail names it."},
+    429: {"model": Problem, "description": "Over the key's request rate; see Retry-After."},
     503: {"model": Problem, "description": "This app serves no such model."},
 }
 api = FastAPI(
@@ -175,15 +233,24 @@ api = FastAPI(
 
 # The middleware and handlers are registered before `@serve.ingress` takes the app.
 @api.middleware("http")
-async def _limit_body(request: Request, call_next: Any) -> Response:
-    """Refuse a body over the limit before reading it (413), naming the limit."""
+async def _observe(request: Request, call_next: Any) -> Response:
+    """Every request: a log line with its request id (the caller's `X-Request-Id`, else
+    the one Serve's proxy gives it, which Serve's logs and the answer carry too), its count
+    and latency by route; a body over the limit is refused (413) before it is read."""
+    start = time.perf_counter()
+    request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
     length = request.headers.get("content-length", "0")
+    response: Response
     if not length.isdigit():
-        return JSONResponse({"detail": "content-length: not a number of bytes"}, 400)
-    if int(length) > MAX_BODY_BYTES:
-        return JSONResponse({"detail": f"body: over the limit of {MAX_BODY_BYTES} bytes"}, 413)
-    response: Response = await call_next(request)
-    return response
+        response = JSONResponse({"detail": "content-length: not a number of bytes"}, 400)
+    elif int(length) > MAX_BODY_BYTES:
+        response = JSONResponse({"detail": f"body: over the limit of {MAX_BODY_BYTES} bytes"}, 413)
+    else:
+        response = await call_next(request)
+    route = getattr(request.scope.get("route"), "path", "unmatched")  # bounded: the templates
+    ms = (time.perf_counter() - start) * 1e3
+    telemetry.record(request_id, request.method, route, response.status_code, ms)
+    return response  # Serve's proxy puts the request id on the answer
 
 
 @api.exception_handler(RequestValidationError)
@@ -193,7 +260,9 @@ async def _invalid(request: Request, exc: RequestValidationError) -> JSONRespons
     return JSONResponse({"detail": "; ".join(lines)}, 422)
 
 
-@serve.deployment(name="ingress", max_ongoing_requests=128, ray_actor_options={"num_cpus": 0.1})
+@serve.deployment(
+    name="ingress", max_ongoing_requests=128, ray_actor_options={"num_cpus": CPUS["ingress"]}
+)
 @serve.ingress(api)
 class Ingress:
     """Routes requests to the deployments; turns bad input into 4xx answers that name it."""
@@ -204,16 +273,26 @@ class Ingress:
         captioner: DeploymentHandle | None,
         diffusion: DeploymentHandle | None,
         search: DeploymentHandle | None,
+        safety: DeploymentHandle | None,
         versions: dict[str, ModelVersion],
         args: AppArgs,
+        entries: list[keys.KeyEntry] | None,
     ) -> None:
         self.models = {"clip": clip, "captioner": captioner, "diffusion": diffusion}
         self.search_index = search
+        self.safety = safety
         self.versions = versions
         self.args = args
+        self.keys = entries
+        self.limiter = keys.RateLimiter()
+        for role, v in versions.items():
+            telemetry.served(role, v.name, v.version)
+        if search is not None:
+            telemetry.served("index", versions["clip"].name, versions["clip"].version)
 
     @api.post("/v1/inference/embeddings", response_model=EmbeddingsResponse)
-    async def embeddings(self, body: EmbeddingsRequest) -> EmbeddingsResponse:
+    async def embeddings(self, body: EmbeddingsRequest, key: Key) -> EmbeddingsResponse:
+        self._authorize(key, "search")
         params = {"normalize": body.normalize}
         data = []
         if body.texts:
@@ -235,7 +314,8 @@ class Ingress:
         )
 
     @api.post("/v1/retrieval/search", response_model=SearchResponse)
-    async def search(self, body: SearchRequest, request: Request) -> SearchResponse:
+    async def search(self, body: SearchRequest, request: Request, key: Key) -> SearchResponse:
+        self._authorize(key, "search")
         if self.search_index is None:
             raise HTTPException(503, "this app serves no search index (args.index is null)")
         columns: dict[str, list[Any]]
@@ -261,7 +341,8 @@ class Ingress:
         )
 
     @api.post("/v1/inference/caption", response_model=CaptionResponse)
-    async def caption(self, body: CaptionRequest) -> CaptionResponse:
+    async def caption(self, body: CaptionRequest, key: Key) -> CaptionResponse:
+        self._authorize(key, "search")
         pictures = [self._image(x, f"images[{i}]") for i, x in enumerate(body.images)]
         params = {} if body.beam_size is None else {"beam_size": body.beam_size}
         found = await self._predict("captioner", {"image": pictures}, params, "images")
@@ -273,23 +354,33 @@ class Ingress:
         response_class=Response,
         responses={200: {"content": {"image/png": {}}, "description": "The generated PNG."}},
     )
-    async def generate(self, body: GenerateRequest) -> Response:
+    async def generate(self, body: GenerateRequest, key: Key) -> Response:
+        self._authorize(key, "generate")
         settings = body.model_dump(include={"cfg_scale", "steps", "seed"}, exclude_none=True)
         columns: dict[str, list[Any]] = {
             "prompt": [body.prompt],
             "negative_prompt": [body.negative_prompt],
         }
         found = await self._predict("diffusion", columns, settings, "prompt")
+        image = found["image"][0]
+        checked = "off"
+        if self.safety is not None:
+            unsafe, score, labels = await self.safety.check.remote(image)
+            if unsafe:
+                raise HTTPException(
+                    422,
+                    f"prompt: the generated image was blocked by the safety filter "
+                    f"(NSFW score {score:.2f}: {', '.join(labels)}); it is not returned",
+                )
+            checked = f"passed (NSFW score {score:.2f})"
         v = self.versions["diffusion"]
-        return Response(
-            found["image"][0],
-            media_type="image/png",
-            headers={"X-Weft-Model": v.name, "X-Weft-Model-Version": v.version},
-        )
+        headers = {"X-Weft-Model": v.name, "X-Weft-Model-Version": v.version}
+        return Response(image, media_type="image/png", headers=headers | {"X-Weft-Safety": checked})
 
     @api.get("/v1/models")
-    async def deployed(self) -> dict[str, Any]:
+    async def deployed(self, key: Key) -> dict[str, Any]:
         """The versions this app serves, and its index."""
+        self._authorize(key, "search")
         models = {}
         for role, handle in self.models.items():
             if handle is not None:
@@ -304,13 +395,36 @@ class Ingress:
         response_class=Response,
         responses={200: {"content": {"image/png": {}}, "description": "The item's thumbnail."}},
     )
-    async def item_image(self, item: Annotated[str, Field(max_length=128)]) -> Response:
+    async def item_image(self, item: Annotated[str, Field(max_length=128)], key: Key) -> Response:
+        self._authorize(key, "search")
         if self.search_index is None:
             raise HTTPException(503, "this app serves no search index (args.index is null)")
         data = await self.search_index.thumbnail.remote(item)
         if data is None:
             raise HTTPException(404, f"item {item}: not in the index")
         return Response(data, media_type="image/png")
+
+    def _authorize(self, given: HTTPAuthorizationCredentials | None, scope: Scope) -> None:
+        """401 without a valid key, 403 without the scope, 429 over the key's rate; with no
+        keys configured (`args.keys` null) every request may go."""
+        if self.keys is None:
+            return
+        entry = keys.find(self.keys, given.credentials) if given else None
+        if entry is None:
+            raise HTTPException(
+                401,
+                "Authorization: a valid `Bearer <key>` is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not entry.allows(scope):
+            raise HTTPException(403, f"key {entry.name}: lacks the {scope} scope")
+        wait = self.limiter.allow(entry)
+        if wait:
+            raise HTTPException(
+                429,
+                f"key {entry.name}: over {entry.per_minute} requests a minute",
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )
 
     async def _predict(
         self, role: str, columns: dict[str, list[Any]], params: dict[str, Any], field: str
@@ -354,30 +468,38 @@ def build(args: dict[str, Any]) -> serve.Application:
     """The application `serve/weft.yaml` describes: resolve each model to its version now,
     deploy it by number; a missing model or index is an error that names it."""
     spec = parse_spec(AppArgs, args, "the app's args")
-    roles = {"clip": spec.clip, "captioner": spec.captioner, "diffusion": spec.diffusion}
-    versions = {role: resolve(ref) for role, ref in roles.items() if ref is not None}
+    versions = spec.resolved()
     env = {"runtime_env": {"env_vars": {"MLFLOW_TRACKING_URI": tracking_uri()}}}
 
     def model(role: str, batched: bool = True) -> Any:
         if role not in versions:
             return None
         server = _deployment(ModelServer).options(
-            name=role, ray_actor_options=env | {"num_cpus": 0.5}
+            name=role, ray_actor_options=env | {"num_cpus": CPUS["model"]}, max_surge_percent=SURGE
         )
         return server.bind(versions[role], batched)
 
     search = None
     if spec.index is not None:
         root = storage.resolve(spec.index).uri  # absolute: replicas run elsewhere
-        searcher = _deployment(SearchServer).options(ray_actor_options=env | {"num_cpus": 0.25})
+        searcher = _deployment(SearchServer).options(
+            ray_actor_options=env | {"num_cpus": CPUS["search"]}, max_surge_percent=SURGE
+        )
         search = searcher.bind(root, versions["clip"])
-    return _deployment(Ingress).bind(
+    safety = None
+    if spec.safety is not None and "diffusion" in versions:
+        checker = _deployment(SafetyChecker).options(ray_actor_options={"num_cpus": CPUS["safety"]})
+        safety = checker.bind(spec.safety)
+    ingress = _deployment(Ingress).options(max_surge_percent=SURGE)
+    return ingress.bind(
         model("clip"),
         model("captioner"),
         model("diffusion", batched=False),  # seeded images must not depend on a batch
         search,
+        safety,
         versions,
         spec,
+        None if spec.keys is None else keys.load(spec.keys),  # hashes only
     )
 
 

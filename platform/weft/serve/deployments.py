@@ -2,7 +2,8 @@
 
 `ModelServer` serves any registered Weft model version through the model library's
 inference API (`predict_columns`), batching concurrent requests that share their params into
-one call; `SearchServer` holds the index of the served CLIP version and refuses any other.
+one call; `SearchServer` holds the index of the served CLIP version and refuses any other;
+`SafetyChecker` runs the curation's NSFW check on generated images.
 Both load what they serve once, in their constructor, from a version pinned by number.
 """
 
@@ -18,12 +19,13 @@ import numpy as np
 from ray import serve
 
 from weft import storage
+from weft.curate.nsfw import bgr, load_detector, verdict
 from weft.models import inference
 from weft.models.inference import Columns
 from weft.registry.versions import ModelVersion
 from weft.serve.index import index_location
 from weft.serve.search import Filters, Hit, SearchIndex
-from weft.specs import SpecError, StorageSpec
+from weft.specs import NsfwSpec, SpecError, StorageSpec
 from weft.train.mlflow_model import fetch_model
 
 # Requests merged into one model call, and how long the first waits for company (measured:
@@ -142,3 +144,17 @@ class SearchServer:
 
     def thumbnail(self, item: str) -> bytes | None:
         return self.index.thumbnail(item)
+
+
+@serve.deployment(name="safety", max_ongoing_requests=16)
+class SafetyChecker:
+    """The curation's NSFW check (NudeNet, the same labels and threshold) on each generated
+    image before it is returned; the detector loads once per replica."""
+
+    def __init__(self, spec: NsfwSpec) -> None:
+        self.spec = spec
+        self.detector = load_detector()
+
+    def check(self, image: bytes) -> tuple[bool, float, list[str]]:
+        """(unsafe, score, labels found) of an encoded image."""
+        return verdict(self.detector.detect(bgr(image)), self.spec)

@@ -5,7 +5,8 @@ An index is a folder, local or on S3, at `<output>/<model name>/v<version>`:
 
     manifest.json   the model (name, version), the dataset (URI, content hash), the counts
                     and the ANN settings: Serve pairs an index only with its own version
-    items/          Parquet: id, caption, lang, nsfw, source_uri, key, vector, thumbnail
+    items/          Parquet: id, caption, lang, nsfw_score and the nsfw flag (score at or over
+                    `nsfw_threshold`), source_uri, key, vector, thumbnail
     vectors.faiss   an HNSW graph over the unit vectors (inner product = cosine)
     bm25/           a tantivy index over the captions, each document holding its row
 
@@ -37,18 +38,16 @@ from PIL import Image
 from pydantic import Field
 
 from weft import cluster, storage
-from weft.curate.publish import published
 from weft.models import inference
 from weft.registry.versions import ModelVersion, resolve
 from weft.specs import SpecError, StorageSpec, _Spec
+from weft.train.data import DATA_CPUS, curated
 from weft.train.mlflow_model import fetch_model
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 ITEMS, ANN, BM25 = "items", "vectors.faiss", "bm25"
-COLUMNS = ["id", "text", "image", "lang", "nsfw_labels", "source_uri", "key"]
-# Ray Data's share of a CPU per read task: the embedding actors take theirs (`actor_cpus`)
-READ_CPUS = 0.25
+COLUMNS = ["id", "text", "image", "lang", "nsfw_score", "source_uri", "key"]
 
 
 class IndexSpec(_Spec):
@@ -61,6 +60,9 @@ class IndexSpec(_Spec):
     actor_cpus: float = Field(default=0.5, gt=0, description="CPUs of each embedding actor.")
     batch_size: int = Field(default=256, ge=1)
     thumbnail: int = Field(default=128, ge=16, description="Longest side of stored thumbnails.")
+    nsfw_threshold: float = Field(
+        default=0.5, ge=0, le=1, description="An item is flagged NSFW from this nsfw_score."
+    )
     hnsw_m: int = Field(default=16, ge=4, description="HNSW neighbours per node.")
     ef_construction: int = Field(default=80, ge=8)
     ef_search: int = Field(default=64, ge=8, description="HNSW candidates per query.")
@@ -133,27 +135,24 @@ def _check_room(spec: IndexSpec) -> None:
     forever (a cluster at `RAY_ADDRESS` may autoscale)."""
     if os.environ.get("RAY_ADDRESS"):
         return
-    cpus = ray.cluster_resources().get("CPU", 0)
-    if spec.actors * spec.actor_cpus + READ_CPUS > cpus:
+    cpus = ray.available_resources().get("CPU", 0)
+    if spec.actors * spec.actor_cpus + DATA_CPUS > cpus:
         raise SpecError(
-            f"actors: {spec.actors} actors of {spec.actor_cpus:g} CPU, plus {READ_CPUS:g} for "
-            f"reading, need more than the cluster's {cpus:g} CPUs: lower actors or actor_cpus"
+            f"actors: {spec.actors} actors of {spec.actor_cpus:g} CPU, plus {DATA_CPUS:g} for "
+            f"reading, need more than the {cpus:g} CPUs the local Ray has free: lower actors "
+            "or actor_cpus"
         )
 
 
 def _embedded(spec: IndexSpec, model: dict[str, bytes]) -> ray.data.Dataset:
     """The curated image-text pairs with their vectors and thumbnails."""
-    files = storage.list_files(
-        published(storage.resolve(spec.data, spec.storage)).join("data"), (".parquet",)
-    )
-    if not files:
-        raise SpecError(f"data: {spec.data} holds no curated Parquet files")
-    ds = ray.data.read_parquet(
-        [f.path for f in files], filesystem=files[0].fs, columns=COLUMNS, num_cpus=READ_CPUS
-    )
-    return ds.map_batches(
+    return curated(spec.data, spec.storage, COLUMNS).map_batches(
         _Embed,
-        fn_constructor_kwargs={"model": model, "thumbnail": spec.thumbnail},
+        fn_constructor_kwargs={
+            "model": model,
+            "thumbnail": spec.thumbnail,
+            "nsfw_threshold": spec.nsfw_threshold,
+        },
         batch_size=spec.batch_size,
         batch_format="pyarrow",
         concurrency=spec.actors,
@@ -164,11 +163,12 @@ def _embedded(spec: IndexSpec, model: dict[str, bytes]) -> ray.data.Dataset:
 class _Embed:
     """A Ray Data actor: the CLIP loaded once, each batch's images embedded."""
 
-    def __init__(self, model: dict[str, bytes], thumbnail: int) -> None:
+    def __init__(self, model: dict[str, bytes], thumbnail: int, nsfw_threshold: float) -> None:
         clip = inference.unpacked(model)
         assert isinstance(clip, inference.Embedder)  # checked on the driver
         self.clip = clip
         self.thumbnail = thumbnail
+        self.nsfw_threshold = nsfw_threshold
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         batch = batch.filter(pc.is_valid(batch["image"]))  # text documents have no image
@@ -179,7 +179,10 @@ class _Embed:
                 "id": batch["id"],
                 "caption": batch["text"],
                 "lang": batch["lang"],
-                "nsfw": pa.array([bool(labels) for labels in batch["nsfw_labels"].to_pylist()]),
+                "nsfw_score": batch["nsfw_score"],
+                "nsfw": pc.greater_equal(
+                    pc.fill_null(batch["nsfw_score"], 0.0), self.nsfw_threshold
+                ),
                 "source_uri": batch["source_uri"],
                 "key": batch["key"],
                 "vector": pa.FixedSizeListArray.from_arrays(vectors.ravel(), vectors.shape[1]),

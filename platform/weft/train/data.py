@@ -48,34 +48,44 @@ def split_side(batch: pa.Table, percent: float, held_out: bool) -> pa.Table:
     return batch.filter(pa.array(mask))
 
 
-def _read(loc: storage.Location) -> Iterator[pa.Table]:
+def _read(loc: storage.Location, columns: list[str]) -> Iterator[pa.Table]:
     with storage.storage_errors(loc.uri):
         yield from (
             pa.Table.from_batches([b])
             for b in pq.ParquetFile(loc.path, filesystem=loc.fs).iter_batches(
-                batch_size=READ_ROWS, columns=COLUMNS
+                batch_size=READ_ROWS, columns=columns
             )
         )
 
 
-def pairs(spec: DataSpec, storage_spec: StorageSpec) -> tuple[Dataset, Dataset]:
-    """(train, held-out) datasets of the curated image-text pairs (text-only rows skipped)."""
+def curated(uri: str, storage_spec: StorageSpec, columns: list[str] = COLUMNS) -> Dataset:
+    """`columns` of a curation output's published `data/`, streamed in small blocks by tasks
+    of a quarter CPU (Ray Data's own Parquet reader lists files in a whole-CPU task)."""
     files = storage.list_files(
-        published(storage.resolve(spec.uri, storage_spec)).join("data"), (".parquet",)
+        published(storage.resolve(uri, storage_spec)).join("data"), (".parquet",)
     )
+    if not files:
+        raise SpecError(f"data: {uri} holds no curated Parquet files")
     ds = ray.data.read_datasource(
-        ItemSource("CuratedParquet", files, _read),
+        ItemSource("CuratedParquet", files, partial(_read, columns=columns)),
         override_num_blocks=len(files),
         num_cpus=DATA_CPUS,
     )
     ds.context.target_max_block_size = BLOCK_BYTES  # this dataset's own copy of the context
+    return ds
+
+
+def pairs(spec: DataSpec, storage_spec: StorageSpec) -> tuple[Dataset, Dataset]:
+    """(train, held-out) datasets of the curated image-text pairs (text-only rows skipped)."""
+    ds = curated(spec.uri, storage_spec)
     split = partial(split_side, percent=spec.val_percent)
-    return tuple(
-        ds.map_batches(
+
+    def side(held_out: bool) -> Dataset:
+        return ds.map_batches(
             partial(split, held_out=held_out), batch_format="pyarrow", num_cpus=DATA_CPUS
         )
-        for held_out in (False, True)
-    )
+
+    return side(False), side(True)
 
 
 def check_enough(spec: TrainSpec, train: Dataset, held_out: Dataset) -> None:
