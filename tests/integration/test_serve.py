@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import shutil
 import threading
 import time
@@ -14,15 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis
 import mlflow
 import numpy as np
 import pyarrow.dataset as pads
 import pytest
 import ray
+import schemathesis
 import torch
 from PIL import Image
 from ray import serve
 from ray.serve.schema import ServeDeploySchema
+from schemathesis.generation import GenerationMode
 
 from tests.s3server import free_port
 from weft import storage
@@ -37,6 +41,7 @@ from weft.train.mlflow_model import log_model
 
 pytestmark = pytest.mark.integration
 CAPTIONS = ["a red circle on blue", "a small green square against white"] * 5
+FUZZ_EXAMPLES = 20  # per operation and mode (valid, invalid)
 
 
 def register(tmp: Path, kind: str, name: str) -> str:
@@ -241,6 +246,36 @@ def test_bad_input_is_a_4xx_naming_the_field(
     answer = app["client"].post(path, json=body)
     assert answer.status_code == status, answer.text
     assert names in answer.json()["detail"]
+
+
+def test_schemathesis_finds_no_server_error(app: dict[str, Any]) -> None:
+    """Every operation of the OpenAPI schema, fuzzed with valid and invalid inputs in
+    bounded examples (the models answer on 2 CPUs), answers below 500."""
+    schema = schemathesis.openapi.from_url(f"{app['url'].rstrip('/')}/openapi.json")
+    errors: list[str] = []
+    calls = 0
+    for result, mode in itertools.product(schema.get_all_operations(), GenerationMode):
+        operation = result.ok()
+
+        @hypothesis.given(case=operation.as_strategy(mode))
+        @hypothesis.settings(
+            max_examples=FUZZ_EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
+        def fuzz(case: Any) -> None:
+            nonlocal calls
+            answer = case.call(base_url=app["url"].rstrip("/"), headers=dict(app["client"].headers))
+            calls += 1
+            if answer.status_code >= 500:
+                errors.append(
+                    f"{case.method} {case.formatted_path}: {answer.status_code} {answer.text[:200]}"
+                )
+
+        fuzz()
+    print(f"schemathesis: {calls} calls, {len(errors)} server errors")
+    assert calls > 0 and errors == []
 
 
 def test_an_oversize_body_and_an_unknown_item_are_refused(app: dict[str, Any]) -> None:
