@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 from ray import serve
 from ray.serve.schema import ServeDeploySchema
+from ray.util.state import list_actors
 from schemathesis.generation import GenerationMode
 
 from tests.s3server import free_port
@@ -333,6 +334,47 @@ def test_requests_are_counted_timed_and_carry_their_request_id(app: dict[str, An
         time.sleep(2)
     assert all(w in text for w in wanted), [w for w in wanted if w not in text]
     assert "ray_weft_served_version{" in text and 'role="index"' in text
+
+
+def test_a_killed_replica_is_replaced_and_its_failed_requests_counted(
+    app: dict[str, Any],
+) -> None:
+    def clip_replicas() -> list[Any]:
+        return [
+            a
+            for a in list_actors(filters=[("state", "=", "ALIVE")])
+            if a.class_name == "ServeReplica:weft-test:clip"
+        ]
+
+    (victim,) = clip_replicas()
+    codes: list[int] = []
+    done = threading.Event()
+
+    def requests() -> None:
+        with httpx.Client(base_url=app["url"], headers=app["client"].headers, timeout=60) as own:
+            while not done.is_set():
+                answer = own.post("/v1/inference/embeddings", json={"texts": ["a red circle"]})
+                codes.append(answer.status_code)
+
+    loop = threading.Thread(target=requests)
+    loop.start()
+    try:
+        time.sleep(1)
+        killed_at = len(codes)
+        ray.kill(ray.get_actor(victim.name, namespace="serve"))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # until a new replica answers
+            fresh = [a for a in clip_replicas() if a.actor_id != victim.actor_id]
+            if fresh and codes[-1:] == [200] and len(codes) > killed_at + 20:
+                break
+            time.sleep(0.5)
+    finally:
+        done.set()
+        loop.join()
+    failed = sum(c != 200 for c in codes)
+    print(f"replica kill: {len(codes)} requests, {failed} failed, replica replaced")
+    assert fresh and codes[-1] == 200
+    assert all(c in (200, 500, 503) for c in codes)
 
 
 def test_keys_are_required_scoped_and_rate_limited(app: dict[str, Any]) -> None:

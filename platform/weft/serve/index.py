@@ -112,7 +112,7 @@ def build(spec: IndexSpec) -> tuple[Manifest, str]:
         _embedded(spec, inference.packed(model_dir)).write_parquet(str(folder / ITEMS))
         vectors, captions = _read_items(folder)
         _write_ann(vectors, folder / ANN, spec)
-        _write_bm25(captions, folder / BM25)
+        write_bm25(captions, folder / BM25)
         manifest = Manifest(
             model=version.name,
             version=version.version,
@@ -227,7 +227,7 @@ def bm25_schema() -> tantivy.Schema:
     return builder.build()
 
 
-def _write_bm25(captions: list[str], path: Path) -> None:
+def write_bm25(captions: list[str], path: Path) -> None:
     path.mkdir(parents=True)
     writer = tantivy.Index(bm25_schema(), path=str(path)).writer()
     for row, caption in enumerate(captions):
