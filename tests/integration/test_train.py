@@ -25,6 +25,8 @@ from weft.curate.demo_data import SHAPES
 from weft.models import registry
 from weft.models.clip import CLIP
 from weft.models.tokenizer import Tokenizer
+from weft.registry.promote import promote
+from weft.registry.spec import PromoteSpec
 from weft.specs import TrainSpec, parse_spec
 from weft.train.run import TrainResult, train
 
@@ -125,7 +127,7 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint_with_continuous_steps(
     assert steps.count(1) == 1  # resumed from a checkpoint, never from the start
 
 
-def test_a_run_reads_s3_data_checkpoints_to_s3_and_tracks_to_an_mlflow_server(
+def test_a_run_reads_s3_data_checkpoints_to_s3_tracks_to_an_mlflow_server_and_is_promoted(
     curated: tuple[str, str],
     s3_server: S3Server,
     tmp_path: Path,
@@ -157,6 +159,10 @@ def test_a_run_reads_s3_data_checkpoints_to_s3_and_tracks_to_an_mlflow_server(
         assert "val/loss" in run.data.metrics and "loss" in run.data.metrics
         served = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model")
         assert served.predict(pd.DataFrame({"text": ["a red circle"]})).shape[0] == 1
+        gate = {"model": "it-remote-clip", "gate": {"metrics": {"val/loss": {"better": "lower"}}}}
+        assert promote(parse_spec(PromoteSpec, gate), result.run_id).passed  # on the server
+        by_alias = mlflow.pyfunc.load_model("models:/it-remote-clip@champion")
+        assert by_alias.predict(pd.DataFrame({"text": ["a red circle"]})).shape[0] == 1
     keys = {o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]}
     assert "runs/it-remote/model/model.safetensors" in keys
     with tempfile.TemporaryDirectory() as tmp:
