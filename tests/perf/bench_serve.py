@@ -188,6 +188,8 @@ def main() -> None:
             "route_prefix": "/",
             "import_path": "weft.serve.app:build",
             "args": {"diffusion": None, "index": str(Path(tmp, "index")), "keys": None},
+            # as serve/weft.yaml: no per-request access log lines shipped to the driver
+            "logging_config": {"enable_access_log": False},
         }
         (url,) = local.start(ServeDeploySchema(applications=[app]), free_port())
         header = (

@@ -30,7 +30,7 @@ from weft.train.mlflow_model import fetch_model
 
 # Requests merged into one model call, and how long the first waits for company (measured:
 # README, "Serving").
-MAX_BATCH, BATCH_WAIT_S = 16, 0.005
+MAX_BATCH, BATCH_WAIT_S = 16, 0.001
 Call = tuple[Columns, dict[str, Any]]
 
 
