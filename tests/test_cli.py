@@ -22,7 +22,8 @@ def write_spec(tmp_path: Path, body: str) -> Path:
 def test_help_lists_the_commands() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("curate", "demo", "demo-data", "train", "tune", "promote", "models"):
+    commands = ("curate", "demo", "demo-data", "train", "tune", "promote", "models", "index")
+    for command in (*commands, "serve", "keys"):
         assert command in result.output
 
 
@@ -103,3 +104,16 @@ def test_promote_needs_exactly_one_source(tmp_path: Path) -> None:
     for args in ([], ["--run", "a", "--sweep", "b"]):
         result = runner.invoke(app, ["promote", str(spec), *args])
         assert result.exit_code == 2 and "give exactly one of --run and --sweep" in result.output
+
+
+def test_keys_add_prints_the_key_once_and_stores_its_hash(tmp_path: Path) -> None:
+    from weft.serve import keys
+
+    file = tmp_path / "keys.json"
+    made = runner.invoke(app, ["keys", "add", "me", "--scopes", "search", "--file", str(file)])
+    assert made.exit_code == 0
+    key = made.stdout.strip().splitlines()[-1]
+    assert key.startswith("weft_") and key not in file.read_text()
+    assert keys.find(keys.load(file), key) is not None
+    bad = runner.invoke(app, ["keys", "add", "x", "--scopes", "root", "--file", str(file)])
+    assert bad.exit_code == 2 and "scopes: root" in bad.output
