@@ -285,10 +285,6 @@ class Ingress:
         self.args = args
         self.keys = entries
         self.limiter = keys.RateLimiter()
-        for role, v in versions.items():
-            telemetry.served(role, v.name, v.version)
-        if search is not None:
-            telemetry.served("index", versions["clip"].name, versions["clip"].version)
 
     @api.post("/v1/inference/embeddings", response_model=EmbeddingsResponse)
     async def embeddings(self, body: EmbeddingsRequest, key: Key) -> EmbeddingsResponse:
@@ -405,8 +401,13 @@ class Ingress:
         return Response(data, media_type="image/png")
 
     def _authorize(self, given: HTTPAuthorizationCredentials | None, scope: Scope) -> None:
-        """401 without a valid key, 403 without the scope, 429 over the key's rate; with no
-        keys configured (`args.keys` null) every request may go."""
+        """Every route's first step. Reports the served versions (Ray drops a gauge that is
+        not re-reported within its TTL), then refuses: 401 without a valid key, 403 without
+        the scope, 429 over the key's rate; with no keys (`args.keys` null) all may go."""
+        for role, v in self.versions.items():
+            telemetry.served(role, v.name, v.version)
+        if self.search_index is not None:
+            telemetry.served("index", self.versions["clip"].name, self.versions["clip"].version)
         if self.keys is None:
             return
         entry = keys.find(self.keys, given.credentials) if given else None
