@@ -30,12 +30,14 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 T = TypeVar("T")
-DEMO_JOBS = (Path("jobs/clip.yaml"), Path("jobs/diffusion.yaml"))
-# The demo's sweeps, each followed by the promotion of its model.
+DEMO_JOBS = (Path("jobs/clip.yaml"), Path("jobs/diffusion.yaml"), Path("jobs/captioner.yaml"))
+# The demo's sweeps, each followed by the promotion of its model; the runs promoted as trained.
 DEMO_SWEEPS = (
     (Path("jobs/sweep-clip.yaml"), Path("jobs/promote-clip.yaml")),
     (Path("jobs/sweep-cfg.yaml"), Path("jobs/promote-diffusion.yaml")),
 )
+DEMO_PROMOTIONS = {Path("jobs/captioner.yaml"): Path("jobs/promote-captioner.yaml")}
+DEMO_APP = Path("serve/weft.yaml")
 
 
 @contextmanager
@@ -129,7 +131,8 @@ def _ask_for_dashboard(dashboard: bool) -> None:
         os.environ[DASHBOARD] = "1"
 
 
-def _run_curation(spec_path: Path, dry_run: bool = False) -> None:
+def _run_curation(spec_path: Path, dry_run: bool = False) -> str:
+    """Curate and print the report; the output's URI."""
     with _user_errors():
         spec = load_spec(CurateSpec, spec_path)
         from weft.curate.pipeline import curate
@@ -137,6 +140,7 @@ def _run_curation(spec_path: Path, dry_run: bool = False) -> None:
         console.print(f"curating [bold]{spec.name}[/] from {spec_path}", highlight=False)
         report = curate(spec, dry_run=dry_run)
     _print_report(report)
+    return report.output
 
 
 @app.command()
@@ -282,7 +286,8 @@ def train(
     _run_training(spec)
 
 
-def _run_training(spec_path: Path) -> None:
+def _run_training(spec_path: Path) -> str | None:
+    """Train and print the result; the MLflow run's id."""
     with _user_errors():
         job = load_spec(TrainSpec, spec_path)
         from weft.train.run import checked_model
@@ -298,6 +303,7 @@ def _run_training(spec_path: Path) -> None:
         )
         result = run_training(job)
     _print_training(result)
+    return result.run_id
 
 
 @app.command()
@@ -456,6 +462,10 @@ def index_command(
 ) -> None:
     """Embed a curated dataset's images with a registered CLIP on Ray Data; write a search
     index (vectors, HNSW graph, BM25 over captions) tagged with the CLIP's version."""
+    _index(data, model, output, actors)
+
+
+def _index(data: str, model: str, output: str, actors: int) -> None:
     from weft.serve.index import IndexSpec, build
 
     with _user_errors():
@@ -587,9 +597,11 @@ def demo(
     ] = None,
 ) -> None:
     """The end-to-end demo on embedded defaults: make a corpus, curate it, print the report;
-    train a tiny CLIP and a tiny text-to-image diffusion model on the curated pairs; sweep
-    CLIP's temperature and the diffusion model's guidance on Ray Tune; promote both models
-    in MLflow's registry behind their gates; list the registry."""
+    train a tiny CLIP, text-to-image diffusion model and captioner on the curated pairs;
+    sweep CLIP's temperature and the diffusion model's guidance on Ray Tune; promote the
+    models in MLflow's registry behind their gates; index the curated images with the
+    champion CLIP; serve the champions on Ray Serve, send one request to each endpoint and
+    print the answers, then shut the app down."""
     from weft.curate.demo_data import generate
 
     with _user_errors():
@@ -602,15 +614,53 @@ def demo(
         highlight=False,
     )
     _ask_for_dashboard(True)  # the sweep's Ray Train needs it to free a stopped trial's CPUs
-    _run_curation(spec)
-    for job in train or DEMO_JOBS:
-        _run_training(job)
+    curated = _run_curation(spec)
+    runs = {job: _run_training(job) for job in train or DEMO_JOBS}
     for sweep_spec, promotion in DEMO_SWEEPS:
         result = _run_sweep(sweep_spec)
         _print_sweep(result)
         if result.run_id:  # a refused promotion is shown, and the demo goes on
             _run_promotion(promotion, sweep=result.run_id)
+    for job, promotion in DEMO_PROMOTIONS.items():
+        if runs.get(job):
+            _run_promotion(promotion, run=runs[job])
     models()
+    _index(curated, "weft-clip@champion", ".weft/index", actors=2)
+    _tour(DEMO_APP, Path(raw).parent)
+
+
+def _tour(config_path: Path, home: Path) -> None:
+    """Deploy a Serve config's app with a fresh key, visit each endpoint once, print what
+    came back, and shut the app down."""
+    from weft.serve import keys, local
+    from weft.serve.tour import TourError, tour
+
+    with _user_errors():
+        config = local.load_config(config_path)
+        keyfile = home / "keys.json"
+        keyfile.unlink(missing_ok=True)
+        key = keys.add(keyfile, "demo", ["search", "generate"], per_minute=600)
+        for served in config.applications:
+            served.args = (served.args or {}) | {"keys": str(keyfile)}
+        (url, *_) = local.start(config, local.free_port())
+    console.print(f"serving {url} (OpenAPI: {url.rstrip('/')}/docs) with a key in {keyfile}")
+    try:
+        visits = tour(url, key, home / "generated.png")
+    except TourError as err:
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        local.stop()
+    console.print(f"[bold]one request to each endpoint of {url}[/]", highlight=False)
+    for v in visits:
+        console.print(f"[bold]{v.route}[/] {v.sent} → {v.status} in {v.ms:.0f} ms", highlight=False)
+        for line in v.answer:
+            console.print(f"    {line}", highlight=False, soft_wrap=True)
+    console.print(
+        f"generated image: {home / 'generated.png'}; the app is shut down "
+        f"(`weft serve {config_path}` keeps it running)",
+        highlight=False,
+    )
 
 
 def main() -> None:

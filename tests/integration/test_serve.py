@@ -37,6 +37,7 @@ from weft.models.tokenizer import Tokenizer
 from weft.registry.versions import resolve
 from weft.serve import keys, local
 from weft.serve.index import IndexSpec, build
+from weft.serve.tour import TourError, tour
 from weft.specs import SpecError, parse_spec
 from weft.train.mlflow_model import log_model
 
@@ -220,6 +221,36 @@ def test_captions_and_generation_answer_with_their_versions(app: dict[str, Any])
         "diffusion": "1",
     }
     assert models["index"]["version"] == "1" and models["index"]["count"] > 0
+
+
+def test_the_demo_tour_sends_one_request_to_each_endpoint_and_shows_the_answers(
+    app: dict[str, Any],
+) -> None:
+    visits = tour(app["url"], app["tokens"]["admin"], app["tmp"] / "tour.png", query="circle")
+    last_parts = [v.route.rsplit("/", 1)[-1] for v in visits]
+    assert last_parts == [
+        "models",
+        "search",
+        "image",
+        "embeddings",
+        "search",
+        "caption",
+        "generate",
+    ]
+    answers = {v.route: v.answer for v in visits}
+    assert answers["GET /v1/models"][:3] == [
+        "clip: serve-clip v1",
+        "captioner: serve-captioner v1",
+        "diffusion: serve-diffusion v1",
+    ]
+    assert answers["POST /v1/inference/embeddings"] == [
+        "serve-clip v1: text → 32-d vector",
+        "serve-clip v1: image → 32-d vector",
+    ]
+    assert '"images": [{"b64": "<' in visits[3].sent  # the image shown by its size
+    assert Image.open(app["tmp"] / "tour.png").format == "PNG"
+    with pytest.raises(TourError, match="GET /v1/models: 401"):
+        tour(app["url"], "weft_not-a-key", app["tmp"] / "refused.png")
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ and 1M vectors. Figures are printed, never asserted.
 The vectors are synthetic: unit vectors drawn around 1,000 random centres (clusters, as
 embeddings of real images form), in the served CLIP's 32 dimensions; queries are held-out
 vectors of the same distribution. faiss is always measured; usearch and hnswlib when they
-are installed (`pip install usearch hnswlib`).
+are installed (`make bench` installs them). Every library builds and searches on one thread,
+as a replica answers on its share of a core.
 
     python -m tests.perf.bench_index [--sizes 10000 100000 1000000] [--dim 32]
 """
@@ -96,9 +97,9 @@ def bench_usearch(data: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> R
         expansion_add=EF_CONSTRUCTION,
         expansion_search=64,
     )
-    index.add(np.arange(len(data)), data)
+    index.add(np.arange(len(data)), data, threads=1)
     build = time.perf_counter() - start
-    found, ms = timed_queries(lambda q: index.search(q, K).keys, queries)
+    found, ms = timed_queries(lambda q: index.search(q, K, threads=1).keys, queries)
     return Row(
         "usearch ef=64",
         len(data),
@@ -115,6 +116,7 @@ def bench_hnswlib(data: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> R
     start = time.perf_counter()
     index = hnswlib.Index(space="ip", dim=data.shape[1])
     index.init_index(max_elements=len(data), M=M, ef_construction=EF_CONSTRUCTION)
+    index.set_num_threads(1)
     index.add_items(data)
     build = time.perf_counter() - start
     index.set_ef(64)

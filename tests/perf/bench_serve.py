@@ -7,6 +7,11 @@ It serves the registered champions of `make demo` (CLIP and captioner) with a se
 words) built for that CLIP's version, so search is measured at that size.
 
     make demo && python -m tests.perf.bench_serve [--items 100000] [--requests 300]
+        [--only "embed text"] [--env RAY_SERVE_...=0 ...]
+
+`floor` is `GET /openapi.json`, which the ingress answers without calling a model: the cost
+of the HTTP proxy and the ingress replica alone. `--env` sets Ray Serve's environment
+variables for the local Ray the benchmark starts, to measure its latency knobs.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncio
 import base64
 import io
 import json
+import os
 import tempfile
 import time
 from dataclasses import asdict
@@ -107,9 +113,10 @@ def synthetic_index(folder: Path, model: str, version: str, dim: int, n: int) ->
     (folder / MANIFEST).write_text(json.dumps(asdict(manifest)))
 
 
-def requests() -> dict[str, tuple[str, dict[str, Any]]]:
+def requests() -> dict[str, tuple[str, dict[str, Any] | None]]:
     image = {"b64": base64.b64encode(png((200, 30, 30))).decode()}
     return {
+        "floor": ("/openapi.json", None),
         "embed text": ("/v1/inference/embeddings", {"texts": ["a red circle on blue"]}),
         "embed image": ("/v1/inference/embeddings", {"images": [image]}),
         "search": ("/v1/retrieval/search", {"text": "a red circle on blue", "k": 10}),
@@ -117,8 +124,11 @@ def requests() -> dict[str, tuple[str, dict[str, Any]]]:
     }
 
 
-async def load(url: str, path: str, body: dict[str, Any], clients: int, total: int) -> np.ndarray:
-    """Latencies (ms) of `total` requests sent by `clients` concurrent clients."""
+async def load(
+    url: str, path: str, body: dict[str, Any] | None, clients: int, total: int
+) -> np.ndarray:
+    """Latencies (ms) of `total` requests (a POST of `body`, or a GET without one) sent by
+    `clients` concurrent clients."""
     latencies: list[float] = []
     sent = 0
 
@@ -127,13 +137,14 @@ async def load(url: str, path: str, body: dict[str, Any], clients: int, total: i
         while sent < total:
             sent += 1
             start = time.perf_counter()
-            answer = await http.post(path, json=body)
+            answer = await (http.get(path) if body is None else http.post(path, json=body))
             latencies.append((time.perf_counter() - start) * 1e3)
             answer.raise_for_status()
 
     limits = httpx.Limits(max_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
-        await http.post(path, json=body)  # warm
+        for _ in range(20):  # warm: connections, the batch loop, the autoscaler's first look
+            await (http.get(path) if body is None else http.post(path, json=body))
         await asyncio.gather(*(client(http) for _ in range(clients)))
     return np.array(latencies)
 
@@ -144,6 +155,7 @@ def in_process(
     """P50 ms of the same calls without Serve or HTTP."""
     image = png((200, 30, 30))
     calls = {
+        "floor": lambda: None,
         "embed text": lambda: clip.embed_texts(["a red circle on blue"]),
         "embed image": lambda: clip.embed_images([image]),
         "search": lambda: index.search(
@@ -167,7 +179,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--only", nargs="+", help="Endpoints to measure (default: all).")
+    parser.add_argument(
+        "--env", nargs="+", default=[], metavar="NAME=VALUE", help="For the local Ray."
+    )
     args = parser.parse_args()
+    os.environ.update(dict(pair.split("=", 1) for pair in args.env))
     clip_version = resolve("weft-clip@champion")
     with tempfile.TemporaryDirectory() as tmp:
         models = {}
@@ -204,12 +221,14 @@ def main() -> None:
         )
         print("\n{:<12} {:>7} {:>8} {:>8} {:>8} {:>7} {:>11} {:>6}".format(*header))
         for name, (path, body) in requests().items():
+            if args.only and name not in args.only:
+                continue
             for clients in CLIENTS:
                 start = time.perf_counter()
                 ms = asyncio.run(load(url, path, body, clients, args.requests))
                 rate = len(ms) / (time.perf_counter() - start)
                 p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-                ratio = p50 / baseline[name] if clients == 1 else float("nan")
+                ratio = p50 / baseline[name] if clients == 1 and name != "floor" else np.nan
                 print(
                     f"{name:<12} {clients:>7} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f} {rate:>7.1f} "
                     f"{baseline[name]:>11.2f} {ratio:>5.2f}x"

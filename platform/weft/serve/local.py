@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -149,3 +150,10 @@ def _last_line(message: str) -> str:
 
 def stop() -> None:
     serve.shutdown()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for an app that must not collide with another)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
