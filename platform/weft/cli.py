@@ -493,9 +493,9 @@ def keys_add(
         str, typer.Option(help="Comma-separated: search, generate, admin.")
     ] = "search",
     per_minute: Annotated[int, typer.Option(help="Requests a minute (per replica).")] = 600,
-    file: Annotated[Path, typer.Option(help="The keys file an app's args.keys names.")] = Path(
-        ".weft/keys.json"
-    ),
+    file: Annotated[
+        str, typer.Option(help="The keys file an app's args.keys names, local or s3://.")
+    ] = ".weft/keys.json",
 ) -> None:
     """Make an API key; its hash is stored, the key is printed this once."""
     from weft.serve import keys

@@ -307,8 +307,9 @@ class EvalSpec(_Spec):
     samples: int = Field(default=8, ge=2, description="Diffusion: images sampled per CFG scale.")
     clip: str | None = Field(
         default=None,
-        description="Diffusion: a trained Weft CLIP (an exported model folder, local or s3://) "
-        "that scores samples: CLIP score and Fréchet distance in its image-feature space.",
+        description="Diffusion: a trained Weft CLIP (a model folder, local or s3://, or an "
+        "MLflow model: runs:/<run>/model, models:/<name>@<alias>) that scores samples: CLIP "
+        "score and Fréchet distance in its image-feature space.",
     )
 
 

@@ -44,6 +44,7 @@ from weft.train.mlflow_model import log_model
 pytestmark = pytest.mark.integration
 CAPTIONS = ["a red circle on blue", "a small green square against white"] * 5
 FUZZ_EXAMPLES = 20  # per operation and mode (valid, invalid)
+IDLE_S = 25  # longer than Ray keeps a gauge that is not reported again (2 x 10 s)
 
 
 def register(tmp: Path, kind: str, name: str) -> str:
@@ -358,14 +359,19 @@ def test_requests_are_counted_timed_and_carry_their_request_id(app: dict[str, An
         "ray_weft_served_version{",
         'role="index"',
     ]
+
+    def scraped() -> str:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # Ray exports metrics every few seconds
-        client.get("/v1/models")  # each request reports the served versions again
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        text = scraped()
         if all(w in text for w in wanted):
             break
         time.sleep(2)
     assert all(w in text for w in wanted), [w for w in wanted if w not in text]
+    time.sleep(IDLE_S)  # no request: the served versions are still reported
+    assert 'role="index"' in scraped()
 
 
 def test_a_killed_replica_is_replaced_and_its_failed_requests_counted(

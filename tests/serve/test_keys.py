@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.s3server import S3Server
 from weft.serve import keys
 from weft.specs import SpecError
 
@@ -39,6 +40,22 @@ def test_a_repeated_name_and_a_bad_file_are_refused_naming_them(tmp_path: Path) 
         keys.load(path)
     with pytest.raises(SpecError, match="make one with `weft keys add`"):
         keys.load(tmp_path / "missing.json")
+
+
+@pytest.mark.integration
+def test_a_keys_file_on_s3_is_written_and_read_like_a_local_one(
+    s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    uri = f"s3://{s3_server.new_bucket()}/serve/keys.json"
+    key = keys.add(uri, "app", ["search"], 60)
+    keys.add(uri, "ops", ["admin"], 60)
+    found = keys.find(keys.load(uri), key)
+    assert found is not None and found.name == "app"
+    with pytest.raises(SpecError, match=r"keys: cannot read s3://.*/absent\.json"):
+        keys.load(uri.replace("keys.json", "absent.json"))
 
 
 def test_the_rate_limiter_allows_a_burst_then_says_how_long_to_wait() -> None:

@@ -1,18 +1,20 @@
-"""Task objects outside Ray: what diffusion evaluation measures with a CLIP judge, and the
-error a judge that is not a CLIP gives."""
+"""Task objects outside Ray: what diffusion evaluation measures with a CLIP judge, where a
+judge loads from (a folder or the registry), and the errors a wrong judge gives."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pytest
 import torch
 
-from weft import storage
 from weft.models import registry
+from weft.models.clip import CLIP
 from weft.models.tokenizer import Tokenizer
 from weft.specs import SpecError, TrainSpec, parse_spec
+from weft.train.mlflow_model import log_model
 from weft.train.tasks import DiffusionTask, load_judge
 
 CAPTIONS = ["a red circle", "a blue square", "a green triangle", "a small red cross"] * 4
@@ -80,6 +82,29 @@ def test_a_judge_that_is_not_a_clip_is_refused_naming_the_field(tmp_path: Path) 
         load_judge(str(tmp_path / "cap"), diffusion_spec(None).storage)
 
 
-def test_a_missing_judge_is_an_error_naming_its_uri(tmp_path: Path) -> None:
-    with pytest.raises(storage.StorageError, match="nowhere"):
+def test_a_missing_judge_is_an_error_naming_the_field_and_its_uri(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match=r"eval\.clip: .*nowhere"):
         load_judge(str(tmp_path / "nowhere"), diffusion_spec(None).storage)
+
+
+def test_a_judge_loads_from_the_registry_by_alias(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    torch.manual_seed(0)
+    folder = registry.save(
+        registry.build("clip-tiny"), tmp_path / "clip", Tokenizer.train(CAPTIONS, 280)
+    )
+    with mlflow.start_run() as run:
+        log_model(folder, "judge")
+    model_id = mlflow.get_run(run.info.run_id).outputs.model_outputs[-1].model_id
+    version = mlflow.register_model(f"models:/{model_id}", "judge")
+    mlflow.MlflowClient().set_registered_model_alias("judge", "champion", version.version)
+
+    judge, tokenizer = load_judge("models:/judge@champion", diffusion_spec(None).storage)
+
+    saved, _ = registry.load(folder)
+    assert isinstance(judge, CLIP) and tokenizer.vocab_size == 280
+    for name, weight in saved.state_dict().items():
+        assert torch.equal(judge.state_dict()[name], weight)

@@ -42,6 +42,9 @@ SURGE = 100
 # Each replica's CPU share, what Ray places by (replicas share the cores): small, so that the
 # app and a rolling update fit on 2 CPUs; a config's ray_actor_options may raise them.
 CPUS = {"ingress": 0.05, "model": 0.25, "search": 0.1, "safety": 0.1}
+# The ingress's health check re-reports the served versions; Ray keeps a gauge for two metric
+# export intervals (10 s each by default).
+HEALTH_CHECK_S = 5.0
 
 
 class AppArgs(_Spec):
@@ -57,7 +60,8 @@ class AppArgs(_Spec):
         default=[], description="URI prefixes an image `uri` may name (none: only base64)."
     )
     keys: str | None = Field(
-        default=None, description="The keys file (`weft keys add`); null: no authentication."
+        default=None,
+        description="The keys file (`weft keys add`), local or s3://; null: no authentication.",
     )
     safety: NsfwSpec | None = Field(
         default=NsfwSpec(),
@@ -261,7 +265,10 @@ async def _invalid(request: Request, exc: RequestValidationError) -> JSONRespons
 
 
 @serve.deployment(
-    name="ingress", max_ongoing_requests=128, ray_actor_options={"num_cpus": CPUS["ingress"]}
+    name="ingress",
+    max_ongoing_requests=128,
+    health_check_period_s=HEALTH_CHECK_S,
+    ray_actor_options={"num_cpus": CPUS["ingress"]},
 )
 @serve.ingress(api)
 class Ingress:
@@ -285,25 +292,36 @@ class Ingress:
         self.args = args
         self.keys = entries
         self.limiter = keys.RateLimiter()
+        self.check_health()
+
+    def check_health(self) -> None:
+        """Serve calls this every `health_check_period_s`: it reports the served versions
+        again, as Ray drops a gauge that is not re-reported within about two metric export
+        intervals."""
+        for role, v in self.versions.items():
+            telemetry.served(role, v.name, v.version)
+        if self.search_index is not None:
+            telemetry.served("index", self.versions["clip"].name, self.versions["clip"].version)
 
     @api.post("/v1/inference/embeddings", response_model=EmbeddingsResponse)
     async def embeddings(self, body: EmbeddingsRequest, key: Key) -> EmbeddingsResponse:
         self._authorize(key, "search")
-        params = {"normalize": body.normalize}
+        inputs: dict[Literal["text", "image"], tuple[str, list[Any]]] = {
+            "text": ("texts", list(body.texts)),
+            "image": (
+                "images",
+                [self._image(x, f"images[{i}]") for i, x in enumerate(body.images)],
+            ),
+        }
         data = []
-        if body.texts:
-            found = await self._predict("clip", {"text": list(body.texts)}, params, "texts")
-            data += [
-                Embedding(input="text", index=i, embedding=e.tolist())
-                for i, e in enumerate(found["embedding"])
-            ]
-        if body.images:
-            pictures = [self._image(x, f"images[{i}]") for i, x in enumerate(body.images)]
-            found = await self._predict("clip", {"image": pictures}, params, "images")
-            data += [
-                Embedding(input="image", index=i, embedding=e.tolist())
-                for i, e in enumerate(found["embedding"])
-            ]
+        for kind, (field, values) in inputs.items():
+            if values:
+                params = {"normalize": body.normalize}
+                found = await self._predict("clip", {kind: values}, params, field)
+                data += [
+                    Embedding(input=kind, index=i, embedding=e.tolist())
+                    for i, e in enumerate(found["embedding"])
+                ]
         v = self.versions["clip"]
         return EmbeddingsResponse(
             model=v.name, version=v.version, dim=len(data[0].embedding), data=data
@@ -401,13 +419,8 @@ class Ingress:
         return Response(data, media_type="image/png")
 
     def _authorize(self, given: HTTPAuthorizationCredentials | None, scope: Scope) -> None:
-        """Every route's first step. Reports the served versions (Ray drops a gauge that is
-        not re-reported within its TTL), then refuses: 401 without a valid key, 403 without
-        the scope, 429 over the key's rate; with no keys (`args.keys` null) all may go."""
-        for role, v in self.versions.items():
-            telemetry.served(role, v.name, v.version)
-        if self.search_index is not None:
-            telemetry.served("index", self.versions["clip"].name, self.versions["clip"].version)
+        """Every route's first step: 401 without a valid key, 403 without the scope, 429
+        over the key's rate; with no keys (`args.keys` null) all may go."""
         if self.keys is None:
             return
         entry = keys.find(self.keys, given.credentials) if given else None

@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
+from weft import storage
 from weft.specs import SpecError, _Spec
 
 Scope = Literal["search", "generate", "admin"]
@@ -43,30 +44,36 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def load(path: str | Path) -> list[KeyEntry]:
-    """The entries of a keys file; a missing or malformed one is a SpecError naming it."""
+def load(uri: str | Path) -> list[KeyEntry]:
+    """The entries of a keys file (local or s3://); a missing or malformed one is a SpecError
+    naming it."""
     try:
-        return ENTRIES.validate_json(Path(path).read_bytes())
-    except OSError as err:
-        raise SpecError(
-            f"keys: cannot read {path} ({err.strerror}); make one with `weft keys add`"
-        ) from None
+        return ENTRIES.validate_json(storage.read_bytes(storage.resolve(str(uri))))
+    except storage.StorageError as err:
+        raise SpecError(f"keys: cannot read {err}; make one with `weft keys add`") from None
     except ValidationError as err:
-        raise SpecError(f"keys: {path} is not a keys file ({err.errors()[0]['msg']})") from None
+        raise SpecError(f"keys: {uri} is not a keys file ({err.errors()[0]['msg']})") from None
 
 
-def add(path: str | Path, name: str, scopes: list[Scope], per_minute: int) -> str:
-    """Make a key, store its hash under `name` in the keys file (created if need be), and
-    return the key: the only time it is seen."""
-    file = Path(path)
-    entries = load(file) if file.exists() else []
+def add(uri: str | Path, name: str, scopes: list[Scope], per_minute: int) -> str:
+    """Make a key, store its hash under `name` in the keys file (local, readable by its
+    owner only, or s3://; created if need be), and return the key: the only time it is
+    seen."""
+    where = storage.resolve(str(uri))
+    entries = load(uri) if storage.exists(where) else []
     if any(e.name == name for e in entries):
-        raise SpecError(f"name: a key named {name} is already in {path}")
+        raise SpecError(f"name: a key named {name} is already in {uri}")
     key = PREFIX + secrets.token_urlsafe(32)
     entries.append(KeyEntry(name=name, sha256=digest(key), scopes=scopes, per_minute=per_minute))
-    file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_text(json.dumps([e.model_dump() for e in entries], indent=2))
-    file.chmod(0o600)
+    data = json.dumps([e.model_dump() for e in entries], indent=2).encode()
+    if not where.is_s3:  # made readable by its owner only before anything is written
+        Path(where.path).parent.mkdir(parents=True, exist_ok=True)
+        Path(where.path).touch(mode=0o600)
+        Path(where.path).chmod(0o600)
+    try:
+        storage.write_bytes(where, data)
+    except storage.StorageError as err:
+        raise SpecError(f"keys: cannot write {err}") from None
     return key
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -19,7 +20,6 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.distributed.tensor import DTensor
 
-from weft import storage
 from weft.models import registry
 from weft.models.captioner import Captioner, teacher_forcing_loss
 from weft.models.clip import CLIP, contrastive_loss, zero_shot_classifier, zero_shot_logits
@@ -35,6 +35,7 @@ from weft.models.metrics import (
 )
 from weft.models.tokenizer import Tokenizer
 from weft.specs import SpecError, StorageSpec, TrainSpec
+from weft.train.mlflow_model import fetch_model
 from weft.train.strategy import Prepared, rank
 
 Batch = dict[str, Tensor]
@@ -197,11 +198,15 @@ class DiffusionTask(Task):
 
 
 def load_judge(uri: str, spec: StorageSpec) -> tuple[CLIP, Tokenizer]:
-    """A trained Weft CLIP exported at `uri` (local or S3), with its tokenizer."""
+    """A trained Weft CLIP, with its tokenizer: a model folder (local or S3) or an MLflow
+    model (`runs:/...`, `models:/<name>@<alias>`)."""
     with tempfile.TemporaryDirectory() as tmp:
-        storage.copy_dir(storage.resolve(uri, spec), storage.resolve(tmp))
         try:
-            model, tokenizer = registry.load(tmp)
+            folder, _ = fetch_model(uri, spec, Path(tmp, "judge"))
+        except SpecError as err:
+            raise SpecError(f"eval.clip: {err}") from None
+        try:
+            model, tokenizer = registry.load(folder)
         except (FileNotFoundError, KeyError, ValueError) as err:
             raise SpecError(f"eval.clip: {uri} is not a Weft model folder ({err})") from None
     if not isinstance(model, CLIP) or tokenizer is None:
