@@ -7,7 +7,7 @@ It serves the registered champions of `make demo` (CLIP and captioner) with a se
 words) built for that CLIP's version, so search is measured at that size.
 
     make demo && python -m tests.perf.bench_serve [--items 100000] [--requests 300]
-        [--only "embed text"] [--env RAY_SERVE_...=0 ...]
+        [--only "embed text"] [--env RAY_SERVE_...=0 ...] [--batching 16:1]
 
 `floor` is `GET /openapi.json`, which the ingress answers without calling a model: the cost
 of the HTTP proxy and the ingress replica alone. `--env` sets Ray Serve's environment
@@ -183,6 +183,9 @@ def main() -> None:
     parser.add_argument(
         "--env", nargs="+", default=[], metavar="NAME=VALUE", help="For the local Ray."
     )
+    parser.add_argument(
+        "--batching", default="16:1", metavar="MAX:WAIT_MS", help="The app's args.batching."
+    )
     args = parser.parse_args()
     os.environ.update(dict(pair.split("=", 1) for pair in args.env))
     clip_version = resolve("weft-clip@champion")
@@ -204,7 +207,14 @@ def main() -> None:
             "name": "bench",
             "route_prefix": "/",
             "import_path": "weft.serve.app:build",
-            "args": {"diffusion": None, "index": str(Path(tmp, "index")), "keys": None},
+            "args": {
+                "diffusion": None,
+                "index": str(Path(tmp, "index")),
+                "keys": None,
+                "batching": dict(
+                    zip(("max_size", "wait_ms"), args.batching.split(":"), strict=True)
+                ),
+            },
             # as serve/weft.yaml: no per-request access log lines shipped to the driver
             "logging_config": {"enable_access_log": False},
         }

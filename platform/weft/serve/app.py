@@ -27,7 +27,7 @@ from ray.serve.handle import DeploymentHandle
 from weft import storage
 from weft.registry.versions import ModelVersion, resolve
 from weft.serve import keys, telemetry
-from weft.serve.deployments import ModelServer, Refused, SafetyChecker, SearchServer
+from weft.serve.deployments import Batching, ModelServer, Refused, SafetyChecker, SearchServer
 from weft.serve.index import MANIFEST, index_location
 from weft.serve.keys import Scope
 from weft.serve.search import Filters, Hit
@@ -62,6 +62,9 @@ class AppArgs(_Spec):
     keys: str | None = Field(
         default=None,
         description="The keys file (`weft keys add`), local or s3://; null: no authentication.",
+    )
+    batching: Batching = Field(
+        default=Batching(), description="How CLIP and captioner replicas batch requests."
     )
     safety: NsfwSpec | None = Field(
         default=NsfwSpec(),
@@ -485,13 +488,13 @@ def build(args: dict[str, Any]) -> serve.Application:
     versions = spec.resolved()
     env = {"runtime_env": {"env_vars": {"MLFLOW_TRACKING_URI": tracking_uri()}}}
 
-    def model(role: str, batched: bool = True) -> Any:
+    def model(role: str, batching: Batching | None = spec.batching) -> Any:
         if role not in versions:
             return None
         server = _deployment(ModelServer).options(
             name=role, ray_actor_options=env | {"num_cpus": CPUS["model"]}, max_surge_percent=SURGE
         )
-        return server.bind(versions[role], batched)
+        return server.bind(versions[role], batching)
 
     search = None
     if spec.index is not None:
@@ -508,7 +511,7 @@ def build(args: dict[str, Any]) -> serve.Application:
     return ingress.bind(
         model("clip"),
         model("captioner"),
-        model("diffusion", batched=False),  # seeded images must not depend on a batch
+        model("diffusion", batching=None),  # seeded images must not depend on a batch
         search,
         safety,
         versions,

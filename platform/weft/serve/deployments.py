@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 from ray import serve
 
 from weft import storage
@@ -25,13 +26,20 @@ from weft.models.inference import Columns
 from weft.registry.versions import ModelVersion
 from weft.serve.index import index_location
 from weft.serve.search import Filters, Hit, SearchIndex
-from weft.specs import NsfwSpec, SpecError, StorageSpec
+from weft.specs import NsfwSpec, SpecError, StorageSpec, _Spec
 from weft.train.mlflow_model import fetch_model
 
-# Requests merged into one model call, and how long the first waits for company (measured:
-# README, "Serving").
-MAX_BATCH, BATCH_WAIT_S = 16, 0.001
 Call = tuple[Columns, dict[str, Any]]
+
+
+class Batching(_Spec):
+    """How a model replica merges concurrent requests into one forward pass (measured:
+    README, "Serving")."""
+
+    max_size: int = Field(default=16, ge=1, le=256, description="Requests in one batch at most.")
+    wait_ms: float = Field(
+        default=1.0, ge=0, le=1000, description="How long the first request waits for company."
+    )
 
 
 @dataclass(frozen=True)
@@ -44,15 +52,19 @@ class Refused:
 @serve.deployment(max_ongoing_requests=32)
 class ModelServer:
     """One model version, answering columns with params (the pyfunc's contract). With
-    `batched`, rows of concurrent calls that share their columns and params go through one
+    `batching`, rows of concurrent calls that share their columns and params go through one
     forward pass (not for seeded generation, whose images depend on their batch)."""
 
-    def __init__(self, version: ModelVersion, batched: bool = True) -> None:
+    def __init__(self, version: ModelVersion, batching: Batching | None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             directory, _ = fetch_model(version.uri, StorageSpec(), Path(tmp))
             self.predictor = inference.load(directory)
         self.version = version
-        self.batched = batched
+        self.batched = batching is not None
+        if batching is not None:
+            batcher: Any = self._batched  # @serve.batch gives it these setters at run time
+            batcher.set_max_batch_size(batching.max_size)
+            batcher.set_batch_wait_timeout_s(batching.wait_ms / 1e3)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -71,7 +83,7 @@ class ModelServer:
             answer = await asyncio.to_thread(self._alone, (columns, params))
         return Refused(str(answer)) if isinstance(answer, Exception) else answer
 
-    @serve.batch(max_batch_size=MAX_BATCH, batch_wait_timeout_s=BATCH_WAIT_S)
+    @serve.batch(max_batch_size=256)  # each replica sets its own size and wait
     async def _batched(self, calls: list[Call]) -> list[Columns | Exception]:
         return await asyncio.to_thread(self._answer, calls)
 

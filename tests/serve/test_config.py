@@ -1,0 +1,43 @@
+"""The shipped Serve config is valid for Ray and for the app, and bad app args are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from weft.serve.app import AppArgs
+from weft.serve.local import load_config
+from weft.specs import SpecError, parse_spec
+
+CONFIG = Path(__file__).parents[2] / "serve" / "weft.yaml"
+
+
+def test_the_shipped_config_passes_rays_schema_and_the_apps_args() -> None:
+    (app,) = load_config(CONFIG).applications
+    args = parse_spec(AppArgs, app.args or {}, "args")
+    assert app.import_path == "weft.serve.app:build"
+    assert set(args.refs) == {"clip", "captioner", "diffusion"}
+    assert args.batching.max_size == 16 and args.batching.wait_ms == 1
+    names = {d.name for d in app.deployments}
+    assert names == {"ingress", "clip", "captioner", "diffusion", "search", "safety"}
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        ({"batching": {"max_size": 0}}, "batching.max_size"),
+        ({"batching": {"wait_ms": -1}}, "batching.wait_ms"),
+        ({"clip": "weft-clip@champion", "captioner": None, "cache": 1}, "cache"),
+    ],
+)
+def test_bad_app_args_are_refused_naming_the_field(args: dict[str, object], named: str) -> None:
+    with pytest.raises(SpecError, match=named.replace(".", r"\.")):
+        parse_spec(AppArgs, args, "args")
+
+
+def test_a_config_ray_cannot_read_is_refused_naming_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("applications:\n  - name: weft\n    import_path: 7\n    route_prefix: 3\n")
+    with pytest.raises(SpecError, match=r"bad\.yaml"):
+        load_config(bad)
