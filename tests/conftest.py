@@ -23,10 +23,9 @@ def ray_session() -> Iterator[None]:
     Ray Train frees the CPUs of a trainer that Tune stopped only through its state API."""
     import ray
 
-    from weft.cluster import loopback_only
+    from weft import cluster
 
-    with loopback_only():
-        ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1")
+    cluster.connect(num_cpus=2, dashboard=True)  # as the product starts it
     yield
     ray.shutdown()
 

@@ -372,6 +372,14 @@ def test_requests_are_counted_timed_and_carry_their_request_id(app: dict[str, An
     assert all(w in text for w in wanted), [w for w in wanted if w not in text]
     time.sleep(IDLE_S)  # no request: the served versions are still reported
     assert 'role="index"' in scraped()
+    logs = Path(ray._private.worker._global_node.get_session_dir_path(), "logs", "serve")
+    lines = [
+        line
+        for log in logs.glob("replica_weft-test_ingress_*.log")
+        for line in log.read_text().splitlines()
+        if "id=req-42" in line
+    ]
+    assert len(lines) == 1 and "route=/v1/retrieval/search status=200 ms=" in lines[0]
 
 
 def test_a_killed_replica_is_replaced_and_its_failed_requests_counted(

@@ -11,7 +11,9 @@ from typing import cast
 
 from ray.serve import metrics
 
-log = logging.getLogger("weft.serve")
+# Serve's own logger: its lines go to the replica's log file (`logs/serve/replica_*.log`),
+# formatted and tagged (deployment, replica, request id) as Serve's own.
+log = logging.getLogger("ray.serve")
 # Latency buckets in milliseconds: from a cached search to a 50-step generation.
 BOUNDARIES_MS: list[float] = [1, 2, 5, 10, 20, 30, 50, 100, 200, 500, 1000, 2000, 5000, 10000]
 
