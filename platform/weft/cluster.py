@@ -21,11 +21,11 @@ DASHBOARD = "WEFT_DASHBOARD"
 SINGLE_NODE = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR  # "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
-# Ray Serve's latency settings, for a local Ray started here (a cluster sets them in its pods:
-# infra/kuberay/raycluster.yaml). Replica code on the replica's own event loop and gRPC
-# between the proxy and the replicas took the one-client latency of a served text embedding
-# from 17.7 to 12.4 ms (README, "Serving"). The HTTP proxy stays (no direct ingress), and each
-# request's log line is written when it happens, not buffered.
+# Ray Serve's latency settings for a local Ray started here (measured: README, "Serving"):
+# replica code on the replica's own event loop, gRPC between the proxy and the replicas, each
+# request's log line written when it happens. Serve's Python proxy stays, on 127.0.0.1: its
+# faster HAProxy ingress binds every interface, so only a cluster turns it on
+# (infra/kuberay/raycluster.yaml).
 SERVE_TUNING = {
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
     "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0",
