@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from PIL import Image, ImageDraw
 
 from weft import storage
+from weft.curate.shards import tar_shard
 from weft.specs import StorageSpec
 
 SHAPES = ("circle", "square", "triangle", "diamond", "cross")
@@ -170,17 +171,6 @@ def decompression_bomb(side: int = 20_000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-def _tar(samples: list[tuple[str, dict[str, bytes]]]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for key, parts in samples:
-            for ext, data in parts.items():
-                info = tarfile.TarInfo(f"{key}.{ext}")
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def generate(
     out_uri: str,
     pairs: int = 2000,
@@ -260,7 +250,7 @@ def generate(
     for s in range(shards):
         shard = tar_samples[s * per_shard : (s + 1) * per_shard]
         loc = root.join("pairs", f"shard-{s:05d}.tar")
-        storage.write_bytes(loc, _tar(shard))
+        storage.write_bytes(loc, tar_shard(shard))
         where |= {k: loc.uri for k, _ in shard}
     m.near_duplicates += [
         {
@@ -342,7 +332,7 @@ def generate(
             (f"cut{i:06d}", {"jpg": encode(img, "JPEG"), "txt": text.encode()})
             for i, (img, text) in enumerate(draw(rng, side) for _ in range(3))
         ]
-        whole = _tar(fresh)
+        whole = tar_shard(fresh)
         with tarfile.open(fileobj=io.BytesIO(whole)) as tar:
             cut = tar.getmembers()[-1].offset_data + 10  # inside the last member's data
         truncated = root.join("pairs", "shard-truncated.tar")

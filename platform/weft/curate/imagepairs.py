@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import tarfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -21,14 +20,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
+from weft.curate.emoji import FONT, render
 from weft.curate.phash import hamming, image_key
+from weft.curate.shards import tar_shard
 
-FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 NAMES = Path("/usr/share/unicode/cldr/common/annotations/en.xml")
-_STRIKE = 109  # the font's one bitmap size
-_CANVAS = (140, 132)  # the 136 x 128 strike with a 2-pixel margin
 
 
 class Emoji(NamedTuple):
@@ -46,19 +44,6 @@ def emoji() -> tuple[Emoji, ...]:
     names = re.findall(r'<annotation cp="([^"]+)" type="tts">([^<]+)</annotation>', annotations)
     found = (Emoji(c, n) for c, n in names if len(c) == 1 and ord(c) >= 0x2000)
     return tuple(e for e in found if render(e.char).getbbox())
-
-
-def render(char: str) -> Image.Image:
-    """The emoji as a transparent RGBA drawing (transparent pixels are black, as fonts leave
-    them)."""
-    img = Image.new("RGBA", _CANVAS, (0, 0, 0, 0))
-    ImageDraw.Draw(img).text((2, 2), char, font=_font(), embedded_color=True)
-    return img
-
-
-@cache
-def _font() -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(FONT), _STRIKE)
 
 
 def _png(img: Image.Image) -> tuple[str, bytes]:
@@ -182,12 +167,9 @@ def write_corpus(out: Path, samples: list[Sample], corpus: Corpus, shards: int =
     (out / "images").mkdir(exist_ok=True)
     per_shard = -(-len(samples) // shards)
     for s in range(shards):
-        with tarfile.open(out / "pairs" / f"shard-{s:05d}.tar", "w") as tar:
-            for key, ext, data, text in samples[s * per_shard : (s + 1) * per_shard]:
-                for name, body in ((f"{key}.{ext}", data), (f"{key}.txt", text.encode())):
-                    info = tarfile.TarInfo(name)
-                    info.size = len(body)
-                    tar.addfile(info, io.BytesIO(body))
+        shard = samples[s * per_shard : (s + 1) * per_shard]
+        members = [(key, {ext: data, "txt": text.encode()}) for key, ext, data, text in shard]
+        (out / "pairs" / f"shard-{s:05d}.tar").write_bytes(tar_shard(members))
     files = {}
     for key, ext, data, _ in samples:
         files[key] = f"images/{key}.{ext}"
