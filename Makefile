@@ -4,9 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: setup test-data demo test lint unit bench clean
-# Real images and their names for the image near-dup tests: Debian's emoji font and CLDR.
+# Real images and their names (image near-dup tests, the emoji corpus): Debian's emoji font,
+# CLDR's names and keywords, and Unicode's emoji groups.
 EMOJI_FONT := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 CLDR_NAMES := /usr/share/unicode/cldr/common/annotations/en.xml
+EMOJI_TEST := /usr/share/unicode/emoji/emoji-test.txt
 
 $(BIN)/.weft-installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,10 +19,10 @@ $(BIN)/.weft-installed: pyproject.toml
 
 setup: $(BIN)/.weft-installed
 
-$(EMOJI_FONT) $(CLDR_NAMES):
-	apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-noto-color-emoji unicode-cldr-core
+$(EMOJI_FONT) $(CLDR_NAMES) $(EMOJI_TEST):
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-noto-color-emoji unicode-cldr-core unicode-data
 
-test-data: $(EMOJI_FONT) $(CLDR_NAMES)
+test-data: $(EMOJI_FONT) $(CLDR_NAMES) $(EMOJI_TEST)
 
 demo: setup  ## the end-to-end demo on embedded defaults
 	$(BIN)/weft demo
