@@ -261,6 +261,16 @@ class DataSpec(_Spec):
     uri: str = Field(description="A curation output (its `data/` is read), local or s3://.")
     augment: bool = Field(default=True, description="Random flips and crops in training.")
     val_percent: float = Field(default=5.0, ge=0, lt=100)
+    sources: list[str] = Field(
+        default=[],
+        description="Only the rows read from under these URIs (their `source_uri`), such as "
+        "one split of a corpus curated whole; empty: every row.",
+    )
+    val_sources: list[str] = Field(
+        default=[],
+        description="The held-out rows are those read from under these URIs (a corpus's own "
+        "validation split), not a hash share of the rows: `val_percent` is then unused.",
+    )
 
 
 class OptimSpec(_Spec):

@@ -40,11 +40,30 @@ def _held_out(ids: list[str], percent: float) -> np.ndarray:
     return np.array(buckets) % 10_000 < percent * 100
 
 
-def split_side(batch: pa.Table, percent: float, held_out: bool) -> pa.Table:
-    """The image-text pairs of `batch` on one side of the split (text-only rows dropped)."""
-    mask = (_held_out(batch["id"].to_pylist(), percent) == held_out) & pc.is_valid(
-        batch["image"]
-    ).to_numpy(zero_copy_only=False)
+def _under(uris: list[str], prefixes: list[str]) -> np.ndarray:
+    """Which of `uris` lie under one of `prefixes` (resolved URIs of files or folders)."""
+    folders = tuple(p.rstrip("/") + "/" for p in prefixes)
+    return np.array([u in prefixes or u.startswith(folders) for u in uris], dtype=bool)
+
+
+def split_side(
+    batch: pa.Table,
+    percent: float,
+    held_out: bool,
+    sources: list[str] | None = None,
+    val_sources: list[str] | None = None,
+) -> pa.Table:
+    """The image-text pairs of `batch` on one side of the split (text-only rows dropped): the
+    rows from under `val_sources` are held out if given, else a hash share of the rows; rows
+    outside `sources` (when given) are on neither side."""
+    uris = batch["source_uri"].to_pylist() if sources or val_sources else []
+    in_sources = _under(uris, sources) if sources else np.ones(batch.num_rows, dtype=bool)
+    if val_sources:
+        held = _under(uris, val_sources)
+    else:
+        held = _held_out(batch["id"].to_pylist(), percent) & in_sources
+    side = held if held_out else in_sources & ~held
+    mask = side & pc.is_valid(batch["image"]).to_numpy(zero_copy_only=False)
     return batch.filter(pa.array(mask))
 
 
@@ -77,8 +96,13 @@ def curated(uri: str, storage_spec: StorageSpec, columns: list[str] = COLUMNS) -
 
 def pairs(spec: DataSpec, storage_spec: StorageSpec) -> tuple[Dataset, Dataset]:
     """(train, held-out) datasets of the curated image-text pairs (text-only rows skipped)."""
-    ds = curated(spec.uri, storage_spec)
-    split = partial(split_side, percent=spec.val_percent)
+    ds = curated(spec.uri, storage_spec, [*COLUMNS, "source_uri"])
+    split = partial(
+        split_side,
+        percent=spec.val_percent,
+        sources=[storage.resolve(u, storage_spec).uri for u in spec.sources],
+        val_sources=[storage.resolve(u, storage_spec).uri for u in spec.val_sources],
+    )
 
     def side(held_out: bool) -> Dataset:
         return ds.map_batches(
@@ -95,13 +119,21 @@ def check_enough(spec: TrainSpec, train: Dataset, held_out: Dataset) -> None:
     # materialised, not counted: a count adds an operator that takes a whole CPU, which a
     # sweep's concurrent trainers may not leave free
     if (found := train.limit(need).materialize().count()) < need:
+        where = f" under {', '.join(spec.data.sources)}" if spec.data.sources else ""
         raise SpecError(
-            f"data.uri: {spec.data.uri} holds {found} image-text pairs to train on (rows "
+            f"data.uri: {spec.data.uri} holds {found} image-text pairs{where} to train on (rows "
             "without an image, such as text documents, are skipped), fewer than one batch for "
             f"each worker: workers.count {spec.workers.count} x optim.batch_size "
             f"{spec.optim.batch_size} = {need}"
         )
-    if spec.data.val_percent and held_out.limit(1).materialize().count() == 0:
+    if not (spec.data.val_percent or spec.data.val_sources):
+        return
+    if held_out.limit(1).materialize().count() == 0:
+        if spec.data.val_sources:
+            raise SpecError(
+                f"data.val_sources: no pair of {spec.data.uri} was read from under "
+                f"{', '.join(spec.data.val_sources)}"
+            )
         raise SpecError(
             f"data.val_percent: no pair of {spec.data.uri} falls in the held-out "
             f"{spec.data.val_percent:g}% that evaluation reads; raise it, or set it to 0 to "
