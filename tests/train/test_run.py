@@ -25,7 +25,7 @@ def test_diffusion_on_zero3_is_refused_naming_the_field() -> None:
 
 def test_a_missing_clip_judge_is_refused_before_training(tmp_path: Path) -> None:
     spec = diffusion(eval={"clip": str(tmp_path / "no-such-clip")})
-    with pytest.raises(storage.StorageError, match="no-such-clip"):
+    with pytest.raises(SpecError, match=r"eval\.clip: .*no-such-clip"):
         train(spec)
 
 
