@@ -6,7 +6,8 @@ An index is a folder, local or on S3, at `<output>/<model name>/v<version>`:
     manifest.json   the model (name, version), the dataset (URI, content hash), the counts
                     and the ANN settings: Serve pairs an index only with its own version
     items/          Parquet: id, caption, lang, nsfw_score and the nsfw flag (score at or over
-                    `nsfw_threshold`), source_uri, key, vector, thumbnail
+                    `nsfw_threshold`), source_uri, key, image_hash (rows of one image, such
+                    as its captions in several languages, share it), vector, thumbnail
     vectors.faiss   an HNSW graph over the unit vectors (inner product = cosine)
     bm25/           a tantivy index over the captions, each document holding its row
 
@@ -47,7 +48,7 @@ from weft.train.mlflow_model import fetch_model
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 ITEMS, ANN, BM25 = "items", "vectors.faiss", "bm25"
-COLUMNS = ["id", "text", "image", "lang", "nsfw_score", "source_uri", "key"]
+COLUMNS = ["id", "text", "image", "image_hash", "lang", "nsfw_score", "source_uri", "key"]
 
 
 class IndexSpec(_Spec):
@@ -185,6 +186,7 @@ class _Embed:
                 ),
                 "source_uri": batch["source_uri"],
                 "key": batch["key"],
+                "image_hash": batch["image_hash"],
                 "vector": pa.FixedSizeListArray.from_arrays(vectors.ravel(), vectors.shape[1]),
                 "thumbnail": pa.array([_thumbnail(d, self.thumbnail) for d in data], pa.binary()),
             }

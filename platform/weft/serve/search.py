@@ -5,7 +5,8 @@ hybrid of BM25 over the captions and the vector score.
 Without filters the vector candidates come from the HNSW graph; with filters, from an exact
 search over the rows that pass them (HNSW with a filter loses recall when the filter keeps
 few rows), so a filter never returns fewer than `k` hits while `k` rows match it. Each hit's
-score is `(1 - hybrid) * cosine + hybrid * bm25 / max bm25`, and carries both parts.
+score is `(1 - hybrid) * cosine + hybrid * bm25 / max bm25`, and carries both parts. Rows of
+one image (its captions in several languages) are answered once, by the best-scoring row.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+import pyarrow.dataset as pads
 import tantivy
 
-from weft.serve.index import ANN, BM25, Manifest, bm25_schema, read_items
+from weft.serve.index import ANN, BM25, ITEMS, Manifest, bm25_schema, read_items
 
 # Candidates gathered from each side before the hybrid score ranks them.
 DEPTH = 64
@@ -52,9 +54,11 @@ class SearchIndex:
 
     def __init__(self, folder: Path) -> None:
         self.manifest = Manifest.read(folder)
-        items = read_items(
-            folder, ["id", "caption", "lang", "nsfw", "source_uri", "key", "vector", "thumbnail"]
+        columns = ["id", "caption", "lang", "nsfw", "source_uri", "key", "vector", "thumbnail"]
+        has_images = (
+            "image_hash" in pads.dataset(str(folder / ITEMS), format="parquet").schema.names
         )
+        items = read_items(folder, [*columns, "image_hash"] if has_images else columns)
         dim = self.manifest.dim
         flat = items["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
         self.vectors = flat.reshape(-1, dim).astype(np.float32)
@@ -65,6 +69,9 @@ class SearchIndex:
         self.sources = np.array(items["source_uri"].to_pylist(), dtype=object)
         self.keys: list[str] = items["key"].to_pylist()
         self.thumbnails = items["thumbnail"]
+        images = items["image_hash"] if has_images else items["id"]
+        self.images = np.unique(images.to_numpy(zero_copy_only=False), return_inverse=True)[1]
+        self.copies = int(np.bincount(self.images).max()) if len(self.images) else 1
         self.row_of = {item: row for row, item in enumerate(self.ids)}
         self.ann = faiss.read_index(str(folder / ANN))
         faiss.ParameterSpace().set_index_parameter(
@@ -89,9 +96,10 @@ class SearchIndex:
         filters: Filters = Filters(),
         hybrid: float = 0.0,
     ) -> list[Hit]:
-        """The `k` best rows that pass `filters`, by the hybrid score."""
+        """The `k` best images whose rows pass `filters`, by the hybrid score; an image with
+        several rows (captions) is answered once, by its best row."""
         allowed = self._allowed(filters)
-        depth = max(DEPTH, 4 * k)
+        depth = max(DEPTH, 4 * k) * self.copies
         candidates = set(self._nearest(vector, depth, allowed))
         lexical = self._bm25(text, depth, allowed) if text and hybrid > 0 else {}
         rows = np.array(sorted(candidates | set(lexical)), dtype=np.int64)
@@ -101,8 +109,10 @@ class SearchIndex:
         top = max(lexical.values(), default=0.0) or 1.0
         bm25 = np.array([lexical.get(int(r), 0.0) / top for r in rows])
         score = (1 - hybrid) * cosine + hybrid * bm25
-        order = np.argsort(-score, kind="stable")[:k]
-        return [self._hit(int(rows[i]), score[i], cosine[i], bm25[i]) for i in order]
+        order = np.argsort(-score, kind="stable")
+        first = np.unique(self.images[rows[order]], return_index=True)[1]  # best row per image
+        best = order[np.sort(first)][:k]
+        return [self._hit(int(rows[i]), score[i], cosine[i], bm25[i]) for i in best]
 
     def _allowed(self, filters: Filters) -> np.ndarray | None:
         """The rows that pass the filters (None: every row)."""

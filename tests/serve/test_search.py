@@ -1,0 +1,73 @@
+"""Search over a small index written by hand: an image with captions in two languages is
+answered once, by the row that matches best, and filters still apply per row."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import faiss
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from weft.serve.index import ANN, BM25, ITEMS, MANIFEST, Manifest, write_bm25
+from weft.serve.search import Filters, SearchIndex
+
+# (id, image, caption, lang, direction in the 4-d vector space)
+ROWS = [
+    ("a-en", "img-a", "grinning cat face", "en", (1.0, 0.0, 0.0, 0.0)),
+    ("a-de", "img-a", "grinsende Katze", "de", (1.0, 0.0, 0.0, 0.0)),
+    ("b-en", "img-b", "a black cat", "en", (0.8, 0.6, 0.0, 0.0)),
+    ("c-en", "img-c", "a red apple", "en", (0.0, 0.0, 1.0, 0.0)),
+    ("d-de", "img-d", "ein gelber Stern", "de", (0.2, 0.6, 0.0, 0.7746)),
+]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> SearchIndex:
+    folder = tmp_path_factory.mktemp("index")
+    vectors = np.array([r[4] for r in ROWS], np.float32)
+    (folder / ITEMS).mkdir()
+    table = pa.table(
+        {
+            "id": [r[0] for r in ROWS],
+            "caption": [r[2] for r in ROWS],
+            "lang": [r[3] for r in ROWS],
+            "nsfw": [False] * len(ROWS),
+            "source_uri": ["s3://corpus/shard-0.tar"] * len(ROWS),
+            "key": [r[0] for r in ROWS],
+            "image_hash": [r[1] for r in ROWS],
+            "vector": pa.FixedSizeListArray.from_arrays(vectors.ravel(), 4),
+            "thumbnail": [b"png"] * len(ROWS),
+        }
+    )
+    pq.write_table(table, folder / ITEMS / "part-0.parquet")
+    ann = faiss.IndexHNSWFlat(4, 8, faiss.METRIC_INNER_PRODUCT)
+    ann.add(vectors)
+    faiss.write_index(ann, str(folder / ANN))
+    write_bm25([r[2] for r in ROWS], folder / BM25)
+    manifest = Manifest("clip", "1", 4, len(ROWS), "test", "", 8, 16, 0.0)
+    (folder / MANIFEST).write_text(json.dumps(asdict(manifest)))
+    return SearchIndex(folder)
+
+
+def query(direction: tuple[float, ...]) -> np.ndarray:
+    return np.array(direction, np.float32)
+
+
+def test_an_image_with_two_captions_is_answered_once(index: SearchIndex) -> None:
+    hits = index.search(query((1.0, 0.0, 0.0, 0.0)), None, k=3)
+    assert [h.id.split("-")[0] for h in hits] == ["a", "b", "d"]
+
+
+def test_the_row_that_matches_the_words_stands_for_its_image(index: SearchIndex) -> None:
+    hits = index.search(query((1.0, 0.0, 0.0, 0.0)), "Katze", k=2, hybrid=0.5)
+    assert [h.id for h in hits] == ["a-de", "b-en"]  # the German caption found the words
+    assert hits[0].bm25_score == 1.0
+
+
+def test_filters_apply_to_rows_before_images_are_collapsed(index: SearchIndex) -> None:
+    hits = index.search(query((1.0, 0.0, 0.0, 0.0)), None, k=5, filters=Filters(lang="de"))
+    assert [h.id for h in hits] == ["a-de", "d-de"]
