@@ -128,16 +128,17 @@ class SearchServer:
 
     def __init__(self, root: str, version: ModelVersion, spec: StorageSpec | None = None) -> None:
         location = index_location(root, version, spec or StorageSpec())
-        with tempfile.TemporaryDirectory() as tmp:
-            local = storage.resolve(tmp)
-            try:
-                storage.copy_dir(location, local)
-            except (storage.StorageError, FileNotFoundError):
-                raise SpecError(
-                    f"index: no index of {version} under {root}: run "
-                    f"`weft index <curated data> --model {version.name}/{version.version}`"
-                ) from None
-            self.index = SearchIndex(Path(tmp))
+        # The replica's own copy, kept as long as it lives: the BM25 index reads its files
+        # while it serves (removing them under it failed a start, "Directory not empty").
+        self.folder = tempfile.TemporaryDirectory(prefix="weft-index-", ignore_cleanup_errors=True)
+        try:
+            storage.copy_dir(location, storage.resolve(self.folder.name))
+        except (storage.StorageError, FileNotFoundError):
+            raise SpecError(
+                f"index: no index of {version} under {root}: run "
+                f"`weft index <curated data> --model {version.name}/{version.version}`"
+            ) from None
+        self.index = SearchIndex(Path(self.folder.name))
         made_by = (self.index.manifest.model, self.index.manifest.version)
         if made_by != (version.name, version.version):
             raise SpecError(
