@@ -29,7 +29,6 @@ from ray.serve.schema import ServeDeploySchema
 from ray.util.state import list_actors
 from schemathesis.generation import GenerationMode
 
-from tests.s3server import free_port
 from weft import storage
 from weft.curate.publish import published
 from weft.models import registry
@@ -85,7 +84,7 @@ def app(
         "search": keys.add(keyfile, "search-only", ["search"], 100_000),
         "slow": keys.add(keyfile, "slow", ["search"], 2),
     }
-    port = free_port()
+    port = local.free_port()
     config = ServeDeploySchema.model_validate(
         {
             "applications": [

@@ -36,7 +36,6 @@ import pyarrow.parquet as pq
 from PIL import Image
 from ray.serve.schema import ServeDeploySchema
 
-from tests.s3server import free_port
 from weft.models import inference
 from weft.registry.versions import resolve
 from weft.serve import local
@@ -218,7 +217,7 @@ def main() -> None:
             # as serve/weft.yaml: no per-request access log lines shipped to the driver
             "logging_config": {"enable_access_log": False},
         }
-        (url,) = local.start(ServeDeploySchema(applications=[app]), free_port())
+        (url,) = local.start(ServeDeploySchema(applications=[app]), local.free_port())
         header = (
             "endpoint",
             "clients",

@@ -149,11 +149,16 @@ def font() -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(FONT), STRIKE)
 
 
+def _hashed(text: str) -> int:
+    """A stable number for `text`, the same on every run and machine."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest())
+
+
 def split_of(emoji: Emoji, val_percent: int, test_percent: int) -> str:
     """`heldout` for a held-out subgroup, else train, val or test by a hash of the base."""
     if emoji.subgroup in HELD_OUT:
         return "heldout"
-    slot = int.from_bytes(hashlib.blake2b(emoji.base.encode(), digest_size=4).digest()) % 100
+    slot = _hashed(emoji.base) % 100
     return (
         "test" if slot < test_percent else "val" if slot < test_percent + val_percent else "train"
     )
@@ -168,6 +173,9 @@ class Manifest:
     skipped: dict[str, int] = field(default_factory=dict)
     languages: list[str] = field(default_factory=list)
     held_out: list[str] = field(default_factory=lambda: list(HELD_OUT))
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
 def caption(annotation: Annotation) -> str:
@@ -197,7 +205,7 @@ def captioned_in(emoji: Emoji, languages: list[str], per_emoji: int) -> list[str
     """English and `per_emoji - 1` other languages, chosen by a hash of the emoji, so every
     language is trained on and each image appears a few times, not once per language."""
     others = languages[1:]
-    start = int.from_bytes(hashlib.blake2b(emoji.chars.encode(), digest_size=4).digest())
+    start = _hashed(emoji.chars)
     return [languages[0], *(others[(start + i) % len(others)] for i in range(per_emoji - 1))]
 
 
@@ -216,11 +224,11 @@ def records(
     for emoji in catalogue():
         cp = emoji.chars.replace("\ufe0f", "")
         if cp not in named["en"]:
-            manifest.skipped["no_english_name"] = manifest.skipped.get("no_english_name", 0) + 1
+            manifest.skip("no_english_name")
             continue
         png = picture(emoji.chars, size)
         if png is None:
-            manifest.skipped["not_drawn"] = manifest.skipped.get("not_drawn", 0) + 1
+            manifest.skip("not_drawn")
             continue
         split = split_of(emoji, val_percent, test_percent)
         manifest.emoji[split] += 1
