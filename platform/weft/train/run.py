@@ -86,10 +86,17 @@ def checked_model(spec: TrainSpec) -> tuple[str, BaseModel]:
 
 
 def train(
-    spec: TrainSpec, tags: dict[str, str] | None = None, callbacks: Sequence[Any] = ()
+    spec: TrainSpec,
+    tags: dict[str, str] | None = None,
+    callbacks: Sequence[Any] = (),
+    *,
+    end_failed_run: bool = True,
 ) -> TrainResult:
     """Run (or resume) the training job; returns its MLflow run and last checkpoint. `tags`
-    go on the MLflow run; `callbacks` are Ray Train's (a sweep's trial passes Tune's)."""
+    go on the MLflow run; `callbacks` are Ray Train's (a sweep's trial passes Tune's). A
+    run whose training raises ends as failed, unless `end_failed_run` is off: a sweep's
+    trial leaves it to the sweep, which knows whether Tune stopped the trial or it failed
+    (a stopped trial's training unwinds while the sweep ends, and would race it)."""
     kind, model_config = checked_model(spec)
     text = model_config.text  # type: ignore[attr-defined]
     size = registry.image_size(model_config)
@@ -157,15 +164,13 @@ def train(
         ),
     )
     try:
-        result = trainer.fit()
-    except ray.train.WorkerGroupError as err:  # bad input found on a worker: its own error
-        found = [e for e in err.worker_failures.values() if isinstance(e, USER_ERRORS)]
-        if found:
-            raise found[0] from None
+        result = _fit(trainer)
+    except BaseException:
+        if run_id and end_failed_run:
+            mlflow.end_run("FAILED")
         raise
-    finally:
-        if run_id:
-            mlflow.end_run()
+    if run_id:
+        mlflow.end_run()
     if result.checkpoint is None:
         raise RuntimeError(f"training {spec.name} ended without a checkpoint")
     last = out.join(spec.name, Path(result.checkpoint.path).name)  # in the run's storage
@@ -219,6 +224,17 @@ def _on_cluster(spec: TrainSpec) -> tuple[Dataset, Dataset]:
     pairs = data.pairs(spec.data, spec.storage)
     data.check_enough(spec, *pairs)
     return pairs
+
+
+def _fit(trainer: TorchTrainer) -> ray.train.Result:
+    """Ray Train's result; bad input found on a worker raises as its own error."""
+    try:
+        return trainer.fit()
+    except ray.train.WorkerGroupError as err:
+        found = [e for e in err.worker_failures.values() if isinstance(e, USER_ERRORS)]
+        if found:
+            raise found[0] from None
+        raise
 
 
 def _check_room(spec: TrainSpec) -> None:

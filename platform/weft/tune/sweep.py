@@ -198,7 +198,7 @@ def _run_trial(values: dict[str, Any], context: _Context) -> None:
     tags = {"weft.sweep": context.sweep, "weft.sweep.trial": trial}
     if context.parent:
         tags["mlflow.parentRunId"] = context.parent
-    train(spec, tags=tags, callbacks=[TuneReportCallback()])
+    train(spec, tags=tags, callbacks=[TuneReportCallback()], end_failed_run=False)
 
 
 def trials_of(
