@@ -626,6 +626,36 @@ def data_emoji(
     )
 
 
+eval_app = typer.Typer(help="Quality figures: the product's bars, and gold-set retrieval.")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("models")
+def eval_models(
+    spec: Annotated[Path, typer.Argument(help="Quality spec (YAML), e.g. jobs/quality.yaml.")],
+    clip: Annotated[str | None, typer.Option(help="The CLIP to measure, over the spec's.")] = None,
+) -> None:
+    """The quality table of the spec's models (a registered version, a run's model or a
+    folder each) on the emoji corpus's test split and held-out subgroups: written as
+    markdown beside figures.json and logged to MLflow."""
+    from weft.quality.run import evaluate
+    from weft.quality.spec import QualitySpec
+    from weft.quality.table import COLUMNS, table_rows
+
+    with _user_errors():
+        loaded = load_spec(QualitySpec, spec)
+        if clip:
+            loaded = loaded.model_copy(update={"clip": clip})
+        result = evaluate(loaded)
+    table = Table(title=f"quality: {loaded.name}")
+    for column in COLUMNS:
+        table.add_column(column, justify="right" if column in ("figure", "n") else "left")
+    for row in table_rows(result.figures):
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"table: {result.output}/results.md, MLflow run {result.run_id}", highlight=False)
+
+
 @app.command()
 def demo(
     spec: Annotated[Path, typer.Option(help="Curation spec of the demo.")] = Path(

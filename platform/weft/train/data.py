@@ -40,7 +40,7 @@ def _held_out(ids: list[str], percent: float) -> np.ndarray:
     return np.array(buckets) % 10_000 < percent * 100
 
 
-def _under(uris: list[str], prefixes: list[str]) -> np.ndarray:
+def under(uris: list[str], prefixes: list[str]) -> np.ndarray:
     """Which of `uris` lie under one of `prefixes` (resolved URIs of files or folders)."""
     folders = tuple(p.rstrip("/") + "/" for p in prefixes)
     return np.array([u in prefixes or u.startswith(folders) for u in uris], dtype=bool)
@@ -57,9 +57,9 @@ def split_side(
     rows from under `val_sources` are held out if given, else a hash share of the rows; rows
     outside `sources` (when given) are on neither side."""
     uris = batch["source_uri"].to_pylist() if sources or val_sources else []
-    in_sources = _under(uris, sources) if sources else np.ones(batch.num_rows, dtype=bool)
+    in_sources = under(uris, sources) if sources else np.ones(batch.num_rows, dtype=bool)
     if val_sources:
-        held = _under(uris, val_sources)
+        held = under(uris, val_sources)
     else:
         held = _held_out(batch["id"].to_pylist(), percent) & in_sources
     side = held if held_out else in_sources & ~held

@@ -1,0 +1,1 @@
+"""Weft's quality bars: `weft eval`'s figures on held-out emoji data, and gold-set retrieval."""

@@ -1,0 +1,88 @@
+"""The figures of the quality table, one function per model kind, each through the model
+library's own inference API (`Embedder`, `CaptionWriter`, `ImageGenerator`)."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from weft.models.inference import Embedder
+from weft.models.metrics import topk_accuracy
+from weft.quality.sets import Row, images_once, same_base
+from weft.quality.spec import ZeroShotSpec
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured figure: what model, what measure, on what, and the bar it must clear
+    (above it, or with `below` under it), if the product sets one."""
+
+    model: str
+    measure: str
+    on: str
+    value: float
+    bar: float | None = None
+    count: int = 0  # the queries or images it averages over
+    below: bool = False
+    percent: bool = True  # a share, shown as a percentage
+
+    @property
+    def met(self) -> bool | None:
+        if self.bar is None:
+            return None
+        return self.value < self.bar if self.below else self.value > self.bar
+
+    @property
+    def key(self) -> str:
+        """The figure's MLflow metric name: `clip/text_to_image_recall_at_10/test_de_captions`."""
+        parts = (self.model, self.measure.replace("→", " to ").replace("@", " at "), self.on)
+        return "/".join(re.sub(r"[^A-Za-z0-9.-]+", "_", p).strip("_") for p in parts)
+
+
+def zero_shot(embedder: Embedder, rows: list[Row], spec: ZeroShotSpec) -> list[Figure]:
+    """Top-1 and top-5 accuracy of classifying each held-out image into its subgroup by the
+    nearest class prompt, in each language of the spec's templates."""
+    items = [r for r in images_once(rows) if r.subgroup in spec.classes]
+    subgroups = list(spec.classes)
+    labels = torch.tensor([subgroups.index(r.subgroup) for r in items])
+    images = embedder.embed_images([r.image for r in items])
+    figures = []
+    for language, template in spec.templates.items():
+        prompts = [template.format(spec.classes[s][language]) for s in subgroups]
+        logits = torch.from_numpy(images @ embedder.embed_texts(prompts).T)
+        on = f"held-out subgroups, {language} prompts"
+        for k, bar in ((1, None), (5, 0.60 if language == "en" else None)):
+            accuracy = topk_accuracy(logits, labels, min(k, len(subgroups)))
+            figures.append(Figure("clip", f"zero-shot top-{k}", on, accuracy, bar, len(items)))
+    return figures
+
+
+def hits_at(similarity: np.ndarray, relevant: np.ndarray, k: int) -> list[bool]:
+    """For each query (a row of (queries, items) `similarity`), whether a relevant item is
+    among its `k` most similar; ties are broken by item order."""
+    top = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+    return [bool(row[top_k].any()) for row, top_k in zip(relevant, top, strict=True)]
+
+
+def text_to_image(embedder: Embedder, rows: list[Row], k: int) -> list[Figure]:
+    """Recall@k of finding a caption's image (its emoji or a variant of the same base) among
+    the split's distinct images: over every caption, then per caption language."""
+    items = images_once(rows)
+    similarity = (
+        embedder.embed_texts([r.text for r in rows])
+        @ embedder.embed_images([r.image for r in items]).T
+    )
+    hits = hits_at(similarity, same_base(rows, items), k)
+    by_language: dict[str, list[bool]] = defaultdict(list)
+    for row, hit in zip(rows, hits, strict=True):
+        by_language[row.language].append(hit)
+    measure = f"text→image recall@{k}"
+    figures = [Figure("clip", measure, "test", float(np.mean(hits)), 0.50, len(rows))]
+    for language in sorted(by_language, key=lambda code: (code != "en", code)):
+        share, n = float(np.mean(by_language[language])), len(by_language[language])
+        figures.append(Figure("clip", measure, f"test, {language} captions", share, None, n))
+    return figures

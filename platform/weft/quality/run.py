@@ -1,0 +1,87 @@
+"""`weft eval`: measure the models a spec names on the emoji corpus's held-out data, and write
+the table where people look: `<output>/<name>/results.md` and an MLflow run with every figure."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import mlflow
+
+from weft import storage
+from weft.models import inference
+from weft.models.inference import Predictor
+from weft.quality import figures, sets
+from weft.quality.figures import Figure
+from weft.quality.spec import QualitySpec
+from weft.quality.table import markdown
+from weft.specs import SpecError
+from weft.tracking import use_experiment
+from weft.train.mlflow_model import fetch_model
+
+RESULTS = "results.md"
+P = TypeVar("P", bound=Predictor)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    figures: list[Figure]
+    table: str  # markdown
+    output: str  # the folder holding results.md and figures.json
+    run_id: str | None
+
+
+def evaluate(spec: QualitySpec) -> Evaluation:
+    """Each model of the spec measured, the table written and logged."""
+    if not (spec.clip or spec.captioner or spec.diffusion):
+        raise SpecError("clip, captioner, diffusion: name at least one model to measure")
+    test = sets.read_split(spec.data, spec.test, spec.storage)
+    found: list[Figure] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        if spec.clip:
+            clip = _load(spec, "clip", Path(tmp), inference.Embedder)
+            heldout = sets.read_split(spec.data, spec.heldout, spec.storage)
+            found += figures.zero_shot(clip, heldout, spec.zero_shot)
+            found += figures.text_to_image(clip, test, spec.recall_at)
+    table = markdown(found, f"Weft quality: {spec.name}")
+    output = _write(spec, found, table)
+    return Evaluation(found, table, output.uri, _log(spec, found, table))
+
+
+def _load(spec: QualitySpec, field: str, tmp: Path, kind: type[P]) -> P:
+    uri = getattr(spec, field)
+    try:
+        folder, _ = fetch_model(uri, spec.storage, tmp / field)
+        predictor = inference.load(folder)
+    except SpecError as err:
+        raise SpecError(f"{field}: {err}") from None
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        raise SpecError(f"{field}: {uri} is not a Weft model folder ({err})") from None
+    if not isinstance(predictor, kind):
+        raise SpecError(f"{field}: {uri} is a {predictor.kind} model, not a {field}")
+    return predictor
+
+
+def _write(spec: QualitySpec, found: list[Figure], table: str) -> storage.Location:
+    out = storage.resolve(spec.output, spec.storage).join(spec.name)
+    storage.write_bytes(out.join(RESULTS), table.encode())
+    body = json.dumps([asdict(f) | {"met": f.met} for f in found], indent=1, ensure_ascii=False)
+    storage.write_bytes(out.join("figures.json"), body.encode())
+    return out
+
+
+def _log(spec: QualitySpec, found: list[Figure], table: str) -> str | None:
+    if not spec.mlflow.enabled:
+        return None
+    models = {f: getattr(spec, f) for f in ("clip", "captioner", "diffusion") if getattr(spec, f)}
+    with mlflow.start_run(
+        experiment_id=use_experiment(spec.mlflow.experiment), run_name=spec.name
+    ) as run:
+        mlflow.set_tags({"weft.stage": "eval", **{f"weft.eval.{f}": u for f, u in models.items()}})
+        mlflow.log_params({"data": spec.data, "test": spec.test, "heldout": spec.heldout})
+        mlflow.log_metrics({f.key: f.value for f in found})
+        mlflow.log_text(table, RESULTS)
+        return str(run.info.run_id)

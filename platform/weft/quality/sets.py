@@ -1,0 +1,94 @@
+"""The labelled rows `weft eval` measures on: a curated emoji split's image-text pairs, each
+with its emoji, base emoji, subgroup and caption language, known from the record's key
+(`<hex code points>_<language>`, as `weft data emoji` writes it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from weft import storage
+from weft.curate import emoji
+from weft.curate.publish import published
+from weft.specs import SpecError, StorageSpec
+from weft.train.data import under
+
+COLUMNS = ["key", "text", "image", "image_hash", "source_uri"]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One image-text pair of an evaluation split."""
+
+    key: str
+    text: str
+    language: str
+    image: bytes
+    image_hash: str
+    emoji: str
+    base: str
+    subgroup: str
+
+
+def emoji_of(key: str) -> tuple[str, str]:
+    """A corpus key's emoji and caption language: `1f44b-1f3fd_de` → ("👋🏽", "de")."""
+    points, _, language = key.rpartition("_")
+    try:
+        return "".join(chr(int(p, 16)) for p in points.split("-")), language
+    except ValueError:
+        raise SpecError(f"key {key!r} is not an emoji corpus key (<code points>_<lang>)") from None
+
+
+def read_split(data: str, folder: str, spec: StorageSpec) -> list[Row]:
+    """The image-text pairs of the curated corpus `data` that were read from under `folder`."""
+    table = _read(data, spec)
+    mask = under(table["source_uri"].to_pylist(), [storage.resolve(folder, spec).uri])
+    pictured = pc.is_valid(table["image"]).to_numpy(zero_copy_only=False)
+    table = table.filter(pa.array(mask & pictured))
+    if not table.num_rows:
+        raise SpecError(f"{folder}: no curated image-text pairs of {data} were read from there")
+    subgroups = {e.chars: e.subgroup for e in emoji.catalogue()}
+    rows = []
+    for record in table.to_pylist():
+        chars, language = emoji_of(record["key"])
+        rows.append(
+            Row(
+                key=record["key"],
+                text=record["text"],
+                language=language,
+                image=record["image"],
+                image_hash=record["image_hash"],
+                emoji=chars,
+                base=emoji.base_of(chars),
+                subgroup=subgroups.get(chars, ""),
+            )
+        )
+    return rows
+
+
+def _read(data: str, spec: StorageSpec) -> pa.Table:
+    files = storage.list_files(published(storage.resolve(data, spec)).join("data"), (".parquet",))
+    if not files:
+        raise SpecError(f"data: {data} holds no curated Parquet files")
+    with storage.storage_errors(data):
+        return pa.concat_tables(
+            pq.read_table(f.path, columns=COLUMNS, filesystem=f.fs) for f in files
+        )
+
+
+def images_once(rows: list[Row]) -> list[Row]:
+    """One row per distinct image (captions in several languages share one), in first-seen order."""
+    seen: dict[str, Row] = {}
+    for row in rows:
+        seen.setdefault(row.image_hash, row)
+    return list(seen.values())
+
+
+def same_base(queries: list[Row], items: list[Row]) -> np.ndarray:
+    """(queries, items) booleans: the item shows the query's emoji or a variant of its base."""
+    bases = np.array([i.base for i in items])
+    return np.array([bases == q.base for q in queries])

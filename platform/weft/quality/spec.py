@@ -1,0 +1,53 @@
+"""The `weft eval` spec: which models to measure, on which curated splits, with which prompts."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from weft.specs import MlflowSpec, StorageSpec, _Spec
+
+
+class ZeroShotSpec(_Spec):
+    """Zero-shot classification of held-out images: one prompt per class and language, the
+    class's name put into the language's template."""
+
+    templates: dict[str, str] = Field(
+        default={"en": "{}"},
+        description="A prompt template per language (`{}` takes the class name); English first.",
+    )
+    classes: dict[str, dict[str, str]] = Field(
+        description="Each held-out subgroup (as emoji-test.txt names it) with its class name "
+        "in every language of `templates`."
+    )
+
+    @model_validator(mode="after")
+    def _every_language_named(self) -> ZeroShotSpec:
+        for subgroup, names in self.classes.items():
+            missing = set(self.templates) - set(names)
+            if missing:
+                raise ValueError(
+                    f"classes.{subgroup}: no name in {', '.join(sorted(missing))} "
+                    "(every language of zero_shot.templates needs one)"
+                )
+        return self
+
+
+class QualitySpec(_Spec):
+    """`weft eval`: the figures of the models given, on a curated emoji corpus's test and
+    held-out splits, written as a table (markdown and MLflow)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    data: str = Field(description="The curated corpus (a `weft curate` output), local or s3://.")
+    test: str = Field(description="The test split's source folder (its rows' `source_uri`).")
+    heldout: str = Field(description="The held-out subgroups' source folder.")
+    clip: str | None = Field(
+        default=None,
+        description="A CLIP: a model folder, runs:/<run>/model or models:/<name>@<alias>.",
+    )
+    captioner: str | None = None
+    diffusion: str | None = None
+    zero_shot: ZeroShotSpec
+    recall_at: int = Field(default=10, ge=1, description="K of text→image recall@K.")
+    output: str = Field(default=".weft/quality", description="Where the table and grids go.")
+    storage: StorageSpec = StorageSpec()
+    mlflow: MlflowSpec = MlflowSpec(experiment="weft-quality")

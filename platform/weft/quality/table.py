@@ -1,0 +1,28 @@
+"""The quality table: each figure with its bar and whether it is met, as rows and as markdown."""
+
+from __future__ import annotations
+
+from weft.quality.figures import Figure
+
+COLUMNS = ("model", "measure", "on", "figure", "n", "bar", "met")
+
+
+def _shown(value: float, percent: bool) -> str:
+    return f"{value:.1%}" if percent else f"{value:.3g}"
+
+
+def table_rows(figures: list[Figure]) -> list[tuple[str, ...]]:
+    """One row of `COLUMNS` per figure; a figure on the wrong side of its bar says NOT MET."""
+    rows: list[tuple[str, ...]] = []
+    for f in figures:
+        bar = "" if f.bar is None else f"{'<' if f.below else '>'} {_shown(f.bar, f.percent)}"
+        met = "" if f.met is None else ("yes" if f.met else "NOT MET")
+        rows.append((f.model, f.measure, f.on, _shown(f.value, f.percent), str(f.count), bar, met))
+    return rows
+
+
+def markdown(figures: list[Figure], title: str) -> str:
+    """The figures as a markdown table under a heading."""
+    lines = [f"## {title}", "", f"| {' | '.join(COLUMNS)} |", "|---|---|---|---:|---:|---|---|"]
+    lines += [f"| {' | '.join(row)} |" for row in table_rows(figures)]
+    return "\n".join(lines) + "\n"

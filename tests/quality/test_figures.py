@@ -1,0 +1,56 @@
+"""The quality figures on known inputs: hits in the top k, variants as their base, bars met
+above or below, and MLflow-safe names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from weft.curate.emoji import base_of
+from weft.quality.figures import Figure, hits_at
+from weft.quality.sets import Row, emoji_of, same_base
+from weft.quality.table import markdown
+from weft.specs import SpecError
+
+
+def test_hits_at_k_finds_a_relevant_item_among_each_querys_k_most_similar() -> None:
+    similarity = np.array([[0.9, 0.5, 0.1], [0.9, 0.5, 0.1], [0.2, 0.3, 0.4]])
+    relevant = np.array([[True, False, False], [False, False, True], [False, True, True]])
+    assert hits_at(similarity, relevant, 1) == [True, False, True]
+    assert hits_at(similarity, relevant, 2) == [True, False, True]
+    assert hits_at(similarity, relevant, 3) == [True, True, True]
+
+
+def test_hits_at_k_breaks_ties_by_item_order_not_in_the_querys_favour() -> None:
+    similarity = np.array([[0.5, 0.5]])
+    assert hits_at(similarity, np.array([[False, True]]), 1) == [False]
+
+
+def _row(chars: str) -> Row:
+    return Row(chars, "", "en", b"", chars, chars, base_of(chars), "")
+
+
+def test_a_skin_tone_or_gender_variant_is_relevant_to_its_base_and_nothing_else() -> None:
+    swimmer, swimmer_woman_dark, surfer = _row("🏊"), _row("🏊🏿\u200d♀️"), _row("🏄")
+    assert same_base([swimmer], [swimmer_woman_dark, surfer]).tolist() == [[True, False]]
+
+
+def test_a_corpus_key_gives_its_emoji_and_caption_language() -> None:
+    assert emoji_of("1f44b-1f3fd_de") == ("👋🏽", "de")
+    with pytest.raises(SpecError, match="'cat_en' is not an emoji corpus key"):
+        emoji_of("cat_en")
+
+
+def test_a_figure_is_met_on_the_right_side_of_its_bar_and_the_table_says_which() -> None:
+    recall = Figure("clip", "text→image recall@10", "test, de captions", 0.42, 0.5, 50)
+    frechet = Figure(
+        "diffusion", "Fréchet distance", "test", 31.0, 50, 200, below=True, percent=False
+    )
+    assert recall.met is False and frechet.met is True
+    assert recall.key == "clip/text_to_image_recall_at_10/test_de_captions"
+    table = markdown([recall, frechet], "t")
+    assert (
+        "| clip | text→image recall@10 | test, de captions | 42.0% | 50 | > 50.0% | NOT MET |"
+        in table
+    )
+    assert "| diffusion | Fréchet distance | test | 31 | 200 | < 50 | yes |" in table
