@@ -656,6 +656,41 @@ def eval_models(
     console.print(f"table: {result.output}/results.md, MLflow run {result.run_id}", highlight=False)
 
 
+@eval_app.command("retrieval")
+def eval_retrieval(
+    gold: Annotated[
+        Path, typer.Argument(help="Gold queries (YAML), e.g. jobs/gold/emoji-search.yaml.")
+    ],
+    model: Annotated[
+        str, typer.Option(help="The registered CLIP whose index is searched.")
+    ] = "emoji-clip@champion",
+    index: Annotated[str, typer.Option(help="Where `weft index` wrote indexes.")] = ".weft/index",
+    k: Annotated[int, typer.Option(help="Hits per query: precision@k and recall@k.")] = 5,
+    hybrid: Annotated[float, typer.Option(help="BM25's share of the hybrid score.")] = 0.3,
+    output: Annotated[Path, typer.Option(help="Where the report and thumbnails go.")] = Path(
+        ".weft/quality/gold"
+    ),
+    experiment: Annotated[str, typer.Option(help="The MLflow experiment.")] = "weft-quality",
+) -> None:
+    """Precision@k and recall@k of the gold queries against the model's search index:
+    vector-only and hybrid text search, and image→image; a report with the worst queries'
+    top k as thumbnails."""
+    from weft.quality.gold import GoldSet
+    from weft.quality.gold_report import REPORT, publish, summary
+    from weft.quality.retrieval import run
+
+    with _user_errors():
+        result = run(load_spec(GoldSet, gold), model, index, k, hybrid)
+        run_id = publish(result, k, hybrid, output, experiment)
+    table = Table(title=f"gold queries against {result.version}")
+    for column in ("mode", "queries", f"P@{k}", f"R@{k}"):
+        table.add_column(column, justify="left" if column in ("mode", "queries") else "right")
+    for mode, kind, precision, recall in summary(result, k):
+        table.add_row(mode, kind, f"{precision:.3f}", f"{recall:.3f}")
+    console.print(table)
+    console.print(f"report: {output / REPORT}, MLflow run {run_id}", highlight=False)
+
+
 @app.command()
 def demo(
     spec: Annotated[Path, typer.Option(help="Curation spec of the demo.")] = Path(

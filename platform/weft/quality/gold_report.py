@@ -1,0 +1,106 @@
+"""The gold-set report: figures by mode and query kind, every query's precision and recall,
+and the worst queries with thumbnails of their top k, for the failure analysis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+
+from weft.quality.retrieval import MODES, RetrievalEval, Scored
+from weft.tracking import use_experiment
+
+WORST = 8
+REPORT = "report.md"
+
+
+def _cells(values: list[float]) -> str:
+    return " | ".join(f"{v:.2f}" for v in values)
+
+
+def summary(result: RetrievalEval, k: int) -> list[tuple[str, str, float, float]]:
+    """(mode, query kind, mean precision@k, mean recall@k), overall and per kind."""
+    rows = []
+    for mode in MODES:
+        for kind in (None, "short", "descriptive"):
+            rows.append(
+                (
+                    mode,
+                    kind or "all",
+                    result.mean(mode, "precision", kind),
+                    result.mean(mode, "recall", kind),
+                )
+            )
+    return rows
+
+
+def markdown(result: RetrievalEval, k: int, hybrid: float, folder: Path) -> str:
+    """The report, with the worst queries' thumbnails written under `folder/thumbs`."""
+    lines = [
+        f"## Gold-set retrieval: {result.version}",
+        "",
+        f"Modes: `vector` (cosine only), `hybrid` ({hybrid:g} BM25 + {1 - hybrid:g} "
+        f"cosine), `image` (the picture of the query's first emoji; relevant: its other "
+        f"emoji). Relevance in base emoji; recall@{k} over the relevant bases in the index.",
+        "",
+        f"| mode | queries | P@{k} | R@{k} |",
+        "|---|---|---:|---:|",
+        *(f"| {m} | {kind} | {p:.3f} | {r:.3f} |" for m, kind, p, r in summary(result, k)),
+        "",
+        f"| query | kind | P@{k} vector | P@{k} hybrid | P@{k} image | R@{k} vector | "
+        f"R@{k} hybrid | R@{k} image |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    by_query: dict[str, dict[str, Scored]] = {}
+    for s in result.scored:
+        by_query.setdefault(s.query.text, {})[s.mode] = s
+    for text, modes in by_query.items():
+        p = [modes[m].precision for m in MODES]
+        r = [modes[m].recall for m in MODES]
+        lines.append(f"| {text} | {modes['vector'].query.kind} | {_cells(p)} | {_cells(r)} |")
+    lines += ["", f"### The {WORST} worst queries (hybrid precision, then vector)", ""]
+    worst = sorted(by_query.values(), key=lambda m: (m["hybrid"].precision, m["vector"].precision))
+    for modes in worst[:WORST]:
+        lines += _failure(result, modes, folder)
+    return "\n".join(lines) + "\n"
+
+
+def _failure(result: RetrievalEval, modes: dict[str, Scored], folder: Path) -> list[str]:
+    query = modes["hybrid"].query
+    lines = [f"**{query.text}** ({query.kind}); relevant: {' '.join(query.relevant)}", ""]
+    for mode in MODES:
+        s = modes[mode]
+        cells = []
+        for item, base in zip(s.items, s.found, strict=True):
+            thumb = result.index.thumbnail(item)
+            name = f"thumbs/{item}.png"
+            if thumb:
+                (folder / "thumbs").mkdir(parents=True, exist_ok=True)
+                (folder / name).write_bytes(thumb)
+            mark = "✓" if base in query.bases else "✗"
+            cells.append(f"![{base}]({name}){mark}")
+        lines.append(
+            f"- {mode} (P {s.precision:.2f}): {' '.join(cells)} — found {' '.join(s.found)}"
+        )
+    return [*lines, ""]
+
+
+def publish(result: RetrievalEval, k: int, hybrid: float, output: Path, experiment: str) -> str:
+    """The report written to `output/report.md` (thumbnails beside it) and logged to MLflow
+    with each mode's and kind's figures; the MLflow run id."""
+    output.mkdir(parents=True, exist_ok=True)
+    (output / REPORT).write_text(markdown(result, k, hybrid, output), encoding="utf-8")
+    with mlflow.start_run(
+        experiment_id=use_experiment(experiment), run_name="gold-retrieval"
+    ) as run:
+        mlflow.set_tags({"weft.stage": "eval", "weft.eval.clip": str(result.version)})
+        mlflow.log_params({"k": k, "hybrid": hybrid, "queries": len(result.scored) // len(MODES)})
+        mlflow.log_metrics(
+            {
+                f"gold/{mode}/{kind}/{measure}_at_{k}": value
+                for mode, kind, p, r in summary(result, k)
+                for measure, value in (("precision", p), ("recall", r))
+            }
+        )
+        mlflow.log_artifacts(str(output), "gold")
+        return str(run.info.run_id)

@@ -1,0 +1,122 @@
+"""`weft eval retrieval`: the gold queries run against a search index built by `weft index`,
+with the registered CLIP that built it, through the same `SearchIndex` the search service
+answers from. Precision@k and recall@k per query, for vector-only and hybrid (BM25 + vector)
+text search, and for image→image search.
+
+Relevance is counted in base emoji (variants are one). Recall@k is the share of a query's
+relevant bases (those in the index) found in its top k. An image query is the picture of a
+gold query's first emoji; the relevant items are the query's other emoji, and hits of the
+query's own base are left out of its top k.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from weft import storage
+from weft.curate.emoji import base_of, picture
+from weft.models import inference
+from weft.quality.gold import GoldQuery, GoldSet
+from weft.quality.sets import emoji_of
+from weft.registry.versions import ModelVersion, resolve
+from weft.serve.index import index_location
+from weft.serve.search import Hit, SearchIndex
+from weft.specs import SpecError, StorageSpec
+from weft.train.mlflow_model import fetch_model
+
+MODES = ("vector", "hybrid", "image")
+# Hits an image query asks for beyond k: its own base's variants (skin tones) are dropped.
+OWN_VARIANTS = 32
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One query's answer in one mode: its top k's bases, and which of them are relevant."""
+
+    query: GoldQuery
+    mode: str
+    found: list[str]  # the base emoji of each hit, in rank order
+    items: list[str]  # each hit's item id (for its thumbnail)
+    precision: float
+    recall: float
+
+
+def score(query: GoldQuery, mode: str, hits: Sequence[Hit], present: set[str], k: int) -> Scored:
+    """Precision@k and recall@k of `hits` (the top k) against the query's relevant bases that
+    are `present` in the index; an image query's own base is not relevant to it."""
+    relevant = query.bases & present
+    if mode == "image":
+        relevant -= {base_of(query.relevant[0])}
+    found = [base_of(emoji_of(h.key)[0]) for h in hits]
+    right = [b for b in found if b in relevant]
+    return Scored(
+        query,
+        mode,
+        found,
+        [h.id for h in hits],
+        precision=len(right) / k,
+        recall=len(set(right)) / len(relevant) if relevant else 0.0,
+    )
+
+
+@dataclass(frozen=True)
+class RetrievalEval:
+    version: ModelVersion
+    scored: list[Scored]
+    index: SearchIndex
+
+    def mean(self, mode: str, measure: str, kind: str | None = None) -> float:
+        return statistics.fmean(
+            getattr(s, measure)
+            for s in self.scored
+            if s.mode == mode and (kind is None or s.query.kind == kind)
+        )
+
+
+def run(gold: GoldSet, model: str, index_root: str, k: int, hybrid: float) -> RetrievalEval:
+    """Every gold query in every mode against the index of `model` (name@alias or name/version)."""
+    version = resolve(model)
+    index, embedder = _load(version, index_root, Path(tempfile.mkdtemp(prefix="weft-gold-")))
+    present = {base_of(emoji_of(key)[0]) for key in index.keys}
+    texts = embedder.embed_texts([q.text for q in gold.queries])
+    images = embedder.embed_images([_picture(q) for q in gold.queries])
+    scored = []
+    for query, text_vector, image_vector in zip(gold.queries, texts, images, strict=True):
+        for mode, hits in (
+            ("vector", index.search(text_vector, None, k)),
+            ("hybrid", index.search(text_vector, query.text, k, hybrid=hybrid)),
+            ("image", _others(index.search(image_vector, None, k + OWN_VARIANTS), query, k)),
+        ):
+            scored.append(score(query, mode, hits, present, k))
+    return RetrievalEval(version, scored, index)
+
+
+def _picture(query: GoldQuery) -> bytes:
+    found = picture(query.relevant[0], 64)
+    if found is None:
+        raise SpecError(f"gold query {query.text!r}: the font draws no {query.relevant[0]}")
+    return found
+
+
+def _others(hits: list[Hit], query: GoldQuery, k: int) -> list[Hit]:
+    """The top k of an image query's hits that are not its own base emoji."""
+    own = base_of(query.relevant[0])
+    return [h for h in hits if base_of(emoji_of(h.key)[0]) != own][:k]
+
+
+def _load(version: ModelVersion, root: str, tmp: Path) -> tuple[SearchIndex, inference.Embedder]:
+    location = index_location(root, version, StorageSpec())
+    if not storage.exists(location.join("manifest.json")):
+        raise SpecError(f"index: none of {version} under {root}: run `weft index` first")
+    folder = Path(location.path) if not location.is_s3 else tmp / "index"
+    if location.is_s3:
+        storage.copy_dir(location, storage.resolve(str(folder)))
+    model_dir, _ = fetch_model(version.uri, StorageSpec(), tmp / "model")
+    embedder = inference.load(model_dir)
+    if not isinstance(embedder, inference.Embedder):
+        raise SpecError(f"model: {version} is a {embedder.kind} model, not a CLIP")
+    return SearchIndex(folder), embedder

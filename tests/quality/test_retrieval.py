@@ -1,0 +1,57 @@
+"""Gold-set scoring on known hits: precision and recall in base emoji, an image query's own
+emoji left out, and a gold file that asks one thing twice refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from weft.curate.emoji import catalogue
+from weft.quality.gold import GoldQuery, GoldSet
+from weft.quality.retrieval import score
+from weft.serve.search import Hit
+from weft.specs import SpecError, load_spec, parse_spec
+
+
+def _hit(chars: str) -> Hit:
+    key = f"{'-'.join(f'{ord(c):x}' for c in chars)}_en"
+    return Hit(key, 1.0, 1.0, 0.0, chars, "en", False, "s3://corpus/test/shard.tar", key)
+
+
+CAT = GoldQuery(kind="short", text="cat", relevant=["😺", "🐈", "🐱"])
+PRESENT = {"😺", "🐈", "🐱", "🐶", "🚗"}
+
+
+def test_precision_counts_relevant_hits_and_recall_the_relevant_bases_found() -> None:
+    scored = score(
+        CAT, "vector", [_hit("😺"), _hit("🐶"), _hit("🐈"), _hit("🚗"), _hit("😺")], PRESENT, 5
+    )
+    assert scored.precision == 3 / 5
+    assert scored.recall == 2 / 3  # 😺 twice is one base found
+    assert scored.found == ["😺", "🐶", "🐈", "🚗", "😺"]
+
+
+def test_a_variant_counts_as_its_base_and_absent_relevant_emoji_are_not_counted() -> None:
+    swim = GoldQuery(kind="short", text="swimmer", relevant=["🏊", "🤽"])
+    scored = score(swim, "hybrid", [_hit("🏊🏽\u200d♀️")], {"🏊"}, 5)
+    assert scored.precision == 1 / 5 and scored.recall == 1.0  # 🤽 is not in the index
+
+
+def test_an_image_query_is_scored_on_the_other_relevant_emoji() -> None:
+    scored = score(CAT, "image", [_hit("🐈"), _hit("🐶")], PRESENT, 2)
+    assert scored.precision == 1 / 2 and scored.recall == 1 / 2  # 😺 (the query) is not counted
+
+
+def test_a_gold_file_that_asks_a_query_twice_is_refused() -> None:
+    body = {"queries": [CAT.model_dump(), CAT.model_dump()]}
+    with pytest.raises(SpecError, match="queries: asked twice: cat"):
+        parse_spec(GoldSet, body, "gold.yaml")
+
+
+def test_the_gold_queries_name_only_emoji_the_corpus_holds() -> None:
+    gold = load_spec(GoldSet, Path(__file__).parents[2] / "jobs/gold/emoji-search.yaml")
+    bases = {e.base for e in catalogue()}
+    assert len(gold.queries) >= 30 and {q.kind for q in gold.queries} == {"short", "descriptive"}
+    for query in gold.queries:
+        assert query.bases <= bases, query.text
