@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test-data demo test lint unit bench clean
+.PHONY: setup test-data demo quality test lint unit bench clean
 # Real images and their names (image near-dup tests, the emoji corpus): Debian's emoji font,
 # CLDR's names and keywords, and Unicode's emoji groups.
 EMOJI_FONT := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
@@ -26,6 +26,9 @@ test-data: $(EMOJI_FONT) $(CLDR_NAMES) $(EMOJI_TEST)
 
 demo: setup  ## the end-to-end demo on embedded defaults
 	$(BIN)/weft demo
+
+quality: setup test-data  ## every figure of the quality table (README), logged to MLflow
+	$(BIN)/weft quality
 
 test: setup test-data lint  ## lint, type-check, then the whole suite (unit + integration)
 	$(BIN)/pytest

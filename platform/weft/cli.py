@@ -38,6 +38,8 @@ DEMO_SWEEPS = (
 )
 DEMO_PROMOTIONS = {Path("jobs/captioner.yaml"): Path("jobs/promote-captioner.yaml")}
 DEMO_APP = Path("serve/weft.yaml")
+# `weft quality`: the emoji models, each trained then promoted by its run.
+QUALITY_JOBS = {Path("jobs/emoji-clip.yaml"): Path("jobs/promote-emoji-clip.yaml")}
 
 
 @contextmanager
@@ -733,6 +735,32 @@ def demo(
     models()
     _index(curated, "weft-clip@champion", ".weft/index", actors=2)
     _tour(DEMO_APP, Path(raw).parent)
+
+
+@app.command()
+def quality(
+    raw: Annotated[
+        str, typer.Option(help="Where the emoji corpus is written.")
+    ] = ".weft/emoji/raw",
+    spec: Annotated[Path, typer.Option(help="Its curation spec.")] = Path("pipelines/emoji.yaml"),
+    evaluation: Annotated[Path, typer.Option(help="The quality spec.")] = Path("jobs/quality.yaml"),
+    gold: Annotated[Path, typer.Option(help="The gold queries.")] = Path(
+        "jobs/gold/emoji-search.yaml"
+    ),
+) -> None:
+    """Every figure of the quality table from nothing: write the emoji corpus and curate it;
+    train the emoji models and promote each behind its gate; index the corpus with the
+    champion CLIP; then `weft eval models` and `weft eval retrieval`."""
+    data_emoji(raw)
+    curated = _run_curation(spec)
+    for job, promotion in QUALITY_JOBS.items():
+        run = _run_training(job)
+        if not (run and _run_promotion(promotion, run=run)):
+            err_console.print(f"[bold red]error:[/] {job}: its model was not promoted")
+            raise typer.Exit(1)
+    _index(curated, "emoji-clip@champion", ".weft/index", actors=2)
+    eval_models(evaluation)
+    eval_retrieval(gold)
 
 
 def _tour(config_path: Path, home: Path) -> None:
