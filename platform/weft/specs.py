@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -271,6 +272,27 @@ class DataSpec(_Spec):
         description="The held-out rows are those read from under these URIs (a corpus's own "
         "validation split), not a hash share of the rows: `val_percent` is then unused.",
     )
+    keys: str | None = Field(
+        default=None,
+        description="A regular expression a row's key must contain, e.g. `_en$`: the English "
+        "captions of the emoji corpus; other rows are left out.",
+    )
+    text_pattern: str | None = Field(
+        default=None,
+        description="Train on the part of each text this regular expression finds (its first "
+        "group, if it has one), e.g. `^[^:]+`: an emoji's name without its keywords; rows it "
+        "does not match are left out.",
+    )
+
+    @field_validator("keys", "text_pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as err:
+                raise ValueError(f"not a regular expression: {err}") from None
+        return value
 
 
 class OptimSpec(_Spec):

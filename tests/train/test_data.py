@@ -4,8 +4,10 @@ corpus's own splits named by where the rows were read from."""
 from __future__ import annotations
 
 import pyarrow as pa
+import pytest
 
-from weft.train.data import split_side
+from weft.specs import DataSpec, SpecError, parse_spec
+from weft.train.data import selected, split_side
 
 SPLITS = ("/c/raw/train", "/c/raw/val", "/c/raw/test", "/c/raw/training-extra")
 
@@ -46,3 +48,26 @@ def test_sources_alone_keep_the_hash_share_within_them() -> None:
     held = split_side(batch(), 50.0, held_out=True, sources=["/c/raw/test"])
     assert folders(train) | folders(held) == {"/c/raw/test"}
     assert train.num_rows + held.num_rows == 10
+
+
+def test_rows_are_picked_by_key_and_train_on_the_part_of_their_text_the_pattern_finds() -> None:
+    rows = pa.table(
+        {
+            "key": ["1f600_en", "1f600_de", "1f697_en", "1f431_en"],
+            "text": [
+                "grinning face: face, grin",
+                "grinsendes Gesicht: Gesicht",
+                "automobile",
+                None,
+            ],
+        }
+    )
+    picked = selected(rows, keys="_en$", text_pattern=r"^([^:]+)")
+    assert picked["key"].to_pylist() == ["1f600_en", "1f697_en"]  # no text: nothing to find
+    assert picked["text"].to_pylist() == ["grinning face", "automobile"]
+    assert selected(rows, keys=None, text_pattern=r"Gesicht")["text"].to_pylist() == ["Gesicht"]
+
+
+def test_a_pattern_that_is_not_a_regular_expression_is_refused_naming_the_field() -> None:
+    with pytest.raises(SpecError, match="job.yaml: text_pattern: not a regular expression"):
+        parse_spec(DataSpec, {"uri": "x", "text_pattern": "(unclosed"}, "job.yaml")

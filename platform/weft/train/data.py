@@ -6,6 +6,7 @@ decoded, resized, augmented and tokenised in `map_batches`. No worker holds the 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from functools import lru_cache, partial
 from typing import cast
@@ -67,6 +68,22 @@ def split_side(
     return batch.filter(pa.array(mask))
 
 
+def selected(batch: pa.Table, keys: str | None, text_pattern: str | None) -> pa.Table:
+    """The rows whose key contains a match of `keys`, each with its text cut to what
+    `text_pattern` finds (its first group, if it has one); rows either misses are left out."""
+    if keys:
+        batch = batch.filter(pc.match_substring_regex(batch["key"], keys))
+    if text_pattern:
+        pattern = re.compile(text_pattern)
+        found = [pattern.search(t) if t else None for t in batch["text"].to_pylist()]
+        parts = [m.group(1 if pattern.groups else 0).strip() for m in found if m]
+        batch = batch.filter(pa.array([m is not None for m in found]))
+        batch = batch.set_column(
+            batch.schema.get_field_index("text"), "text", pa.array(parts, pa.string())
+        )
+    return batch
+
+
 def _read(loc: storage.Location, columns: list[str]) -> Iterator[pa.Table]:
     with storage.storage_errors(loc.uri):
         yield from (
@@ -96,17 +113,20 @@ def curated(uri: str, storage_spec: StorageSpec, columns: list[str] = COLUMNS) -
 
 def pairs(spec: DataSpec, storage_spec: StorageSpec) -> tuple[Dataset, Dataset]:
     """(train, held-out) datasets of the curated image-text pairs (text-only rows skipped)."""
-    ds = curated(spec.uri, storage_spec, [*COLUMNS, "source_uri"])
+    ds = curated(spec.uri, storage_spec, [*COLUMNS, "source_uri", "key"])
     split = partial(
         split_side,
         percent=spec.val_percent,
         sources=[storage.resolve(u, storage_spec).uri for u in spec.sources],
         val_sources=[storage.resolve(u, storage_spec).uri for u in spec.val_sources],
     )
+    select = partial(selected, keys=spec.keys, text_pattern=spec.text_pattern)
 
     def side(held_out: bool) -> Dataset:
         return ds.map_batches(
-            partial(split, held_out=held_out), batch_format="pyarrow", num_cpus=DATA_CPUS
+            lambda batch: select(split(batch, held_out=held_out)),
+            batch_format="pyarrow",
+            num_cpus=DATA_CPUS,
         )
 
     return side(False), side(True)
