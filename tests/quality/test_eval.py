@@ -62,10 +62,10 @@ def _curated(root: Path) -> Path:
     return root / "curated"
 
 
-def _clip(folder: Path) -> Path:
+def _model(name: str, folder: Path) -> str:
     torch.manual_seed(0)
     captions = [t for _, en, de in TEST + HELDOUT for t in (en, de)]
-    return registry.save(registry.build("clip-tiny"), folder, Tokenizer.train(captions, 300))
+    return str(registry.save(registry.build(name), folder, Tokenizer.train(captions, 300)))
 
 
 def _spec(root: Path, **changes: Any) -> Path:
@@ -74,7 +74,10 @@ def _spec(root: Path, **changes: Any) -> Path:
         "data": str(_curated(root)),
         "test": str(root / "raw" / "test"),
         "heldout": str(root / "raw" / "heldout"),
-        "clip": str(_clip(root / "clip")),
+        "clip": _model("clip-tiny", root / "clip"),
+        "captioner": _model("captioner-tiny", root / "captioner"),
+        "diffusion": _model("diffusion-tiny", root / "diffusion"),
+        "cfg_scales": [0.0, 3.0],
         "recall_at": 5,
         "zero_shot": {
             "templates": {"en": "{}", "de": "{}"},
@@ -109,6 +112,17 @@ def test_eval_writes_the_table_and_logs_every_figure_to_mlflow(tmp_path: Path) -
     assert run.data.metrics["clip/text_to_image_recall_at_5/test"] == 1.0
     assert len(run.data.metrics) == len(figures)
     assert run.data.tags["weft.eval.clip"] == str(tmp_path / "clip")
+    captioner = {f["measure"]: f for f in figures if f["model"] == "captioner"}
+    assert set(captioner) == {"BLEU-4", "CIDEr-D"} and captioner["BLEU-4"]["count"] == 5
+    drawn = [f for f in figures if f["model"] == "diffusion"]
+    assert [f["on"] for f in drawn if f["measure"] == "Fréchet distance"] == [
+        "test names, CFG 0",
+        "test names, CFG 3",
+    ]
+    samples = {"captions.png", "generated_cfg0.png", "generated_cfg3.png"}
+    assert samples <= {p.name for p in (tmp_path / "quality" / "tiny-quality").iterdir()}
+    logged = mlflow.MlflowClient().list_artifacts(run.info.run_id, "samples")
+    assert {Path(a.path).name for a in logged} == samples
 
 
 @pytest.mark.parametrize(

@@ -69,5 +69,5 @@ def test_rows_are_picked_by_key_and_train_on_the_part_of_their_text_the_pattern_
 
 
 def test_a_pattern_that_is_not_a_regular_expression_is_refused_naming_the_field() -> None:
-    with pytest.raises(SpecError, match="job.yaml: text_pattern: not a regular expression"):
+    with pytest.raises(SpecError, match=r"job\.yaml: text_pattern: not a regular expression"):
         parse_spec(DataSpec, {"uri": "x", "text_pattern": "(unclosed"}, "job.yaml")

@@ -3,6 +3,7 @@ library's own inference API (`Embedder`, `CaptionWriter`, `ImageGenerator`)."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -10,8 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from weft.models.inference import Embedder
-from weft.models.metrics import topk_accuracy
+from weft.curate import emoji
+from weft.models.inference import CaptionWriter, Embedder, ImageGenerator
+from weft.models.metrics import bleu4, cider, clip_score_of, frechet_distance, topk_accuracy
 from weft.quality.sets import Row, images_once, same_base
 from weft.quality.spec import ZeroShotSpec
 
@@ -86,3 +88,50 @@ def text_to_image(embedder: Embedder, rows: list[Row], k: int) -> list[Figure]:
         share, n = float(np.mean(by_language[language])), len(by_language[language])
         figures.append(Figure("clip", measure, f"test, {language} captions", share, None, n))
     return figures
+
+
+def references(row: Row) -> list[str]:
+    """A test image's reference captions: its English CLDR name and each keyword phrase."""
+    found = emoji.cldr_annotations("en").get(row.emoji.replace("\ufe0f", ""))
+    return [found.name, *found.keywords] if found else []
+
+
+def captioning(writer: CaptionWriter, rows: list[Row]) -> tuple[list[Figure], list[str]]:
+    """BLEU-4 and CIDEr-D of the captions written for the split's distinct images; the
+    figures, and the caption of each of `images_once(rows)`."""
+    items = images_once(rows)
+    refs = [references(r) for r in items]
+    hypotheses = writer.caption([r.image for r in items])
+    n = len(items)
+    return [
+        Figure("captioner", "BLEU-4", "test", bleu4(refs, hypotheses), 0.30, n, percent=False),
+        Figure("captioner", "CIDEr-D", "test", cider(refs, hypotheses), 0.8, n, percent=False),
+    ], hypotheses
+
+
+def generation(
+    generator: ImageGenerator, judge: Embedder, rows: list[Row], scales: list[float], seed: int
+) -> tuple[list[Figure], list[str], dict[float, list[bytes]]]:
+    """For each guidance scale: the Fréchet distance, in the judge CLIP's image space, between
+    images drawn from the English names of the split's distinct emoji and the real images,
+    and the CLIP score of each drawing against its prompt; then whether the CLIP score rises
+    with the scale. The figures, the prompts, and the drawings by scale."""
+    items = images_once(rows)
+    prompts = [names[0] if (names := references(r)) else r.text for r in items]
+    real = judge.image_features([r.image for r in items])
+    text = judge.embed_texts(prompts)
+    figures, drawn, scores = [], {}, []
+    for scale in scales:
+        drawn[scale] = generator.generate(prompts, cfg_scale=scale, seed=seed)
+        on = f"test names, CFG {scale:g}"
+        distance = frechet_distance(judge.image_features(drawn[scale]), real)
+        scores.append(clip_score_of(judge.embed_images(drawn[scale]), text))
+        figures += [
+            Figure("diffusion", "Fréchet distance", on, distance, 50, len(items), True, False),
+            Figure("diffusion", "CLIP score", on, scores[-1], None, len(items), percent=False),
+        ]
+    rises = sum(b > a for a, b in itertools.pairwise(scores)) / max(1, len(scores) - 1)
+    figures.append(
+        Figure("diffusion", "CLIP score rises with CFG", "steps between scales", rises, 0.99)
+    )
+    return figures, prompts, drawn

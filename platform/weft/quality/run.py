@@ -3,6 +3,7 @@ the table where people look: `<output>/<name>/results.md` and an MLflow run with
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 from dataclasses import asdict, dataclass
@@ -10,9 +11,11 @@ from pathlib import Path
 from typing import TypeVar
 
 import mlflow
+from PIL import Image
 
 from weft import storage
 from weft.models import inference
+from weft.models.images import captioned_grid
 from weft.models.inference import Predictor
 from weft.quality import figures, sets
 from weft.quality.figures import Figure
@@ -36,19 +39,40 @@ class Evaluation:
 
 def evaluate(spec: QualitySpec) -> Evaluation:
     """Each model of the spec measured, the table written and logged."""
-    if not (spec.clip or spec.captioner or spec.diffusion):
-        raise SpecError("clip, captioner, diffusion: name at least one model to measure")
     test = sets.read_split(spec.data, spec.test, spec.storage)
     found: list[Figure] = []
+    grids: dict[str, Image.Image] = {}
     with tempfile.TemporaryDirectory() as tmp:
         if spec.clip:
             clip = _load(spec, "clip", Path(tmp), inference.Embedder)
             heldout = sets.read_split(spec.data, spec.heldout, spec.storage)
             found += figures.zero_shot(clip, heldout, spec.zero_shot)
             found += figures.text_to_image(clip, test, spec.recall_at)
+        if spec.captioner:
+            writer = _load(spec, "captioner", Path(tmp), inference.CaptionWriter)
+            scores, captions = figures.captioning(writer, test)
+            found += scores
+            shown = sets.images_once(test)[: spec.samples]
+            grids["captions.png"] = captioned_grid(
+                [r.image for r in shown],
+                [
+                    f"{c} | CLDR: {(figures.references(r) or [r.text])[0]}"
+                    for r, c in zip(shown, captions, strict=False)
+                ],
+            )
+        if spec.diffusion:
+            generator = _load(spec, "diffusion", Path(tmp), inference.ImageGenerator)
+            scores, prompts, drawn = figures.generation(
+                generator, clip, test, spec.cfg_scales, spec.seed
+            )
+            found += scores
+            for scale, pictures in drawn.items():
+                grids[f"generated_cfg{scale:g}.png"] = captioned_grid(
+                    pictures[: spec.samples], prompts[: spec.samples]
+                )
     table = markdown(found, f"Weft quality: {spec.name}")
-    output = _write(spec, found, table)
-    return Evaluation(found, table, output.uri, _log(spec, found, table))
+    output = _write(spec, found, table, grids)
+    return Evaluation(found, table, output.uri, _log(spec, found, table, grids))
 
 
 def _load(spec: QualitySpec, field: str, tmp: Path, kind: type[P]) -> P:
@@ -65,15 +89,27 @@ def _load(spec: QualitySpec, field: str, tmp: Path, kind: type[P]) -> P:
     return predictor
 
 
-def _write(spec: QualitySpec, found: list[Figure], table: str) -> storage.Location:
+def _write(
+    spec: QualitySpec, found: list[Figure], table: str, grids: dict[str, Image.Image]
+) -> storage.Location:
     out = storage.resolve(spec.output, spec.storage).join(spec.name)
     storage.write_bytes(out.join(RESULTS), table.encode())
+    for name, grid in grids.items():
+        storage.write_bytes(out.join(name), _png(grid))
     body = json.dumps([asdict(f) | {"met": f.met} for f in found], indent=1, ensure_ascii=False)
     storage.write_bytes(out.join("figures.json"), body.encode())
     return out
 
 
-def _log(spec: QualitySpec, found: list[Figure], table: str) -> str | None:
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _log(
+    spec: QualitySpec, found: list[Figure], table: str, grids: dict[str, Image.Image]
+) -> str | None:
     if not spec.mlflow.enabled:
         return None
     models = {f: getattr(spec, f) for f in ("clip", "captioner", "diffusion") if getattr(spec, f)}
@@ -84,4 +120,6 @@ def _log(spec: QualitySpec, found: list[Figure], table: str) -> str | None:
         mlflow.log_params({"data": spec.data, "test": spec.test, "heldout": spec.heldout})
         mlflow.log_metrics({f.key: f.value for f in found})
         mlflow.log_text(table, RESULTS)
+        for name, grid in grids.items():
+            mlflow.log_image(grid, f"samples/{name}")
         return str(run.info.run_id)

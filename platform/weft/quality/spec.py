@@ -48,6 +48,19 @@ class QualitySpec(_Spec):
     diffusion: str | None = None
     zero_shot: ZeroShotSpec
     recall_at: int = Field(default=10, ge=1, description="K of text→image recall@K.")
+    cfg_scales: list[float] = Field(
+        default=[1.0, 3.0, 7.5], min_length=1, description="Diffusion: guidance scales drawn at."
+    )
+    seed: int = Field(default=0, description="Diffusion: the starting noise.")
+    samples: int = Field(default=16, ge=1, description="Images in each sample grid.")
     output: str = Field(default=".weft/quality", description="Where the table and grids go.")
     storage: StorageSpec = StorageSpec()
     mlflow: MlflowSpec = MlflowSpec(experiment="weft-quality")
+
+    @model_validator(mode="after")
+    def _judged(self) -> QualitySpec:
+        if self.diffusion and not self.clip:
+            raise ValueError("diffusion: its drawings are judged by a CLIP: give clip too")
+        if not (self.clip or self.captioner or self.diffusion):
+            raise ValueError("name at least one of clip, captioner and diffusion")
+        return self
