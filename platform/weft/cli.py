@@ -636,7 +636,7 @@ app.add_typer(eval_app, name="eval")
 def eval_models(
     spec: Annotated[Path, typer.Argument(help="Quality spec (YAML), e.g. jobs/quality.yaml.")],
     clip: Annotated[str | None, typer.Option(help="The CLIP to measure, over the spec's.")] = None,
-) -> None:
+) -> str:
     """The quality table of the spec's models (a registered version, a run's model or a
     folder each) on the emoji corpus's test split and held-out subgroups: written as
     markdown beside figures.json and logged to MLflow."""
@@ -656,6 +656,7 @@ def eval_models(
         table.add_row(*row)
     console.print(table)
     console.print(f"table: {result.output}/results.md, MLflow run {result.run_id}", highlight=False)
+    return result.table
 
 
 @eval_app.command("retrieval")
@@ -673,12 +674,12 @@ def eval_retrieval(
         ".weft/quality/gold"
     ),
     experiment: Annotated[str, typer.Option(help="The MLflow experiment.")] = "weft-quality",
-) -> None:
+) -> str:
     """Precision@k and recall@k of the gold queries against the model's search index:
     vector-only and hybrid text search, and image→image; a report with the worst queries'
     top k as thumbnails."""
     from weft.quality.gold import GoldSet
-    from weft.quality.gold_report import REPORT, publish, summary
+    from weft.quality.gold_report import REPORT, publish, summary, summary_markdown
     from weft.quality.retrieval import run
 
     with _user_errors():
@@ -691,6 +692,7 @@ def eval_retrieval(
         table.add_row(mode, kind, f"{precision:.3f}", f"{recall:.3f}")
     console.print(table)
     console.print(f"report: {output / REPORT}, MLflow run {run_id}", highlight=False)
+    return summary_markdown(result, k, hybrid)
 
 
 @app.command()
@@ -747,6 +749,9 @@ def quality(
     gold: Annotated[Path, typer.Option(help="The gold queries.")] = Path(
         "jobs/gold/emoji-search.yaml"
     ),
+    readme: Annotated[
+        Path, typer.Option(help="A document whose quality block gets the new tables.")
+    ] = Path("README.md"),
 ) -> None:
     """Every figure of the quality table from nothing: write the emoji corpus and curate it;
     train the emoji models and promote each behind its gate; index the corpus with the
@@ -759,8 +764,15 @@ def quality(
             err_console.print(f"[bold red]error:[/] {job}: its model was not promoted")
             raise typer.Exit(1)
     _index(curated, "emoji-clip@champion", ".weft/index", actors=2)
-    eval_models(evaluation)
-    eval_retrieval(gold)
+    tables = [eval_models(evaluation), eval_retrieval(gold)]
+    from weft.quality.table import replace_block
+
+    with _user_errors():
+        try:
+            readme.write_text(replace_block(readme.read_text(), "\n".join(tables)))
+        except (OSError, ValueError) as err:
+            raise SpecError(f"--readme {readme}: {err}") from None
+    console.print(f"{readme}: its quality tables are the ones above", highlight=False)
 
 
 def _tour(config_path: Path, home: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from weft.curate.emoji import base_of
 from weft.quality.figures import Figure, hits_at
 from weft.quality.sets import Row, emoji_of, same_base
-from weft.quality.table import markdown
+from weft.quality.table import BEGIN, END, markdown, replace_block
 from weft.specs import SpecError
 
 
@@ -54,3 +54,10 @@ def test_a_figure_is_met_on_the_right_side_of_its_bar_and_the_table_says_which()
         in table
     )
     assert "| diffusion | Fréchet distance | test | 31 | 200 | < 50 | yes |" in table
+
+
+def test_the_quality_block_of_a_document_is_replaced_and_the_rest_kept() -> None:
+    document = f"intro\n{BEGIN}\nold table\n{END}\nafter\n"
+    assert replace_block(document, "new table\n") == f"intro\n{BEGIN}\nnew table\n{END}\nafter\n"
+    with pytest.raises(ValueError, match="no <!-- weft quality: begin -->"):
+        replace_block("no markers", "t")

@@ -34,10 +34,11 @@ def summary(result: RetrievalEval, k: int) -> list[tuple[str, str, float, float]
     return rows
 
 
-def markdown(result: RetrievalEval, k: int, hybrid: float, folder: Path) -> str:
-    """The report, with the worst queries' thumbnails written under `folder/thumbs`."""
+def summary_markdown(result: RetrievalEval, k: int, hybrid: float) -> str:
+    """The figures by mode and query kind, as markdown under a heading."""
+    queries = len(result.scored) // len(MODES)
     lines = [
-        f"## Gold-set retrieval: {result.version}",
+        f"## Gold-set retrieval: {queries} queries against {result.version}",
         "",
         f"Modes: `vector` (cosine only), `hybrid` ({hybrid:g} BM25 + {1 - hybrid:g} "
         f"cosine), `image` (the picture of the query's first emoji; relevant: its other "
@@ -46,7 +47,14 @@ def markdown(result: RetrievalEval, k: int, hybrid: float, folder: Path) -> str:
         f"| mode | queries | P@{k} | R@{k} |",
         "|---|---|---:|---:|",
         *(f"| {m} | {kind} | {p:.3f} | {r:.3f} |" for m, kind, p, r in summary(result, k)),
-        "",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def markdown(result: RetrievalEval, k: int, hybrid: float, folder: Path) -> str:
+    """The report, with the worst queries' thumbnails written under `folder/thumbs`."""
+    lines = [
+        summary_markdown(result, k, hybrid),
         f"| query | kind | P@{k} vector | P@{k} hybrid | P@{k} image | R@{k} vector | "
         f"R@{k} hybrid | R@{k} image |",
         "|---|---|---:|---:|---:|---:|---:|---:|",

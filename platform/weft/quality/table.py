@@ -26,3 +26,14 @@ def markdown(figures: list[Figure], title: str) -> str:
     lines = [f"## {title}", "", f"| {' | '.join(COLUMNS)} |", "|---|---|---|---:|---:|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in table_rows(figures)]
     return "\n".join(lines) + "\n"
+
+
+BEGIN, END = "<!-- weft quality: begin -->", "<!-- weft quality: end -->"
+
+
+def replace_block(document: str, block: str) -> str:
+    """`document` with the text between its quality markers replaced by `block`."""
+    start, end = document.find(BEGIN), document.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"no {BEGIN} ... {END} block")
+    return document[: start + len(BEGIN)] + "\n" + block + document[end:]
