@@ -651,7 +651,7 @@ def eval_models(
         result = evaluate(loaded)
     table = Table(title=f"quality: {loaded.name}")
     for column in COLUMNS:
-        table.add_column(column, justify="right" if column in ("figure", "n") else "left")
+        table.add_column(column, justify="right" if column in ("figure", "chance", "n") else "left")
     for row in table_rows(result.figures):
         table.add_row(*row)
     console.print(table)

@@ -106,7 +106,7 @@ def test_eval_writes_the_table_and_logs_every_figure_to_mlflow(tmp_path: Path) -
     assert zero_shot["count"] == 3 and 0 <= zero_shot["value"] <= 1
     assert by_on[("zero-shot top-5", "held-out subgroups, en prompts")]["value"] == 1.0  # 2 classes
     table = (tmp_path / "quality" / "tiny-quality" / "results.md").read_text()
-    assert "| clip | text→image recall@5 | test | 100.0% | 10 | > 50.0% | yes |" in table
+    assert "| clip | text→image recall@5 | test | 100.0% | 100.0% | 10 | > 50.0% | yes |" in table
     mlflow.set_tracking_uri(tracking_uri())
     run = mlflow.search_runs(experiment_names=["weft-quality"], output_format="list")[0]
     assert run.data.metrics["clip/text_to_image_recall_at_5/test"] == 1.0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from weft.curate.emoji import base_of
-from weft.quality.figures import Figure, hits_at
+from weft.quality.figures import Figure, chance_of_hit, hits_at
 from weft.quality.sets import Row, emoji_of, same_base
 from weft.quality.table import BEGIN, END, markdown, replace_block
 from weft.specs import SpecError
@@ -19,6 +19,12 @@ def test_hits_at_k_finds_a_relevant_item_among_each_querys_k_most_similar() -> N
     assert hits_at(similarity, relevant, 1) == [True, False, True]
     assert hits_at(similarity, relevant, 2) == [True, False, True]
     assert hits_at(similarity, relevant, 3) == [True, True, True]
+
+
+def test_the_chance_of_a_hit_is_that_of_k_random_draws_without_replacement() -> None:
+    assert chance_of_hit(10, 1, 1) == pytest.approx(0.1)
+    assert chance_of_hit(10, 2, 5) == pytest.approx(1 - (8 * 7 * 6 * 5 * 4) / (10 * 9 * 8 * 7 * 6))
+    assert chance_of_hit(3, 1, 5) == 1.0
 
 
 def test_hits_at_k_breaks_ties_by_item_order_not_in_the_querys_favour() -> None:
@@ -50,10 +56,10 @@ def test_a_figure_is_met_on_the_right_side_of_its_bar_and_the_table_says_which()
     assert recall.key == "clip/text_to_image_recall_at_10/test_de_captions"
     table = markdown([recall, frechet], "t")
     assert (
-        "| clip | text→image recall@10 | test, de captions | 42.0% | 50 | > 50.0% | NOT MET |"
+        "| clip | text→image recall@10 | test, de captions | 42.0% |  | 50 | > 50.0% | NOT MET |"
         in table
     )
-    assert "| diffusion | Fréchet distance | test | 31 | 200 | < 50 | yes |" in table
+    assert "| diffusion | Fréchet distance | test | 31 |  | 200 | < 50 | yes |" in table
 
 
 def test_the_quality_block_of_a_document_is_replaced_and_the_rest_kept() -> None:

@@ -31,6 +31,7 @@ class Figure:
     count: int = 0  # the queries or images it averages over
     below: bool = False
     percent: bool = True  # a share, shown as a percentage
+    chance: float | None = None  # what a model that ranks at random scores
 
     @property
     def met(self) -> bool | None:
@@ -58,8 +59,18 @@ def zero_shot(embedder: Embedder, rows: list[Row], spec: ZeroShotSpec) -> list[F
         logits = torch.from_numpy(images @ embedder.embed_texts(prompts).T)
         on = f"held-out subgroups, {language} prompts"
         for k, bar in ((1, None), (5, 0.60 if language == "en" else None)):
-            accuracy = topk_accuracy(logits, labels, min(k, len(subgroups)))
-            figures.append(Figure("clip", f"zero-shot top-{k}", on, accuracy, bar, len(items)))
+            top = min(k, len(subgroups))
+            figures.append(
+                Figure(
+                    "clip",
+                    f"zero-shot top-{k}",
+                    on,
+                    topk_accuracy(logits, labels, top),
+                    bar,
+                    len(items),
+                    chance=top / len(subgroups),
+                )
+            )
     return figures
 
 
@@ -78,16 +89,36 @@ def text_to_image(embedder: Embedder, rows: list[Row], k: int) -> list[Figure]:
         embedder.embed_texts([r.text for r in rows])
         @ embedder.embed_images([r.image for r in items]).T
     )
-    hits = hits_at(similarity, same_base(rows, items), k)
-    by_language: dict[str, list[bool]] = defaultdict(list)
-    for row, hit in zip(rows, hits, strict=True):
-        by_language[row.language].append(hit)
+    relevant = same_base(rows, items)
+    hits = hits_at(similarity, relevant, k)
+    chances = [chance_of_hit(len(items), int(r.sum()), k) for r in relevant]
+    by_language: dict[str, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        by_language[row.language].append(i)
     measure = f"text→image recall@{k}"
-    figures = [Figure("clip", measure, "test", float(np.mean(hits)), 0.50, len(rows))]
-    for language in sorted(by_language, key=lambda code: (code != "en", code)):
-        share, n = float(np.mean(by_language[language])), len(by_language[language])
-        figures.append(Figure("clip", measure, f"test, {language} captions", share, None, n))
+    figures = []
+    for language in ["", *sorted(by_language, key=lambda code: (code != "en", code))]:
+        picked = by_language[language] if language else list(range(len(rows)))
+        figures.append(
+            Figure(
+                "clip",
+                measure,
+                f"test, {language} captions" if language else "test",
+                float(np.mean([hits[i] for i in picked])),
+                None if language else 0.50,
+                len(picked),
+                chance=float(np.mean([chances[i] for i in picked])),
+            )
+        )
     return figures
+
+
+def chance_of_hit(items: int, relevant: int, k: int) -> float:
+    """The chance that k items drawn at random from `items` hold one of `relevant`."""
+    miss = 1.0
+    for i in range(min(k, items)):
+        miss *= max(0, items - relevant - i) / (items - i)
+    return 1 - miss
 
 
 def references(row: Row) -> list[str]:
@@ -132,6 +163,13 @@ def generation(
         ]
     rises = sum(b > a for a, b in itertools.pairwise(scores)) / max(1, len(scores) - 1)
     figures.append(
-        Figure("diffusion", "CLIP score rises with CFG", "steps between scales", rises, 0.99)
+        Figure(
+            "diffusion",
+            "CLIP score rises with CFG",
+            "steps between scales",
+            rises,
+            0.99,
+            len(scales) - 1,
+        )
     )
     return figures, prompts, drawn

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from weft.quality.figures import Figure
 
-COLUMNS = ("model", "measure", "on", "figure", "n", "bar", "met")
+COLUMNS = ("model", "measure", "on", "figure", "chance", "n", "bar", "met")
 
 
 def _shown(value: float, percent: bool) -> str:
@@ -12,18 +12,22 @@ def _shown(value: float, percent: bool) -> str:
 
 
 def table_rows(figures: list[Figure]) -> list[tuple[str, ...]]:
-    """One row of `COLUMNS` per figure; a figure on the wrong side of its bar says NOT MET."""
+    """One row of `COLUMNS` per figure (chance: what ranking at random scores); a figure on
+    the wrong side of its bar says NOT MET."""
     rows: list[tuple[str, ...]] = []
     for f in figures:
         bar = "" if f.bar is None else f"{'<' if f.below else '>'} {_shown(f.bar, f.percent)}"
         met = "" if f.met is None else ("yes" if f.met else "NOT MET")
-        rows.append((f.model, f.measure, f.on, _shown(f.value, f.percent), str(f.count), bar, met))
+        chance = "" if f.chance is None else _shown(f.chance, f.percent)
+        value = _shown(f.value, f.percent)
+        rows.append((f.model, f.measure, f.on, value, chance, str(f.count), bar, met))
     return rows
 
 
 def markdown(figures: list[Figure], title: str) -> str:
     """The figures as a markdown table under a heading."""
-    lines = [f"## {title}", "", f"| {' | '.join(COLUMNS)} |", "|---|---|---|---:|---:|---|---|"]
+    rule = "|---|---|---|---:|---:|---:|---|---|"
+    lines = [f"## {title}", "", f"| {' | '.join(COLUMNS)} |", rule]
     lines += [f"| {' | '.join(row)} |" for row in table_rows(figures)]
     return "\n".join(lines) + "\n"
 
