@@ -39,7 +39,10 @@ DEMO_SWEEPS = (
 DEMO_PROMOTIONS = {Path("jobs/captioner.yaml"): Path("jobs/promote-captioner.yaml")}
 DEMO_APP = Path("serve/weft.yaml")
 # `weft quality`: the emoji models, each trained then promoted by its run.
-QUALITY_JOBS = {Path("jobs/emoji-clip.yaml"): Path("jobs/promote-emoji-clip.yaml")}
+QUALITY_JOBS = {
+    Path(f"jobs/emoji-{kind}.yaml"): Path(f"jobs/promote-emoji-{kind}.yaml")
+    for kind in ("clip", "captioner", "diffusion")
+}
 
 
 @contextmanager
