@@ -638,19 +638,24 @@ app.add_typer(eval_app, name="eval")
 @eval_app.command("models")
 def eval_models(
     spec: Annotated[Path, typer.Argument(help="Quality spec (YAML), e.g. jobs/quality.yaml.")],
-    clip: Annotated[str | None, typer.Option(help="The CLIP to measure, over the spec's.")] = None,
+    clip: Annotated[str | None, typer.Option(help="A CLIP to measure instead.")] = None,
+    captioner: Annotated[str | None, typer.Option(help="A captioner to measure instead.")] = None,
+    diffusion: Annotated[str | None, typer.Option(help="A diffusion model instead.")] = None,
 ) -> str:
     """The quality table of the spec's models (a registered version, a run's model or a
     folder each) on the emoji corpus's test split and held-out subgroups: written as
-    markdown beside figures.json and logged to MLflow."""
+    markdown beside figures.json and logged to MLflow. Models given as options are measured
+    instead of the spec's, alone (a diffusion model keeps the spec's CLIP as its judge)."""
     from weft.quality.run import evaluate
     from weft.quality.spec import QualitySpec
     from weft.quality.table import COLUMNS, table_rows
 
     with _user_errors():
         loaded = load_spec(QualitySpec, spec)
-        if clip:
-            loaded = loaded.model_copy(update={"clip": clip})
+        if clip or captioner or diffusion:
+            judge = clip or (loaded.clip if diffusion else None)
+            update = {"clip": judge, "captioner": captioner, "diffusion": diffusion}
+            loaded = parse_spec(QualitySpec, loaded.model_dump() | update, str(spec))
         result = evaluate(loaded)
     table = Table(title=f"quality: {loaded.name}")
     for column in COLUMNS:

@@ -151,3 +151,13 @@ def test_a_bad_spec_is_refused_in_one_line_naming_the_field(
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert message in " ".join(result.output.split())
+
+
+def test_a_model_given_as_an_option_is_measured_alone(tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    result = CliRunner().invoke(
+        app, ["eval", "models", str(spec), "--clip", str(tmp_path / "clip")]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads((tmp_path / "quality" / "tiny-quality" / "figures.json").read_text())
+    assert {f["model"] for f in figures} == {"clip"}
