@@ -9,6 +9,7 @@ BIN := $(VENV)/bin
 EMOJI_FONT := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 CLDR_NAMES := /usr/share/unicode/cldr/common/annotations/en.xml
 EMOJI_TEST := /usr/share/unicode/emoji/emoji-test.txt
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz
 
 $(BIN)/.weft-installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,10 +25,13 @@ $(EMOJI_FONT) $(CLDR_NAMES) $(EMOJI_TEST):
 
 test-data: $(EMOJI_FONT) $(CLDR_NAMES) $(EMOJI_TEST)
 
+$(FASHION_MNIST):
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends dataset-fashion-mnist
+
 demo: setup  ## the end-to-end demo on embedded defaults
 	$(BIN)/weft demo
 
-quality: setup test-data  ## every figure of the quality table (README), logged to MLflow
+quality: setup test-data $(FASHION_MNIST)  ## every figure of the README's quality table, in MLflow
 	$(BIN)/weft quality
 
 test: setup test-data lint  ## lint, type-check, then the whole suite (unit + integration)

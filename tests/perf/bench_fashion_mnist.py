@@ -14,13 +14,7 @@ Figures, never assertions:
 from __future__ import annotations
 
 import argparse
-import gzip
-import math
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from rich.console import Console
@@ -36,77 +30,15 @@ from weft.models.clip import (
 from weft.models.metrics import retrieval_metrics, topk_accuracy
 from weft.models.text import TextConfig
 from weft.models.tokenizer import Tokenizer
-from weft.models.vit import ViTClassifier, ViTConfig
+from weft.models.vit import ViTClassifier
+from weft.quality.fashion import CLASSES, VISION, fit, in_batches, load
 
-ROOT = Path("/usr/share/datasets/fashion-mnist")
-CLASSES = [
-    "t-shirt", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle boot",
-]  # fmt: skip
 TEMPLATES = ["a photo of {}.", "a picture of {}.", "a black and white photo of {}."]
-VISION = ViTConfig(image_size=28, patch_size=7, channels=1, width=96, depth=4, heads=4)
 console = Console()
-
-
-def load(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, 1, 28, 28) images in [-1, 1] and (N,) labels of the `train` or `t10k` split."""
-    prefix = ROOT / split
-    try:
-        with gzip.open(f"{prefix}-images-idx3-ubyte.gz") as f:
-            pixels = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
-        with gzip.open(f"{prefix}-labels-idx1-ubyte.gz") as f:
-            labels = np.frombuffer(f.read(), np.uint8, offset=8)
-    except FileNotFoundError:
-        raise SystemExit(
-            f"Fashion-MNIST not found under {ROOT}: apt-get install dataset-fashion-mnist"
-        ) from None
-    images = torch.from_numpy(pixels.astype(np.float32) / 127.5 - 1)
-    return images, torch.from_numpy(labels.astype(np.int64))
 
 
 def article(name: str) -> str:
     return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
-
-
-def batches(n: int, size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    order = torch.randperm(n, generator=generator)
-    for start in range(0, n - size + 1, size):
-        yield order[start : start + size]
-
-
-def train(
-    params: list[torch.nn.Parameter],
-    step_loss: Callable[[torch.Tensor], torch.Tensor],
-    n: int,
-    epochs: int,
-    batch: int,
-    lr: float,
-    after_step: Callable[[], None] = lambda: None,
-) -> float:
-    """AdamW with warm-up and cosine decay over `epochs` of shuffled batches; samples/s."""
-    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
-    total = epochs * (n // batch)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser,
-        lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s / total, 1.0))),
-    )
-    generator = torch.Generator().manual_seed(0)
-    start = time.perf_counter()
-    for _ in range(epochs):
-        for index in batches(n, batch, generator):
-            loss = step_loss(index)
-            optimiser.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimiser.step()
-            schedule.step()
-            after_step()
-    return total * batch / (time.perf_counter() - start)
-
-
-@torch.no_grad()
-def in_batches(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    return torch.cat([fn(x[i : i + 1000]) for i in range(0, len(x), 1000)])
 
 
 def main() -> None:
@@ -124,7 +56,7 @@ def main() -> None:
         figures.add_column(col, justify="right" if col == "value" else "left")
 
     classifier = ViTClassifier(VISION, classes=len(CLASSES))
-    rate = train(
+    rate = fit(
         list(classifier.parameters()),
         lambda i: F.cross_entropy(classifier(train_x[i]), train_y[i]),
         len(train_x),
@@ -150,7 +82,7 @@ def main() -> None:
     )
     clip = CLIP(CLIPConfig(vision=VISION, text=text, embed_dim=64))
     ids = tokenizer.encode(captions, text.context_length)
-    rate = train(
+    rate = fit(
         list(clip.parameters()),
         lambda i: contrastive_loss(*clip(train_x[i], ids[i])),
         len(train_x),

@@ -17,7 +17,7 @@ from weft import storage
 from weft.models import inference
 from weft.models.images import captioned_grid
 from weft.models.inference import Predictor
-from weft.quality import figures, sets
+from weft.quality import fashion, figures, sets
 from weft.quality.figures import Figure
 from weft.quality.spec import QualitySpec
 from weft.quality.table import markdown
@@ -70,6 +70,8 @@ def evaluate(spec: QualitySpec) -> Evaluation:
                 grids[f"generated_cfg{scale:g}.png"] = captioned_grid(
                     pictures[: spec.samples], prompts[: spec.samples]
                 )
+    if spec.vit_epochs:
+        found.append(fashion.classifier_accuracy(spec.vit_epochs, spec.seed))
     table = markdown(found, f"Weft quality: {spec.name}")
     output = _write(spec, found, table, grids)
     return Evaluation(found, table, output.uri, _log(spec, found, table, grids))

@@ -46,6 +46,11 @@ class QualitySpec(_Spec):
     )
     captioner: str | None = None
     diffusion: str | None = None
+    vit_epochs: int | None = Field(
+        default=None,
+        ge=1,
+        description="Train a ViT classifier this many epochs on Fashion-MNIST and measure it.",
+    )
     zero_shot: ZeroShotSpec
     recall_at: int = Field(default=10, ge=1, description="K of text→image recall@K.")
     cfg_scales: list[float] = Field(
@@ -61,6 +66,6 @@ class QualitySpec(_Spec):
     def _judged(self) -> QualitySpec:
         if self.diffusion and not self.clip:
             raise ValueError("diffusion: its drawings are judged by a CLIP: give clip too")
-        if not (self.clip or self.captioner or self.diffusion):
-            raise ValueError("name at least one of clip, captioner and diffusion")
+        if not (self.clip or self.captioner or self.diffusion or self.vit_epochs):
+            raise ValueError("name at least one of clip, captioner, diffusion and vit_epochs")
         return self
