@@ -21,9 +21,8 @@ from weft.quality import fashion, figures, sets
 from weft.quality.figures import Figure
 from weft.quality.spec import QualitySpec
 from weft.quality.table import markdown
-from weft.specs import SpecError
 from weft.tracking import use_experiment
-from weft.train.mlflow_model import fetch_model
+from weft.train.mlflow_model import fetch_predictor
 
 RESULTS = "results.md"
 P = TypeVar("P", bound=Predictor)
@@ -78,17 +77,7 @@ def evaluate(spec: QualitySpec) -> Evaluation:
 
 
 def _load(spec: QualitySpec, field: str, tmp: Path, kind: type[P]) -> P:
-    uri = getattr(spec, field)
-    try:
-        folder, _ = fetch_model(uri, spec.storage, tmp / field)
-        predictor = inference.load(folder)
-    except SpecError as err:
-        raise SpecError(f"{field}: {err}") from None
-    except (FileNotFoundError, KeyError, ValueError) as err:
-        raise SpecError(f"{field}: {uri} is not a Weft model folder ({err})") from None
-    if not isinstance(predictor, kind):
-        raise SpecError(f"{field}: {uri} is a {predictor.kind} model, not a {field}")
-    return predictor
+    return fetch_predictor(getattr(spec, field), field, spec.storage, tmp, kind)[0]
 
 
 def _write(

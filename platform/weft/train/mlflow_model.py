@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import mlflow
 import mlflow.pyfunc
@@ -113,3 +113,23 @@ def fetch_model(uri: str, spec: StorageSpec, into: Path) -> tuple[Path, str | No
         raise SpecError(str(err)) from None
     found = into / SOURCE_RUN
     return into, json.loads(found.read_text())["run_id"] if found.is_file() else None
+
+
+P = TypeVar("P", bound=inference.Predictor)
+
+
+def fetch_predictor(
+    uri: str, field: str, spec: StorageSpec, into: Path, kind: type[P]
+) -> tuple[P, Path, str | None]:
+    """The model at `uri` (as `fetch_model` takes it) loaded as a `kind`, its local folder and
+    the run that made it; a SpecError names the spec's `field` that gave the model."""
+    try:
+        directory, run = fetch_model(uri, spec, into / field)
+        predictor = inference.load(directory)
+    except SpecError as err:
+        raise SpecError(f"{field}: {err}") from None
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        raise SpecError(f"{field}: {uri} is not a Weft model folder ({err})") from None
+    if not isinstance(predictor, kind):
+        raise SpecError(f"{field}: {uri} is a {predictor.kind} model, not a {kind.kind} model")
+    return predictor, directory, run

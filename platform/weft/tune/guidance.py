@@ -25,12 +25,12 @@ from ray import tune
 
 from weft import cluster, storage
 from weft.models import images, inference, metrics, registry
-from weft.models.inference import Embedder, ImageGenerator, Predictor, load
+from weft.models.inference import Embedder, ImageGenerator
 from weft.specs import SpecError
 from weft.tracking import LINEAGE_TAGS, generation_tags, tracking_uri, use_experiment
 from weft.train import data
 from weft.train.loop import MODEL_DIR
-from weft.train.mlflow_model import SOURCE_RUN, fetch_model, log_model, source_run_file
+from weft.train.mlflow_model import SOURCE_RUN, fetch_predictor, log_model, source_run_file
 from weft.tune.spec import GuidanceSpec
 from weft.tune.sweep import COMPLETED, SweepResult, Trial, domain, log_summary, trials_of
 
@@ -58,8 +58,12 @@ def guidance_sweep(spec: GuidanceSpec) -> SweepResult:
     """Run the trials, choose a setting by the objective, save and log the model with it."""
     cluster.connect()
     with tempfile.TemporaryDirectory() as tmp:
-        generator, model_dir, source_run = _fetched(spec, "model", ImageGenerator, Path(tmp))
-        judge, judge_dir, _ = _fetched(spec, "judge", Embedder, Path(tmp))
+        generator, model_dir, source_run = fetch_predictor(
+            spec.model, "model", spec.storage, Path(tmp), ImageGenerator
+        )
+        judge, judge_dir, _ = fetch_predictor(
+            spec.judge, "judge", spec.storage, Path(tmp), Embedder
+        )
         prompts, real = _held_out(spec)
         parent, experiment = _open_parent(spec, source_run)
         try:
@@ -83,24 +87,6 @@ def guidance_sweep(spec: GuidanceSpec) -> SweepResult:
             if parent:
                 mlflow.end_run()
     return SweepResult(spec, parent, trials, best, model)
-
-
-def _fetched(
-    spec: GuidanceSpec, field: str, kind: type[Predictor], tmp: Path
-) -> tuple[Any, Path, str | None]:
-    """The model named by the spec's `field`, loaded as a `kind`: its predictor, its local
-    folder and the run that made it; a SpecError names the field."""
-    uri = getattr(spec, field)
-    try:
-        directory, run = fetch_model(uri, spec.storage, tmp / field)
-        predictor = load(directory)
-    except SpecError as err:
-        raise SpecError(f"{field}: {err}") from None
-    except (FileNotFoundError, KeyError, ValueError) as err:
-        raise SpecError(f"{field}: {uri} is not a Weft model folder ({err})") from None
-    if not isinstance(predictor, kind):
-        raise SpecError(f"{field}: {uri} is a {predictor.kind} model, not a {kind.kind} model")
-    return predictor, directory, run
 
 
 def _held_out(spec: GuidanceSpec) -> tuple[list[str], list[bytes]]:
