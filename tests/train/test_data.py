@@ -66,6 +66,7 @@ def test_rows_are_picked_by_key_and_train_on_the_part_of_their_text_the_pattern_
     assert picked["key"].to_pylist() == ["1f600_en", "1f697_en"]  # no text: nothing to find
     assert picked["text"].to_pylist() == ["grinning face", "automobile"]
     assert selected(rows, keys=None, text_pattern=r"Gesicht")["text"].to_pylist() == ["Gesicht"]
+    assert selected(rows, keys="_fr$", text_pattern="^[^:]+").num_rows == 0  # a block of none
 
 
 def test_a_pattern_that_is_not_a_regular_expression_is_refused_naming_the_field() -> None:

@@ -77,7 +77,7 @@ def selected(batch: pa.Table, keys: str | None, text_pattern: str | None) -> pa.
         pattern = re.compile(text_pattern)
         found = [pattern.search(t) if t else None for t in batch["text"].to_pylist()]
         parts = [m.group(1 if pattern.groups else 0).strip() for m in found if m]
-        batch = batch.filter(pa.array([m is not None for m in found]))
+        batch = batch.filter(pa.array([m is not None for m in found], pa.bool_()))
         batch = batch.set_column(
             batch.schema.get_field_index("text"), "text", pa.array(parts, pa.string())
         )
