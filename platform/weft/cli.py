@@ -696,10 +696,10 @@ def eval_retrieval(
         result = run(load_spec(GoldSet, gold), model, index, k, hybrid)
         run_id = publish(result, k, hybrid, output, experiment)
     table = Table(title=f"gold queries against {result.version}")
-    for column in ("mode", "queries", f"P@{k}", f"R@{k}"):
+    for column in ("mode", "queries", "n", f"P@{k}", f"R@{k}"):
         table.add_column(column, justify="left" if column in ("mode", "queries") else "right")
-    for mode, kind, precision, recall in summary(result, k):
-        table.add_row(mode, kind, f"{precision:.3f}", f"{recall:.3f}")
+    for mode, kind, n, precision, recall in summary(result, k):
+        table.add_row(mode, kind, str(n), f"{precision:.3f}", f"{recall:.3f}")
     console.print(table)
     console.print(f"report: {output / REPORT}, MLflow run {run_id}", highlight=False)
     return summary_markdown(result, k, hybrid)

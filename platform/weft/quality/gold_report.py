@@ -3,6 +3,7 @@ and the worst queries with thumbnails of their top k, for the failure analysis."
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import mlflow
@@ -15,11 +16,11 @@ REPORT = "report.md"
 
 
 def _cells(values: list[float]) -> str:
-    return " | ".join(f"{v:.2f}" for v in values)
+    return " | ".join("n/a" if math.isnan(v) else f"{v:.2f}" for v in values)
 
 
-def summary(result: RetrievalEval, k: int) -> list[tuple[str, str, float, float]]:
-    """(mode, query kind, mean precision@k, mean recall@k), overall and per kind."""
+def summary(result: RetrievalEval, k: int) -> list[tuple[str, str, int, float, float]]:
+    """(mode, query kind, queries, mean precision@k, mean recall@k), overall and per kind."""
     rows = []
     for mode in MODES:
         for kind in (None, "short", "descriptive"):
@@ -27,6 +28,7 @@ def summary(result: RetrievalEval, k: int) -> list[tuple[str, str, float, float]
                 (
                     mode,
                     kind or "all",
+                    len(result.of(mode, kind)),
                     result.mean(mode, "precision", kind),
                     result.mean(mode, "recall", kind),
                 )
@@ -36,7 +38,7 @@ def summary(result: RetrievalEval, k: int) -> list[tuple[str, str, float, float]
 
 def summary_markdown(result: RetrievalEval, k: int, hybrid: float) -> str:
     """The figures by mode and query kind, as markdown under a heading."""
-    queries = len(result.scored) // len(MODES)
+    queries = len(result.of("vector"))
     lines = [
         f"## Gold-set retrieval: {queries} queries against {result.version}",
         "",
@@ -44,9 +46,9 @@ def summary_markdown(result: RetrievalEval, k: int, hybrid: float) -> str:
         f"cosine), `image` (the picture of the query's first emoji; relevant: its other "
         f"emoji). Relevance in base emoji; recall@{k} over the relevant bases in the index.",
         "",
-        f"| mode | queries | P@{k} | R@{k} |",
-        "|---|---|---:|---:|",
-        *(f"| {m} | {kind} | {p:.3f} | {r:.3f} |" for m, kind, p, r in summary(result, k)),
+        f"| mode | queries | n | P@{k} | R@{k} |",
+        "|---|---|---:|---:|---:|",
+        *(f"| {m} | {kind} | {n} | {p:.3f} | {r:.3f} |" for m, kind, n, p, r in summary(result, k)),
     ]
     return "\n".join(lines) + "\n"
 
@@ -63,8 +65,8 @@ def markdown(result: RetrievalEval, k: int, hybrid: float, folder: Path) -> str:
     for s in result.scored:
         by_query.setdefault(s.query.text, {})[s.mode] = s
     for text, modes in by_query.items():
-        p = [modes[m].precision for m in MODES]
-        r = [modes[m].recall for m in MODES]
+        p = [modes[m].precision if m in modes else math.nan for m in MODES]
+        r = [modes[m].recall if m in modes else math.nan for m in MODES]
         lines.append(f"| {text} | {modes['vector'].query.kind} | {_cells(p)} | {_cells(r)} |")
     lines += ["", f"### The {WORST} worst queries (hybrid precision, then vector)", ""]
     worst = sorted(by_query.values(), key=lambda m: (m["hybrid"].precision, m["vector"].precision))
@@ -76,7 +78,7 @@ def markdown(result: RetrievalEval, k: int, hybrid: float, folder: Path) -> str:
 def _failure(result: RetrievalEval, modes: dict[str, Scored], folder: Path) -> list[str]:
     query = modes["hybrid"].query
     lines = [f"**{query.text}** ({query.kind}); relevant: {' '.join(query.relevant)}", ""]
-    for mode in MODES:
+    for mode in (m for m in MODES if m in modes):
         s = modes[mode]
         cells = []
         for item, base in zip(s.items, s.found, strict=True):
@@ -102,11 +104,11 @@ def publish(result: RetrievalEval, k: int, hybrid: float, output: Path, experime
         experiment_id=use_experiment(experiment), run_name="gold-retrieval"
     ) as run:
         mlflow.set_tags({"weft.stage": "eval", "weft.eval.clip": str(result.version)})
-        mlflow.log_params({"k": k, "hybrid": hybrid, "queries": len(result.scored) // len(MODES)})
+        mlflow.log_params({"k": k, "hybrid": hybrid, "queries": len(result.of("vector"))})
         mlflow.log_metrics(
             {
                 f"gold/{mode}/{kind}/{measure}_at_{k}": value
-                for mode, kind, p, r in summary(result, k)
+                for mode, kind, _, p, r in summary(result, k)
                 for measure, value in (("precision", p), ("recall", r))
             }
         )

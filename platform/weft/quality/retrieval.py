@@ -6,11 +6,12 @@ text search, and for image→image search.
 Relevance is counted in base emoji (variants are one). Recall@k is the share of a query's
 relevant bases (those in the index) found in its top k. An image query is the picture of a
 gold query's first emoji; the relevant items are the query's other emoji, and hits of the
-query's own base are left out of its top k.
+query's own base are left out of its top k (a query with no other emoji has no image query).
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import tempfile
 from collections.abc import Sequence
@@ -69,12 +70,13 @@ class RetrievalEval:
     scored: list[Scored]
     index: SearchIndex
 
+    def of(self, mode: str, kind: str | None = None) -> list[Scored]:
+        """The queries scored in `mode`, of one kind or all."""
+        return [s for s in self.scored if s.mode == mode and kind in (None, s.query.kind)]
+
     def mean(self, mode: str, measure: str, kind: str | None = None) -> float:
-        return statistics.fmean(
-            getattr(s, measure)
-            for s in self.scored
-            if s.mode == mode and (kind is None or s.query.kind == kind)
-        )
+        scored = self.of(mode, kind)
+        return statistics.fmean(getattr(s, measure) for s in scored) if scored else math.nan
 
 
 def run(gold: GoldSet, model: str, index_root: str, k: int, hybrid: float) -> RetrievalEval:
@@ -86,12 +88,15 @@ def run(gold: GoldSet, model: str, index_root: str, k: int, hybrid: float) -> Re
     images = embedder.embed_images([_picture(q) for q in gold.queries])
     scored = []
     for query, text_vector, image_vector in zip(gold.queries, texts, images, strict=True):
-        for mode, hits in (
-            ("vector", index.search(text_vector, None, k)),
-            ("hybrid", index.search(text_vector, query.text, k, hybrid=hybrid)),
-            ("image", _others(index.search(image_vector, None, k + OWN_VARIANTS), query, k)),
-        ):
-            scored.append(score(query, mode, hits, present, k))
+        scored += [
+            score(query, "vector", index.search(text_vector, None, k), present, k),
+            score(
+                query, "hybrid", index.search(text_vector, query.text, k, hybrid=hybrid), present, k
+            ),
+        ]
+        if query.bases & present - {base_of(query.relevant[0])}:  # others to find by image
+            hits = index.search(image_vector, None, k + OWN_VARIANTS)
+            scored.append(score(query, "image", _others(hits, query, k), present, k))
     return RetrievalEval(version, scored, index)
 
 
