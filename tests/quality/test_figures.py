@@ -54,7 +54,10 @@ def test_a_figure_is_met_on_the_right_side_of_its_bar_and_the_table_says_which()
     )
     assert recall.met is False and frechet.met is True
     assert recall.key == "clip/text_to_image_recall_at_10/test_de_captions"
-    table = markdown([recall, frechet], "t")
+    tried = {"clip": "1,500 steps; crops and flips", "diffusion": "never shown: its bar is met"}
+    table = markdown([recall, frechet], "t", tried)
+    assert "- **clip** misses a bar. Tried: 1,500 steps; crops and flips" in table
+    assert "diffusion** misses" not in table
     assert (
         "| clip | text→image recall@10 | test, de captions | 42.0% |  | 50 | > 50.0% | NOT MET |"
         in table

@@ -71,7 +71,7 @@ def evaluate(spec: QualitySpec) -> Evaluation:
                 )
     if spec.vit_epochs:
         found.append(fashion.classifier_accuracy(spec.vit_epochs, spec.seed))
-    table = markdown(found, f"Weft quality: {spec.name}")
+    table = markdown(found, f"Weft quality: {spec.name}", spec.tried)
     output = _write(spec, found, table, grids)
     return Evaluation(found, table, output.uri, _log(spec, found, table, grids))
 

@@ -58,6 +58,11 @@ class QualitySpec(_Spec):
     )
     seed: int = Field(default=0, description="Diffusion: the starting noise.")
     samples: int = Field(default=16, ge=1, description="Images in each sample grid.")
+    tried: dict[str, str] = Field(
+        default={},
+        description="For a model (clip, captioner, diffusion, vit), what was tried to reach its "
+        "bars: written under the table when one of them is not met.",
+    )
     output: str = Field(default=".weft/quality", description="Where the table and grids go.")
     storage: StorageSpec = StorageSpec()
     mlflow: MlflowSpec = MlflowSpec(experiment="weft-quality")

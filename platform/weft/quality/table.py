@@ -24,11 +24,17 @@ def table_rows(figures: list[Figure]) -> list[tuple[str, ...]]:
     return rows
 
 
-def markdown(figures: list[Figure], title: str) -> str:
-    """The figures as a markdown table under a heading."""
+def markdown(figures: list[Figure], title: str, tried: dict[str, str] | None = None) -> str:
+    """The figures as a markdown table under a heading; under it, for each model that misses
+    a bar, what was `tried`."""
     rule = "|---|---|---|---:|---:|---:|---|---|"
     lines = [f"## {title}", "", f"| {' | '.join(COLUMNS)} |", rule]
     lines += [f"| {' | '.join(row)} |" for row in table_rows(figures)]
+    missed = dict.fromkeys(f.model for f in figures if f.met is False)
+    notes = [
+        f"- **{m}** misses a bar. Tried: {(tried or {})[m]}" for m in missed if m in (tried or {})
+    ]
+    lines += ["", *notes] if notes else []
     return "\n".join(lines) + "\n"
 
 
