@@ -654,8 +654,11 @@ def eval_models(
         loaded = load_spec(QualitySpec, spec)
         if clip or captioner or diffusion:
             judge = clip or (loaded.clip if diffusion else None)
-            update = {"clip": judge, "captioner": captioner, "diffusion": diffusion} | {
-                "vit_epochs": None
+            update = {
+                "clip": judge,
+                "captioner": captioner,
+                "diffusion": diffusion,
+                "vit_epochs": None,
             }
             loaded = parse_spec(QualitySpec, loaded.model_dump() | update, str(spec))
         result = evaluate(loaded)

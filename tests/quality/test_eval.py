@@ -17,7 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from weft.cli import app
-from weft.curate.emoji import picture
+from weft.curate.emoji import key, picture
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
 from weft.tracking import tracking_uri
@@ -37,10 +37,6 @@ HELDOUT = [
 ]
 
 
-def _key(chars: str, language: str) -> str:
-    return f"{'-'.join(f'{ord(c):x}' for c in chars)}_{language}"
-
-
 def _curated(root: Path) -> Path:
     """A curation output's data/ holding both splits' pairs, as `weft curate` writes them."""
     rows: list[dict[str, Any]] = []
@@ -50,7 +46,7 @@ def _curated(root: Path) -> Path:
             for language, text in (("en", english), ("de", german)):
                 rows.append(
                     {
-                        "key": _key(chars, language),
+                        "key": key(chars, language),
                         "text": text,
                         "image": png,
                         "image_hash": chars,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from weft.curate.emoji import base_of
+from weft.curate.emoji import base_of, emoji_of, key
 from weft.quality.figures import Figure, chance_of_hit, hits_at
-from weft.quality.sets import Row, emoji_of, same_base
+from weft.quality.sets import Row, same_base
 from weft.quality.table import BEGIN, END, markdown, replace_block
 from weft.specs import SpecError
 
@@ -43,6 +43,7 @@ def test_a_skin_tone_or_gender_variant_is_relevant_to_its_base_and_nothing_else(
 
 def test_a_corpus_key_gives_its_emoji_and_caption_language() -> None:
     assert emoji_of("1f44b-1f3fd_de") == ("👋🏽", "de")
+    assert key("👋🏽", "de") == "1f44b-1f3fd_de"
     with pytest.raises(SpecError, match="'cat_en' is not an emoji corpus key"):
         emoji_of("cat_en")
 

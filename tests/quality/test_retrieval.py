@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from weft.curate.emoji import catalogue
+from weft.curate.emoji import catalogue, key
 from weft.quality.gold import GoldQuery, GoldSet
 from weft.quality.retrieval import score
 from weft.serve.search import Hit
@@ -15,8 +15,8 @@ from weft.specs import SpecError, load_spec, parse_spec
 
 
 def _hit(chars: str) -> Hit:
-    key = f"{'-'.join(f'{ord(c):x}' for c in chars)}_en"
-    return Hit(key, 1.0, 1.0, 0.0, chars, "en", False, "s3://corpus/test/shard.tar", key)
+    found = key(chars, "en")
+    return Hit(found, 1.0, 1.0, 0.0, chars, "en", False, "s3://corpus/test/shard.tar", found)
 
 
 CAT = GoldQuery(kind="short", text="cat", relevant=["😺", "🐈", "🐱"])

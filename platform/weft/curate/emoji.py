@@ -201,6 +201,23 @@ def picture(chars: str, size: int) -> bytes | None:
     return out.getvalue()
 
 
+def key(chars: str, language: str) -> str:
+    """A record's key: the emoji's code points in hex and the caption's language,
+    `👋🏽`, "de" → `1f44b-1f3fd_de`."""
+    return f"{'-'.join(f'{ord(c):x}' for c in chars)}_{language}"
+
+
+def emoji_of(record_key: str) -> tuple[str, str]:
+    """A record key's emoji and caption language: `1f44b-1f3fd_de` → ("👋🏽", "de")."""
+    points, _, language = record_key.rpartition("_")
+    try:
+        return "".join(chr(int(p, 16)) for p in points.split("-")), language
+    except ValueError:
+        raise SpecError(
+            f"key {record_key!r} is not an emoji corpus key (<code points>_<lang>)"
+        ) from None
+
+
 def captioned_in(emoji: Emoji, languages: list[str], per_emoji: int) -> list[str]:
     """English and `per_emoji - 1` other languages, chosen by a hash of the emoji, so every
     language is trained on and each image appears a few times, not once per language."""
@@ -246,10 +263,9 @@ def records(
         for lang in captioned_in(emoji, languages, per_emoji):
             if cp not in named[lang]:
                 continue
-            key = f"{'-'.join(f'{ord(c):x}' for c in emoji.chars)}_{lang}"
             body = meta | {"caption": caption(named[lang][cp]), "language": lang}
             manifest.records[split] += 1
-            yield split, key, {"png": png, "json": json.dumps(body).encode()}
+            yield split, key(emoji.chars, lang), {"png": png, "json": json.dumps(body).encode()}
 
 
 def write_corpus(

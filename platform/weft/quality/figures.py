@@ -127,6 +127,11 @@ def references(row: Row) -> list[str]:
     return [found.name, *found.keywords] if found else []
 
 
+def english_name(row: Row) -> str:
+    """The row's emoji's English CLDR name (its caption, if CLDR has none)."""
+    return (references(row) or [row.text])[0]
+
+
 def captioning(writer: CaptionWriter, rows: list[Row]) -> tuple[list[Figure], list[str]]:
     """BLEU-4 and CIDEr-D of the captions written for the split's distinct images; the
     figures, and the caption of each of `images_once(rows)`."""
@@ -148,7 +153,7 @@ def generation(
     and the CLIP score of each drawing against its prompt; then whether the CLIP score rises
     with the scale. The figures, the prompts, and the drawings by scale."""
     items = images_once(rows)
-    prompts = [names[0] if (names := references(r)) else r.text for r in items]
+    prompts = [english_name(r) for r in items]
     real = judge.image_features([r.image for r in items])
     text = judge.embed_texts(prompts)
     figures, drawn, scores = [], {}, []

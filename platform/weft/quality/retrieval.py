@@ -19,15 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from weft import storage
-from weft.curate.emoji import base_of, picture
+from weft.curate.emoji import base_of, emoji_of, picture
 from weft.models import inference
 from weft.quality.gold import GoldQuery, GoldSet
-from weft.quality.sets import emoji_of
 from weft.registry.versions import ModelVersion, resolve
-from weft.serve.index import index_location
+from weft.serve.index import MANIFEST, index_location
 from weft.serve.search import Hit, SearchIndex
 from weft.specs import SpecError, StorageSpec
-from weft.train.mlflow_model import fetch_model
+from weft.train.mlflow_model import fetch_predictor
 
 MODES = ("vector", "hybrid", "image")
 # Hits an image query asks for beyond k: its own base's variants (skin tones) are dropped.
@@ -115,13 +114,10 @@ def _others(hits: list[Hit], query: GoldQuery, k: int) -> list[Hit]:
 
 def _load(version: ModelVersion, root: str, tmp: Path) -> tuple[SearchIndex, inference.Embedder]:
     location = index_location(root, version, StorageSpec())
-    if not storage.exists(location.join("manifest.json")):
+    if not storage.exists(location.join(MANIFEST)):
         raise SpecError(f"index: none of {version} under {root}: run `weft index` first")
     folder = Path(location.path) if not location.is_s3 else tmp / "index"
     if location.is_s3:
         storage.copy_dir(location, storage.resolve(str(folder)))
-    model_dir, _ = fetch_model(version.uri, StorageSpec(), tmp / "model")
-    embedder = inference.load(model_dir)
-    if not isinstance(embedder, inference.Embedder):
-        raise SpecError(f"model: {version} is a {embedder.kind} model, not a CLIP")
+    embedder, _, _ = fetch_predictor(version.uri, "model", StorageSpec(), tmp, inference.Embedder)
     return SearchIndex(folder), embedder

@@ -38,14 +38,15 @@ class Evaluation:
 
 def evaluate(spec: QualitySpec) -> Evaluation:
     """Each model of the spec measured, the table written and logged."""
-    test = sets.read_split(spec.data, spec.test, spec.storage)
+    folders = {"test": spec.test} | ({"heldout": spec.heldout} if spec.clip else {})
+    splits = sets.read_splits(spec.data, folders, spec.storage)
+    test = splits["test"]
     found: list[Figure] = []
     grids: dict[str, Image.Image] = {}
     with tempfile.TemporaryDirectory() as tmp:
         if spec.clip:
             clip = _load(spec, "clip", Path(tmp), inference.Embedder)
-            heldout = sets.read_split(spec.data, spec.heldout, spec.storage)
-            found += figures.zero_shot(clip, heldout, spec.zero_shot)
+            found += figures.zero_shot(clip, splits["heldout"], spec.zero_shot)
             found += figures.text_to_image(clip, test, spec.recall_at)
         if spec.captioner:
             writer = _load(spec, "captioner", Path(tmp), inference.CaptionWriter)
@@ -55,7 +56,7 @@ def evaluate(spec: QualitySpec) -> Evaluation:
             grids["captions.png"] = captioned_grid(
                 [r.image for r in shown],
                 [
-                    f"{c} | CLDR: {(figures.references(r) or [r.text])[0]}"
+                    f"{c} | CLDR: {figures.english_name(r)}"
                     for r, c in zip(shown, captions, strict=False)
                 ],
             )

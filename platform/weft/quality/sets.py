@@ -34,27 +34,26 @@ class Row:
     subgroup: str
 
 
-def emoji_of(key: str) -> tuple[str, str]:
-    """A corpus key's emoji and caption language: `1f44b-1f3fd_de` → ("👋🏽", "de")."""
-    points, _, language = key.rpartition("_")
-    try:
-        return "".join(chr(int(p, 16)) for p in points.split("-")), language
-    except ValueError:
-        raise SpecError(f"key {key!r} is not an emoji corpus key (<code points>_<lang>)") from None
-
-
-def read_split(data: str, folder: str, spec: StorageSpec) -> list[Row]:
-    """The image-text pairs of the curated corpus `data` that were read from under `folder`."""
+def read_splits(data: str, folders: dict[str, str], spec: StorageSpec) -> dict[str, list[Row]]:
+    """For each split named in `folders`, the image-text pairs of the curated corpus `data`
+    that were read from under its folder; the corpus is read once."""
     table = _read(data, spec)
-    mask = under(table["source_uri"].to_pylist(), [storage.resolve(folder, spec).uri])
+    uris = table["source_uri"].to_pylist()
     pictured = pc.is_valid(table["image"]).to_numpy(zero_copy_only=False)
-    table = table.filter(pa.array(mask & pictured))
-    if not table.num_rows:
-        raise SpecError(f"{folder}: no curated image-text pairs of {data} were read from there")
     subgroups = {e.chars: e.subgroup for e in emoji.catalogue()}
+    splits = {}
+    for split, folder in folders.items():
+        picked = table.filter(pa.array(under(uris, [storage.resolve(folder, spec).uri]) & pictured))
+        if not picked.num_rows:
+            raise SpecError(f"{folder}: no curated image-text pairs of {data} were read from there")
+        splits[split] = _rows(picked, subgroups)
+    return splits
+
+
+def _rows(table: pa.Table, subgroups: dict[str, str]) -> list[Row]:
     rows = []
     for record in table.to_pylist():
-        chars, language = emoji_of(record["key"])
+        chars, language = emoji.emoji_of(record["key"])
         rows.append(
             Row(
                 key=record["key"],
