@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -695,8 +696,8 @@ def eval_retrieval(
     from weft.quality.gold_report import REPORT, publish, summary, summary_markdown
     from weft.quality.retrieval import run
 
-    with _user_errors():
-        result = run(load_spec(GoldSet, gold), model, index, k, hybrid)
+    with _user_errors(), tempfile.TemporaryDirectory(prefix="weft-gold-") as workdir:
+        result = run(load_spec(GoldSet, gold), model, index, k, hybrid, Path(workdir))
         run_id = publish(result, k, hybrid, output, experiment)
     table = Table(title=f"gold queries against {result.version}")
     for column in ("mode", "queries", "n", f"P@{k}", f"R@{k}"):

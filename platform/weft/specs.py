@@ -261,6 +261,13 @@ class DataSpec(_Spec):
 
     uri: str = Field(description="A curation output (its `data/` is read), local or s3://.")
     augment: bool = Field(default=True, description="Random flips and crops in training.")
+    word_dropout: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Each word of a training caption is left out with this probability (one "
+        "is always kept): a new view of the text every epoch.",
+    )
     val_percent: float = Field(default=5.0, ge=0, lt=100)
     sources: list[str] = Field(
         default=[],

@@ -83,3 +83,29 @@ def test_a_row_is_removed_when_the_rule_says_unsafe() -> None:
     assert out["reason"].to_pylist() == ["nsfw"]
     assert out["image"].to_pylist() == [None]
     assert out["nsfw_score"].to_pylist()[0] >= 0.3
+
+
+def test_an_image_on_several_rows_is_detected_once_and_each_row_gets_its_verdict(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One picture captioned in three languages is three rows: one detector call, three
+    removals (the unsafe rule as above), the other image scored on its own."""
+    portrait = (SAMPLES / "grace_hopper.jpg").read_bytes()
+    drawn = encode(draw(np.random.default_rng(1), 96)[0], "PNG")
+    stage = NsfwFilter(NsfwSpec(unsafe_labels=["FACE_FEMALE"], threshold=0.3))
+    calls: list[np.ndarray] = []
+    detect = stage.detector.detect
+
+    def counted(image: np.ndarray) -> list[dict[str, object]]:
+        calls.append(image)
+        return detect(image)
+
+    monkeypatch.setattr(stage.detector, "detect", counted)
+    images = [portrait, drawn, portrait, portrait]
+    columns = {f.name: pa.nulls(4, f.type) for f in ROW_SCHEMA}
+    columns |= {"image": pa.array(images, pa.binary()), "status": pa.array([KEPT] * 4)}
+    out = stage(pa.table(columns, schema=ROW_SCHEMA))
+    assert len(calls) == 2
+    assert out["status"].to_pylist() == [REMOVED, KEPT, REMOVED, REMOVED]
+    scores = out["nsfw_score"].to_pylist()
+    assert scores[0] == scores[2] == scores[3] >= 0.3

@@ -88,6 +88,7 @@ def plain_loop(
         "size": registry.image_size(config),
         "length": config.text.context_length,  # type: ignore[attr-defined]
         "augment": s.data.augment,
+        "word_dropout": s.data.word_dropout,
     }
     size = s.optim.batch_size
     slices = [rows.slice(i, size) for i in range(0, len(rows) - size + 1, size)]

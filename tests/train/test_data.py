@@ -3,11 +3,12 @@ corpus's own splits named by where the rows were read from."""
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from weft.specs import DataSpec, SpecError, parse_spec
-from weft.train.data import selected, split_side
+from weft.train.data import drop_words, selected, split_side
 
 SPLITS = ("/c/raw/train", "/c/raw/val", "/c/raw/test", "/c/raw/training-extra")
 
@@ -72,3 +73,19 @@ def test_rows_are_picked_by_key_and_train_on_the_part_of_their_text_the_pattern_
 def test_a_pattern_that_is_not_a_regular_expression_is_refused_naming_the_field() -> None:
     with pytest.raises(SpecError, match=r"job\.yaml: text_pattern: not a regular expression"):
         parse_spec(DataSpec, {"uri": "x", "text_pattern": "(unclosed"}, "job.yaml")
+
+
+def test_word_dropout_leaves_words_out_in_order_and_always_keeps_one() -> None:
+    rng = np.random.default_rng(0)
+    text = "grinning face: face, grin, happy, smile"
+    views = [drop_words(text, 0.5, rng) for _ in range(200)]
+    assert len(set(views)) > 10  # new views of one caption
+    for view in views:
+        words = view.split()
+        assert words and all(w in text.split() for w in words)
+        positions = [text.split().index(w) for w in words]
+        assert positions == sorted(positions)
+    shares = np.mean([len(v.split()) for v in views]) / len(text.split())
+    assert 0.4 < shares < 0.6
+    assert {drop_words("cat", 0.99, rng) for _ in range(20)} == {"cat"}
+    assert drop_words(text, 0.0, rng) == text

@@ -48,7 +48,8 @@ def bgr(data: bytes) -> np.ndarray:
 
 class NsfwFilter:
     """Stage: `nsfw_score` and `nsfw_labels` for kept rows with an image; unsafe rows are
-    removed. The detector loads once per actor."""
+    removed. The detector loads once per actor and sees each distinct image of a batch once
+    (an image captioned in several languages is several rows)."""
 
     name = STAGE
     actors: ClassVar[int] = 2
@@ -61,8 +62,11 @@ class NsfwFilter:
         scores: list[float | None] = [None] * batch.num_rows
         labels: list[list[str] | None] = [None] * batch.num_rows
         decisions: dict[int, Decision] = {}
+        seen: dict[bytes, tuple[bool, float, list[str]]] = {}
         for i, image in kept_values(batch, "image"):
-            unsafe, scores[i], labels[i] = verdict(self.detector.detect(bgr(image)), self.spec)
+            if image not in seen:
+                seen[image] = verdict(self.detector.detect(bgr(image)), self.spec)
+            unsafe, scores[i], labels[i] = seen[image]
             if unsafe:
                 found = ", ".join(labels[i] or [])
                 decisions[i] = Decision(

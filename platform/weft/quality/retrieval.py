@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import statistics
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,10 +77,14 @@ class RetrievalEval:
         return statistics.fmean(getattr(s, measure) for s in scored) if scored else math.nan
 
 
-def run(gold: GoldSet, model: str, index_root: str, k: int, hybrid: float) -> RetrievalEval:
-    """Every gold query in every mode against the index of `model` (name@alias or name/version)."""
+def run(
+    gold: GoldSet, model: str, index_root: str, k: int, hybrid: float, workdir: Path
+) -> RetrievalEval:
+    """Every gold query in every mode against the index of `model` (name@alias or
+    name/version). The model, and an index on S3, are copied into `workdir`, which must
+    outlive the result (its index serves the report's thumbnails)."""
     version = resolve(model)
-    index, embedder = _load(version, index_root, Path(tempfile.mkdtemp(prefix="weft-gold-")))
+    index, embedder = _load(version, index_root, workdir)
     present = {base_of(emoji_of(key)[0]) for key in index.keys}
     texts = embedder.embed_texts([q.text for q in gold.queries])
     images = embedder.embed_images([_picture(q) for q in gold.queries])

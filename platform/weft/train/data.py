@@ -174,17 +174,30 @@ def _tokenizer(serialised: str) -> Tokenizer:
 
 
 def preprocess(
-    batch: pa.Table, tokenizer: str, size: int, length: int, augment: bool
+    batch: pa.Table, tokenizer: str, size: int, length: int, augment: bool, word_dropout: float
 ) -> dict[str, np.ndarray]:
     """Ray Data stage: rows → {"image": (B, 3, S, S) float32, "ids": (B, L) int64}.
 
-    Augmentation draws fresh randomness in every task, so every epoch sees new crops.
+    Augmentation draws fresh randomness in every task, so every epoch sees new crops and new
+    text views.
     """
-    rng = np.random.default_rng() if augment else None
-    images = [to_array(b, size, rng) for b in batch["image"].to_pylist()]
-    ids = _tokenizer(tokenizer).encode(batch["text"].to_pylist(), length).numpy()
+    rng = np.random.default_rng() if augment or word_dropout else None
+    images = [to_array(b, size, rng if augment else None) for b in batch["image"].to_pylist()]
+    texts = batch["text"].to_pylist()
+    if rng is not None and word_dropout:
+        texts = [drop_words(t, word_dropout, rng) for t in texts]
+    ids = _tokenizer(tokenizer).encode(texts, length).numpy()
     empty = np.zeros((0, 3, size, size), np.float32)
     return {"image": np.stack(images) if images else empty, "ids": ids}
+
+
+def drop_words(text: str, p: float, rng: np.random.Generator) -> str:
+    """`text` with each word left out with probability `p`; one word is always kept."""
+    words = text.split()
+    if not words:
+        return text
+    kept = [w for w, drop in zip(words, rng.uniform(size=len(words)) < p, strict=True) if not drop]
+    return " ".join(kept or [words[rng.integers(len(words))]])
 
 
 def batches(
@@ -200,6 +213,7 @@ def batches(
             size=size,
             length=length,
             augment=train and spec.data.augment,
+            word_dropout=spec.data.word_dropout if train else 0.0,
         ),
         batch_format="pyarrow",
         num_cpus=DATA_CPUS,
