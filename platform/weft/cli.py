@@ -769,16 +769,25 @@ def quality(
 ) -> None:
     """Every figure of the quality table from nothing: write the emoji corpus and curate it;
     train the emoji models and promote each behind its gate; index the corpus with the
-    champion CLIP; then `weft eval models` and `weft eval retrieval`."""
-    data_emoji(raw)
-    curated = _run_curation(spec)
+    champion CLIP; then `weft eval models` and `weft eval retrieval`. Each step's time is
+    printed as it ends, and all of them at the end."""
+    steps: dict[str, float] = {}
+    with _timed("corpus", steps):
+        data_emoji(raw)
+    with _timed("curation", steps):
+        curated = _run_curation(spec)
     for job, promotion in QUALITY_JOBS.items():
-        run = _run_training(job)
-        if not (run and _run_promotion(promotion, run=run)):
-            err_console.print(f"[bold red]error:[/] {job}: its model was not promoted")
-            raise typer.Exit(1)
-    _index(curated, "emoji-clip@champion", ".weft/index", actors=2)
-    tables = [eval_models(evaluation), eval_retrieval(gold)]
+        with _timed(job.stem, steps):
+            run = _run_training(job)
+            if not (run and _run_promotion(promotion, run=run)):
+                err_console.print(f"[bold red]error:[/] {job}: its model was not promoted")
+                raise typer.Exit(1)
+    with _timed("index", steps):
+        _index(curated, "emoji-clip@champion", ".weft/index", actors=2)
+    with _timed("eval models", steps):
+        tables = [eval_models(evaluation)]
+    with _timed("eval retrieval", steps):
+        tables.append(eval_retrieval(gold))
     from weft.quality.table import replace_block
 
     with _user_errors():
@@ -787,6 +796,22 @@ def quality(
         except (OSError, ValueError) as err:
             raise SpecError(f"--readme {readme}: {err}") from None
     console.print(f"{readme}: its quality tables are the ones above", highlight=False)
+    total = sum(steps.values())
+    console.print(
+        "time: "
+        + ", ".join(f"{name} {s:.0f} s" for name, s in steps.items())
+        + f"; in all {total / 60:.1f} min",
+        highlight=False,
+    )
+
+
+@contextmanager
+def _timed(step: str, steps: dict[str, float]) -> Iterator[None]:
+    """Record the block's wall time under `step`, and print it when the block ends."""
+    started = time.monotonic()
+    yield
+    steps[step] = time.monotonic() - started
+    console.print(f"[bold]{step}[/]: {steps[step]:.0f} s", highlight=False)
 
 
 def _tour(config_path: Path, home: Path) -> None:
