@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -118,3 +119,32 @@ def test_single_node_mode_is_on_only_while_the_local_ray_starts(
     cluster.connect()
     assert seen == [(None, "0", False), ("10.0.0.1:6379", None, True)]
     assert cluster.SINGLE_NODE not in os.environ and ray_constants.ENABLE_RAY_CLUSTER
+
+
+# A driver that ignores SIGINT, as a background job of a non-interactive shell does: its
+# workers must still have a callable SIGINT handler, which Ray calls when it cancels a task.
+SIGINT_PROBE = """
+import signal
+import ray
+from weft import cluster
+
+assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+cluster.connect(num_cpus=1)
+handler = ray.get(ray.remote(lambda: repr(signal.getsignal(signal.SIGINT))).remote())
+print(handler)
+cluster.stop()
+"""
+
+
+@pytest.mark.integration
+def test_workers_of_a_driver_that_ignores_sigint_can_be_interrupted() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SIGINT_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "default_int_handler" in done.stdout.strip().splitlines()[-1]

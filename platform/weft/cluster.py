@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -59,6 +61,7 @@ def connect(num_cpus: int | None = None, dashboard: bool | None = None) -> None:
 def _start_on_loopback(num_cpus: int | None, dashboard: bool) -> None:
     for name, value in SERVE_TUNING.items():  # Ray's processes inherit them; a set one wins
         os.environ.setdefault(name, value)
+    _interruptible_workers()
     with loopback_only():
         ray.init(
             num_cpus=num_cpus,
@@ -68,6 +71,21 @@ def _start_on_loopback(num_cpus: int | None, dashboard: bool) -> None:
         )
     if dashboard:
         log.info("Ray dashboard: http://%s", ray._private.worker.get_dashboard_url())
+
+
+def _interruptible_workers() -> None:
+    """Let the local Ray's workers take SIGINT as Python does by default.
+
+    A process started in the background of a non-interactive shell (CI, `nohup ... &`)
+    ignores SIGINT, and so does every process it starts. Ray cancels a task (a `limit` that
+    has read enough) with SIGINT, and ends its deferral of the signal by calling the worker's
+    saved handler; an ignored signal's handler is `SIG_IGN`, not callable, and each
+    cancellation logged `TypeError: 'Handlers' object is not callable`. A Python handler
+    here is reset to the default at `exec`, and the workers then raise KeyboardInterrupt in
+    the cancelled task, as Ray intends."""
+    main = threading.current_thread() is threading.main_thread()
+    if main and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @contextmanager
