@@ -30,10 +30,9 @@ def markdown(figures: list[Figure], title: str, tried: dict[str, str] | None = N
     rule = "|---|---|---|---:|---:|---:|---|---|"
     lines = [f"## {title}", "", f"| {' | '.join(COLUMNS)} |", rule]
     lines += [f"| {' | '.join(row)} |" for row in table_rows(figures)]
+    tried = tried or {}
     missed = dict.fromkeys(f.model for f in figures if f.met is False)
-    notes = [
-        f"- **{m}** misses a bar. Tried: {(tried or {})[m]}" for m in missed if m in (tried or {})
-    ]
+    notes = [f"- **{m}** misses a bar. Tried: {tried[m]}" for m in missed if m in tried]
     lines += ["", *notes] if notes else []
     return "\n".join(lines) + "\n"
 

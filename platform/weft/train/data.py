@@ -181,10 +181,10 @@ def preprocess(
     Augmentation draws fresh randomness in every task, so every epoch sees new crops and new
     text views.
     """
-    rng = np.random.default_rng() if augment or word_dropout else None
+    rng = np.random.default_rng()
     images = [to_array(b, size, rng if augment else None) for b in batch["image"].to_pylist()]
     texts = batch["text"].to_pylist()
-    if rng is not None and word_dropout:
+    if word_dropout:
         texts = [drop_words(t, word_dropout, rng) for t in texts]
     ids = _tokenizer(tokenizer).encode(texts, length).numpy()
     empty = np.zeros((0, 3, size, size), np.float32)
