@@ -268,6 +268,13 @@ class DataSpec(_Spec):
         description="Each word of a training caption is left out with this probability (one "
         "is always kept): a new view of the text every epoch.",
     )
+    shuffle: Literal["global", "buffer"] = Field(
+        default="global",
+        description="global: every epoch reads the training rows in a new random order (Ray "
+        "Data's all-to-all `random_shuffle`, seeded by the job's seed), so a batch is a fair "
+        "draw even from a corpus stored sorted; buffer: only the rows within a few batches of "
+        "each other are mixed (cheap, for corpora too large to shuffle whole).",
+    )
     val_percent: float = Field(default=5.0, ge=0, lt=100)
     sources: list[str] = Field(
         default=[],

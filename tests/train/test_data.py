@@ -6,9 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+import torch
 
-from weft.specs import DataSpec, SpecError, parse_spec
-from weft.train.data import drop_words, selected, split_side
+from weft.models.images import to_png
+from weft.models.tokenizer import Tokenizer
+from weft.specs import DataSpec, SpecError, TrainSpec, parse_spec
+from weft.train.data import batches, drop_words, selected, split_side
 
 SPLITS = ("/c/raw/train", "/c/raw/val", "/c/raw/test", "/c/raw/training-extra")
 
@@ -89,3 +92,41 @@ def test_word_dropout_leaves_words_out_in_order_and_always_keeps_one() -> None:
     assert 0.4 < shares < 0.6
     assert {drop_words("cat", 0.99, rng) for _ in range(20)} == {"cat"}
     assert drop_words(text, 0.0, rng) == text
+
+
+def epoch_orders(
+    shuffle: str, epochs: int
+) -> tuple[list[tuple[int, ...]], list[list[tuple[int, ...]]]]:
+    """The captions' token ids as stored, and in the order each epoch's training batches
+    hold them, for 64 pairs stored in one block, under `data.shuffle: shuffle`."""
+    import ray
+
+    texts = [f"caption {i}" for i in range(64)]
+    png = to_png(torch.zeros(3, 8, 8))
+    ds = ray.data.from_items(
+        [{"id": str(i), "text": t, "image": png} for i, t in enumerate(texts)],
+        override_num_blocks=1,
+    )
+    tokenizer = Tokenizer.train(texts, vocab_size=300, min_frequency=1)
+    spec = parse_spec(
+        TrainSpec,
+        {"name": "t", "model": "clip-tiny", "data": {"uri": "unused", "shuffle": shuffle}},
+    )
+    stored = [tuple(row) for row in tokenizer.encode(texts, 8).tolist()]
+    pipeline = batches(ds, tokenizer, spec, size=8, length=8, train=True)
+    orders = [
+        [tuple(row) for b in pipeline.iter_batches(batch_size=None) for row in b["ids"].tolist()]
+        for _ in range(epochs)
+    ]
+    return stored, orders
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_a_global_shuffle_reads_each_epoch_in_a_new_order_and_a_buffer_keeps_the_stored_one() -> (
+    None
+):
+    stored, (first, second) = epoch_orders("global", epochs=2)
+    assert sorted(first) == sorted(second) == sorted(stored)  # every row, once an epoch
+    assert first != stored and second != stored and first != second
+    stored, (kept,) = epoch_orders("buffer", epochs=1)
+    assert kept == stored

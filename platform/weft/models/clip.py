@@ -78,7 +78,7 @@ def _gather(x: Tensor) -> tuple[Tensor, int]:
         return x, 0
     world = dist.group.WORLD
     assert world is not None
-    gathered = funcol.all_gather_tensor_autograd(x, gather_dim=0, group=world)
+    gathered = funcol.all_gather_single_autograd(x, gather_dim=0, group=world)
     return funcol.wait_tensor(gathered), dist.get_rank() * len(x)
 
 

@@ -1,6 +1,7 @@
 """Curated Parquet → training batches, on Ray Data workers: image-text pairs are read from the
-curation output's `data/`, split into train and held-out rows by a hash of their id, and
-decoded, resized, augmented and tokenised in `map_batches`. No worker holds the dataset.
+curation output's `data/`, split into train and held-out rows by a hash of their id,
+shuffled, and decoded, resized, augmented and tokenised in `map_batches`. No worker holds the
+dataset.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
-from ray.data import Dataset
+from ray.data import Dataset, RandomSeedConfig
 
 from weft import storage
 from weft.curate.publish import published
@@ -204,8 +205,12 @@ def batches(
     ds: Dataset, tokenizer: Tokenizer, spec: TrainSpec, size: int, length: int, train: bool
 ) -> Dataset:
     """`ds` preprocessed into model inputs (`size` pixels square, `length` tokens);
-    augmentation only for training. Tasks, not an actor pool: every epoch re-runs the
-    pipeline, and starting actors would stall each epoch's first batch for seconds."""
+    shuffling (`data.shuffle`) and augmentation only for training. Tasks, not an actor pool:
+    every epoch re-runs the pipeline, and starting actors would stall each epoch's first batch
+    for seconds. A global shuffle draws a new order at each run of the pipeline (each epoch),
+    from the job's seed."""
+    if train and spec.data.shuffle == "global":
+        ds = ds.random_shuffle(seed=RandomSeedConfig(seed=spec.seed, reseed_after_execution=True))
     return ds.map_batches(
         partial(
             preprocess,

@@ -5,8 +5,10 @@ A checkpoint holds the strategy's resumable state (weights, optimiser, schedule)
 exported model (`model/`: config, weights and tokenizer, loadable with one call) and
 `state.json` (step, epoch, batches read in that epoch). A restarted run resumes from the
 latest one; the data position is restored by skipping the batches already read in that
-epoch. A checkpoint that does not load (a truncated or corrupted file) is skipped for the one
-before it, here on the workers: only loading it shows that a checkpoint is intact.
+epoch (with `data.shuffle: global` the resumed epoch's order is drawn anew, so as many rows
+are skipped, not the same ones). A checkpoint that does not load (a truncated or corrupted
+file) is skipped for the one before it, here on the workers: only loading it shows that a
+checkpoint is intact.
 """
 
 from __future__ import annotations
