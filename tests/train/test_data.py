@@ -1,7 +1,11 @@
 """Which curated rows a training job trains on and holds out: a hash share of the rows, or a
-corpus's own splits named by where the rows were read from."""
+corpus's own splits named by where the rows were read from; and the order an epoch reads them
+in."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
@@ -11,7 +15,7 @@ import torch
 from weft.models.images import to_png
 from weft.models.tokenizer import Tokenizer
 from weft.specs import DataSpec, SpecError, TrainSpec, parse_spec
-from weft.train.data import batches, drop_words, selected, split_side
+from weft.train.data import DATA_CPUS, batches, drop_words, selected, split_side
 
 SPLITS = ("/c/raw/train", "/c/raw/val", "/c/raw/test", "/c/raw/training-extra")
 
@@ -94,11 +98,31 @@ def test_word_dropout_leaves_words_out_in_order_and_always_keeps_one() -> None:
     assert drop_words(text, 0.0, rng) == text
 
 
+@contextmanager
+def cpus_held_but_data_share() -> Iterator[None]:
+    """Every CPU of the local Ray held by an actor, as training workers hold theirs, but the
+    share a run leaves to Ray Data (`DATA_CPUS`)."""
+    import ray
+
+    holder = ray.remote(num_cpus=ray.cluster_resources()["CPU"] - DATA_CPUS)(_Holder).remote()
+    ray.get(holder.ready.remote())
+    try:
+        yield
+    finally:
+        ray.kill(holder)
+
+
+class _Holder:
+    def ready(self) -> bool:
+        return True
+
+
 def epoch_orders(
     shuffle: str, epochs: int
 ) -> tuple[list[tuple[int, ...]], list[list[tuple[int, ...]]]]:
     """The captions' token ids as stored, and in the order each epoch's training batches
-    hold them, for 64 pairs stored in one block, under `data.shuffle: shuffle`."""
+    hold them, for 64 pairs stored in one block, under `data.shuffle: shuffle`, with only
+    Ray Data's share of the CPUs free."""
     import ray
 
     texts = [f"caption {i}" for i in range(64)]
@@ -114,13 +138,19 @@ def epoch_orders(
     )
     stored = [tuple(row) for row in tokenizer.encode(texts, 8).tolist()]
     pipeline = batches(ds, tokenizer, spec, size=8, length=8, train=True)
-    orders = [
-        [tuple(row) for b in pipeline.iter_batches(batch_size=None) for row in b["ids"].tolist()]
-        for _ in range(epochs)
-    ]
+    with cpus_held_but_data_share():
+        orders = [
+            [
+                tuple(row)
+                for b in pipeline.iter_batches(batch_size=None)
+                for row in b["ids"].tolist()
+            ]
+            for _ in range(epochs)
+        ]
     return stored, orders
 
 
+@pytest.mark.timeout(180)  # a data task that asks for more than Ray Data's share waits forever
 @pytest.mark.usefixtures("ray_session")
 def test_a_global_shuffle_reads_each_epoch_in_a_new_order_and_a_buffer_keeps_the_stored_one() -> (
     None

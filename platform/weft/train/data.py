@@ -210,7 +210,8 @@ def batches(
     for seconds. A global shuffle draws a new order at each run of the pipeline (each epoch),
     from the job's seed."""
     if train and spec.data.shuffle == "global":
-        ds = ds.random_shuffle(seed=RandomSeedConfig(seed=spec.seed, reseed_after_execution=True))
+        seed = RandomSeedConfig(seed=spec.seed, reseed_after_execution=True)
+        ds = ds.random_shuffle(seed=seed, num_cpus=DATA_CPUS)  # not Ray's 1 CPU: see DATA_CPUS
     return ds.map_batches(
         partial(
             preprocess,
