@@ -100,21 +100,17 @@ def test_word_dropout_leaves_words_out_in_order_and_always_keeps_one() -> None:
 
 @contextmanager
 def cpus_held_but_data_share() -> Iterator[None]:
-    """Every CPU of the local Ray held by an actor, as training workers hold theirs, but the
-    share a run leaves to Ray Data (`DATA_CPUS`)."""
+    """Every CPU of the local Ray reserved (a placement group), as training workers hold
+    theirs, but the share a run leaves to Ray Data (`DATA_CPUS`)."""
     import ray
+    from ray.util import placement_group, remove_placement_group
 
-    holder = ray.remote(num_cpus=ray.cluster_resources()["CPU"] - DATA_CPUS)(_Holder).remote()
-    ray.get(holder.ready.remote())
+    held = placement_group([{"CPU": ray.cluster_resources()["CPU"] - DATA_CPUS}])
+    ray.get(held.ready())
     try:
         yield
     finally:
-        ray.kill(holder)
-
-
-class _Holder:
-    def ready(self) -> bool:
-        return True
+        remove_placement_group(held)
 
 
 def epoch_orders(
