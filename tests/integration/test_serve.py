@@ -33,12 +33,12 @@ from weft import storage
 from weft.curate.publish import published
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
+from weft.registry.pyfunc import log_model
 from weft.registry.versions import resolve
 from weft.serve import keys, local
 from weft.serve.index import IndexSpec, build
 from weft.serve.tour import TourError, tour
 from weft.specs import SpecError, parse_spec
-from weft.train.mlflow_model import log_model
 
 pytestmark = pytest.mark.integration
 CAPTIONS = ["a red circle on blue", "a small green square against white"] * 5

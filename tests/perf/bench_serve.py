@@ -37,12 +37,12 @@ from PIL import Image
 from ray.serve.schema import ServeDeploySchema
 
 from weft.models import inference
+from weft.registry.artifacts import fetch_model
 from weft.registry.versions import resolve
 from weft.serve import local
 from weft.serve.index import ANN, BM25, ITEMS, MANIFEST, Manifest, index_location, write_bm25
 from weft.serve.search import SearchIndex
 from weft.specs import StorageSpec
-from weft.train.mlflow_model import fetch_model
 
 WORDS = [
     "a",

@@ -13,9 +13,9 @@ import torch
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
 from weft.registry.promote import promote, registered
+from weft.registry.pyfunc import log_model
 from weft.registry.spec import PromoteSpec
 from weft.specs import SpecError, parse_spec
-from weft.train.mlflow_model import log_model
 
 SPEC = parse_spec(
     PromoteSpec,

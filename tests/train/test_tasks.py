@@ -13,8 +13,8 @@ import torch
 from weft.models import registry
 from weft.models.clip import CLIP
 from weft.models.tokenizer import Tokenizer
+from weft.registry.pyfunc import log_model
 from weft.specs import SpecError, TrainSpec, parse_spec
-from weft.train.mlflow_model import log_model
 from weft.train.tasks import DiffusionTask, load_judge
 
 CAPTIONS = ["a red circle", "a blue square", "a green triangle", "a small red cross"] * 4

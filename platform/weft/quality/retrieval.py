@@ -21,11 +21,11 @@ from weft import storage
 from weft.curate.emoji import base_of, emoji_of, picture
 from weft.models import inference
 from weft.quality.gold import GoldQuery, GoldSet
+from weft.registry.artifacts import fetch_predictor
 from weft.registry.versions import ModelVersion, resolve
 from weft.serve.index import MANIFEST, index_location
 from weft.serve.search import Hit, SearchIndex
 from weft.specs import SpecError, StorageSpec
-from weft.train.mlflow_model import fetch_predictor
 
 MODES = ("vector", "hybrid", "image")
 # Hits an image query asks for beyond k: its own base's variants (skin tones) are dropped.

@@ -21,8 +21,8 @@ from weft.quality import fashion, figures, sets
 from weft.quality.figures import Figure
 from weft.quality.spec import QualitySpec
 from weft.quality.table import markdown
+from weft.registry.artifacts import fetch_predictor
 from weft.tracking import use_experiment
-from weft.train.mlflow_model import fetch_predictor
 
 RESULTS = "results.md"
 P = TypeVar("P", bound=Predictor)

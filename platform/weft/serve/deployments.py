@@ -23,11 +23,11 @@ from weft import storage
 from weft.curate.nsfw import bgr, load_detector, verdict
 from weft.models import inference
 from weft.models.inference import Columns
+from weft.registry.artifacts import fetch_model
 from weft.registry.versions import ModelVersion
 from weft.serve.index import index_location
 from weft.serve.search import Filters, Hit, SearchIndex
 from weft.specs import NsfwSpec, SpecError, StorageSpec, _Spec
-from weft.train.mlflow_model import fetch_model
 
 Call = tuple[Columns, dict[str, Any]]
 

@@ -40,10 +40,10 @@ from pydantic import Field
 
 from weft import cluster, storage
 from weft.models import inference
+from weft.registry.artifacts import fetch_model
 from weft.registry.versions import ModelVersion, resolve
 from weft.specs import SpecError, StorageSpec, _Spec
 from weft.train.data import DATA_CPUS, curated
-from weft.train.mlflow_model import fetch_model
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"

@@ -30,11 +30,12 @@ from weft import cluster, storage
 from weft.curate.publish import published
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
+from weft.registry.artifacts import SOURCE_RUN, source_run_file
+from weft.registry.pyfunc import log_model
 from weft.specs import SpecError, TrainSpec, spec_hash
 from weft.tracking import generation_tags, tracking_uri, use_experiment
 from weft.train import data
 from weft.train.loop import MODEL_DIR, train_loop
-from weft.train.mlflow_model import SOURCE_RUN, source_run_file
 from weft.train.tasks import load_judge
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ def train(
     model = storage.copy_dir(last.join(MODEL_DIR), out.join(spec.name, MODEL_DIR))
     if run_id:
         with mlflow.start_run(run_id=run_id), result.checkpoint.as_directory() as directory:
-            _log_model(Path(directory) / MODEL_DIR, spec)
+            log_model(Path(directory) / MODEL_DIR, spec.name)
         storage.write_bytes(model.join(SOURCE_RUN), source_run_file(run_id))
     log.info("train done name=%s run_id=%s model=%s", spec.name, run_id, model.uri)
     return TrainResult(run_id, last.uri, model.uri, dict(result.metrics or {}))
@@ -281,10 +282,3 @@ def _warn_if_data_starves(spec: TrainSpec) -> None:
             total,
             max(left, 0),
         )
-
-
-def _log_model(directory: Path, spec: TrainSpec) -> None:
-    """The exported model as an MLflow model: loads back with `mlflow.pyfunc.load_model`."""
-    from weft.train.mlflow_model import log_model
-
-    log_model(directory, spec.name)

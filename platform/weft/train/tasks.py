@@ -34,8 +34,8 @@ from weft.models.metrics import (
     topk_accuracy,
 )
 from weft.models.tokenizer import Tokenizer
+from weft.registry.artifacts import fetch_model
 from weft.specs import SpecError, StorageSpec, TrainSpec
-from weft.train.mlflow_model import fetch_model
 from weft.train.strategy import Prepared, rank
 
 Batch = dict[str, Tensor]

@@ -26,11 +26,12 @@ from ray import tune
 from weft import cluster, storage
 from weft.models import images, inference, metrics, registry
 from weft.models.inference import Embedder, ImageGenerator
+from weft.registry.artifacts import SOURCE_RUN, fetch_predictor, source_run_file
+from weft.registry.pyfunc import log_model
 from weft.specs import SpecError
 from weft.tracking import LINEAGE_TAGS, generation_tags, tracking_uri, use_experiment
 from weft.train import data
 from weft.train.loop import MODEL_DIR
-from weft.train.mlflow_model import SOURCE_RUN, fetch_predictor, log_model, source_run_file
 from weft.tune.spec import GuidanceSpec
 from weft.tune.sweep import COMPLETED, SweepResult, Trial, domain, log_summary, trials_of
 

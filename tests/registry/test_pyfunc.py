@@ -15,8 +15,9 @@ from PIL import Image
 
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
+from weft.registry.artifacts import SOURCE_RUN, fetch_model, source_run_file
+from weft.registry.pyfunc import log_model
 from weft.specs import SpecError, StorageSpec
-from weft.train.mlflow_model import SOURCE_RUN, fetch_model, log_model, source_run_file
 
 CAPTIONS = ["a red circle", "a blue square", "a green triangle on white"] * 5
 
