@@ -20,10 +20,10 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.distributed.tensor import DTensor
 
-from weft.models import registry
 from weft.models.captioner import Captioner, teacher_forcing_loss
 from weft.models.clip import CLIP, contrastive_loss, zero_shot_classifier, zero_shot_logits
 from weft.models.diffusion import EMA, DDIMScheduler, TextToImage, sample
+from weft.models.inference import Embedder
 from weft.models.metrics import (
     bleu4,
     cider,
@@ -34,8 +34,8 @@ from weft.models.metrics import (
     topk_accuracy,
 )
 from weft.models.tokenizer import Tokenizer
-from weft.registry.artifacts import fetch_model
-from weft.specs import SpecError, StorageSpec, TrainSpec
+from weft.registry.artifacts import fetch_predictor
+from weft.specs import StorageSpec, TrainSpec
 from weft.train.strategy import Prepared, rank
 
 Batch = dict[str, Tensor]
@@ -201,17 +201,8 @@ def load_judge(uri: str, spec: StorageSpec) -> tuple[CLIP, Tokenizer]:
     """A trained Weft CLIP, with its tokenizer: a model folder (local or S3) or an MLflow
     model (`runs:/...`, `models:/<name>@<alias>`)."""
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            folder, _ = fetch_model(uri, spec, Path(tmp, "judge"))
-        except SpecError as err:
-            raise SpecError(f"eval.clip: {err}") from None
-        try:
-            model, tokenizer = registry.load(folder)
-        except (FileNotFoundError, KeyError, ValueError) as err:
-            raise SpecError(f"eval.clip: {uri} is not a Weft model folder ({err})") from None
-    if not isinstance(model, CLIP) or tokenizer is None:
-        raise SpecError(f"eval.clip: {uri} is not a Weft CLIP model saved with its tokenizer")
-    return model, tokenizer
+        judge, _, _ = fetch_predictor(uri, "eval.clip", spec, Path(tmp), Embedder)
+    return judge.model, judge.tokenizer
 
 
 def _judged(
