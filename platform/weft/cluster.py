@@ -1,4 +1,5 @@
-"""Connect to Ray: the cluster at `RAY_ADDRESS`, or a local instance started here."""
+"""Connect to Ray: the cluster at `RAY_ADDRESS`, or a local instance started here; and the
+share of a CPU that Ray Data's tasks take on it."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ DASHBOARD = "WEFT_DASHBOARD"
 
 # Ray's single-node switch (its default on macOS and Windows), read when a process imports ray.
 SINGLE_NODE = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR  # "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+# Ray Data's share of a CPU per task or actor: training workers, a sweep's trainers and an
+# index's actors hold whole CPUs or set shares, and on a small machine whole-CPU data tasks
+# would wait behind them forever.
+DATA_CPUS = 0.25
 
 
 # Ray Serve's latency settings for a local Ray started here (measured: README, "Serving"):

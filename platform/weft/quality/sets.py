@@ -9,13 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from weft import storage
 from weft.curate import emoji
-from weft.curate.publish import published
+from weft.curate.dataset import curated_table, under
 from weft.specs import SpecError, StorageSpec
-from weft.train.data import under
 
 COLUMNS = ["key", "text", "image", "image_hash", "source_uri"]
 
@@ -37,7 +35,7 @@ class Row:
 def read_splits(data: str, folders: dict[str, str], spec: StorageSpec) -> dict[str, list[Row]]:
     """For each split named in `folders`, the image-text pairs of the curated corpus `data`
     that were read from under its folder; the corpus is read once."""
-    table = _read(data, spec)
+    table = curated_table(data, spec, COLUMNS)
     uris = table["source_uri"].to_pylist()
     pictured = pc.is_valid(table["image"]).to_numpy(zero_copy_only=False)
     subgroups = {e.chars: e.subgroup for e in emoji.catalogue()}
@@ -67,16 +65,6 @@ def _rows(table: pa.Table, subgroups: dict[str, str]) -> list[Row]:
             )
         )
     return rows
-
-
-def _read(data: str, spec: StorageSpec) -> pa.Table:
-    files = storage.list_files(published(storage.resolve(data, spec)).join("data"), (".parquet",))
-    if not files:
-        raise SpecError(f"data: {data} holds no curated Parquet files")
-    with storage.storage_errors(data):
-        return pa.concat_tables(
-            pq.read_table(f.path, columns=COLUMNS, filesystem=f.fs) for f in files
-        )
 
 
 def images_once(rows: list[Row]) -> list[Row]:

@@ -39,11 +39,12 @@ from PIL import Image
 from pydantic import Field
 
 from weft import cluster, storage
+from weft.cluster import DATA_CPUS
+from weft.curate.dataset import curated
 from weft.models import inference
 from weft.registry.artifacts import fetch_model
 from weft.registry.versions import ModelVersion, resolve
 from weft.specs import SpecError, StorageSpec, _Spec
-from weft.train.data import DATA_CPUS, curated
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"

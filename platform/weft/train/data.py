@@ -1,5 +1,5 @@
 """Curated Parquet → training batches, on Ray Data workers: image-text pairs are read from the
-curation output's `data/`, split into train and held-out rows by a hash of their id,
+curated dataset (`weft.curate.dataset`), split into train and held-out rows by a hash of their id,
 shuffled, and decoded, resized, augmented and tokenised in `map_batches`. No worker holds the
 dataset.
 """
@@ -15,37 +15,22 @@ from typing import cast
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
-import ray
 from ray.data import Dataset, RandomSeedConfig
 
 from weft import storage
-from weft.curate.publish import published
+from weft.cluster import DATA_CPUS
+from weft.curate.dataset import curated, under
 from weft.models.images import to_array
 from weft.models.tokenizer import Tokenizer
-from weft.sources import ItemSource
 from weft.specs import DataSpec, SpecError, StorageSpec, TrainSpec
 
 COLUMNS = ["id", "text", "image"]
-# Ray Data's share of a CPU per task or actor: the training workers hold whole CPUs, and on a
-# small machine whole-CPU data tasks would wait behind them forever.
-DATA_CPUS = 0.25
-# Small blocks stream to the trainer as they are made, so an epoch's first batch comes
-# soon after it starts (Ray Data's default gathers a whole read task's output, 128 MiB).
-READ_ROWS = 128
-BLOCK_BYTES = 1 << 20
 
 
 def _held_out(ids: list[str], percent: float) -> np.ndarray:
     """Which rows are held out: a stable hash of the id, so every run splits alike."""
     buckets = [int.from_bytes(hashlib.blake2b(i.encode(), digest_size=4).digest()) for i in ids]
     return np.array(buckets) % 10_000 < percent * 100
-
-
-def under(uris: list[str], prefixes: list[str]) -> np.ndarray:
-    """Which of `uris` lie under one of `prefixes` (resolved URIs of files or folders)."""
-    folders = tuple(p.rstrip("/") + "/" for p in prefixes)
-    return np.array([u in prefixes or u.startswith(folders) for u in uris], dtype=bool)
 
 
 def split_side(
@@ -83,33 +68,6 @@ def selected(batch: pa.Table, keys: str | None, text_pattern: str | None) -> pa.
             batch.schema.get_field_index("text"), "text", pa.array(parts, pa.string())
         )
     return batch
-
-
-def _read(loc: storage.Location, columns: list[str]) -> Iterator[pa.Table]:
-    with storage.storage_errors(loc.uri):
-        yield from (
-            pa.Table.from_batches([b])
-            for b in pq.ParquetFile(loc.path, filesystem=loc.fs).iter_batches(
-                batch_size=READ_ROWS, columns=columns
-            )
-        )
-
-
-def curated(uri: str, storage_spec: StorageSpec, columns: list[str] = COLUMNS) -> Dataset:
-    """`columns` of a curation output's published `data/`, streamed in small blocks by tasks
-    of a quarter CPU (Ray Data's own Parquet reader lists files in a whole-CPU task)."""
-    files = storage.list_files(
-        published(storage.resolve(uri, storage_spec)).join("data"), (".parquet",)
-    )
-    if not files:
-        raise SpecError(f"data: {uri} holds no curated Parquet files")
-    ds = ray.data.read_datasource(
-        ItemSource("CuratedParquet", files, partial(_read, columns=columns)),
-        override_num_blocks=len(files),
-        num_cpus=DATA_CPUS,
-    )
-    ds.context.target_max_block_size = BLOCK_BYTES  # this dataset's own copy of the context
-    return ds
 
 
 def pairs(spec: DataSpec, storage_spec: StorageSpec) -> tuple[Dataset, Dataset]:

@@ -27,7 +27,8 @@ from ray.data import Dataset
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from weft import cluster, storage
-from weft.curate.publish import published
+from weft.cluster import DATA_CPUS
+from weft.curate.dataset import content_hash
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
 from weft.registry.artifacts import SOURCE_RUN, source_run_file
@@ -64,15 +65,6 @@ def _git_commit() -> str:
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=5
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _dataset_hash(spec: TrainSpec) -> str:
-    """The curated dataset's content hash, from its report."""
-    try:
-        report = published(storage.resolve(spec.data.uri, spec.storage)).join("report.json")
-        return str(json.loads(storage.read_bytes(report))["counts"]["content_hash"])
-    except (storage.StorageError, KeyError, ValueError):
         return "unknown"
 
 
@@ -125,7 +117,7 @@ def train(
                 "weft.model.kind": kind,
                 "weft.spec_hash": spec_hash(spec),
                 "weft.dataset.uri": spec.data.uri,
-                "weft.dataset.content_hash": _dataset_hash(spec),
+                "weft.dataset.content_hash": content_hash(spec.data.uri, spec.storage),
                 "weft.git_commit": _git_commit(),
                 **generation_tags(model_config),
                 **(tags or {}),
@@ -260,10 +252,10 @@ def _check_room(spec: TrainSpec) -> None:
             "lower workers.count or workers.cpus"
         )
     cpus = sum(node.get("CPU", 0) for node in nodes)
-    if cpus - workers.count * workers.cpus < data.DATA_CPUS:
+    if cpus - workers.count * workers.cpus < DATA_CPUS:
         raise SpecError(
             f"workers.cpus: {workers.count} workers of {workers.cpus:g} CPU take the local "
-            f"Ray's {cpus:g} CPUs, leaving less than the {data.DATA_CPUS:g} that Ray Data's "
+            f"Ray's {cpus:g} CPUs, leaving less than the {DATA_CPUS:g} that Ray Data's "
             "tasks need to make batches; lower workers.cpus or workers.count"
         )
 

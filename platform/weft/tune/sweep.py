@@ -26,9 +26,9 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from weft import cluster, storage
+from weft.cluster import DATA_CPUS
 from weft.specs import SpecError, TrainSpec
 from weft.tracking import tracking_uri, use_experiment
-from weft.train.data import DATA_CPUS
 from weft.train.run import absolute_paths, checked_model, train
 from weft.tune.plots import metric_plots
 from weft.tune.spec import AnySweep, Dimension, SweepSpec, trial_spec
