@@ -9,7 +9,15 @@ import pyarrow.fs as pafs
 import pytest
 
 from weft.specs import StorageSpec
-from weft.storage import StorageError, list_files, resolve, s3_filesystem
+from weft.storage import (
+    StorageError,
+    TooLarge,
+    list_files,
+    read_bounded,
+    resolve,
+    s3_filesystem,
+    within,
+)
 
 
 def test_local_listing_is_recursive_sorted_and_filtered(tmp_path: Path) -> None:
@@ -75,3 +83,20 @@ def test_s3_credentials_fall_back_to_the_environment(monkeypatch: pytest.MonkeyP
         "env-secret",
         "env-token",
     )
+
+
+def test_within_compares_whole_path_parts(tmp_path: Path) -> None:
+    demo = resolve(str(tmp_path / "demo"))
+    assert within(resolve(str(tmp_path / "demo" / "a.png")), demo)
+    assert within(demo, demo)
+    assert not within(resolve(str(tmp_path / "demo-x" / "a.png")), demo)
+    assert not within(resolve(str(tmp_path)), demo)
+    assert not within(resolve("s3://bucket/demo/a.png"), demo)
+
+
+def test_a_bounded_read_stops_past_its_limit(tmp_path: Path) -> None:
+    (tmp_path / "small").write_bytes(b"x" * 10)
+    (tmp_path / "big").write_bytes(b"x" * 11)
+    assert read_bounded(resolve(str(tmp_path / "small")), 10) == b"x" * 10
+    with pytest.raises(TooLarge, match="over 10 bytes"):
+        read_bounded(resolve(str(tmp_path / "big")), 10)

@@ -121,6 +121,9 @@ NudeNetLabel = Literal[
     "BUTTOCKS_COVERED",
 ]
 ImageFormat = Literal["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"]
+# The most pixels an image may claim in its header before anything decodes it: curation's
+# default and the serving app's limit (a 20 KB PNG can claim 169 megapixels, 0.7 GB decoded).
+MAX_IMAGE_PIXELS = 64_000_000
 
 
 class ValidateSpec(_Spec):
@@ -133,7 +136,9 @@ class ValidateSpec(_Spec):
         description="Longer texts are quarantined; the default admits long web documents.",
     )
     max_image_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
-    max_image_pixels: int = Field(default=64_000_000, ge=1, description="Decompression-bomb guard.")
+    max_image_pixels: int = Field(
+        default=MAX_IMAGE_PIXELS, ge=1, description="Decompression-bomb guard."
+    )
     min_image_side: int = Field(default=8, ge=1)
     image_formats: tuple[ImageFormat, ...] = ("JPEG", "PNG", "WEBP")
 

@@ -180,6 +180,20 @@ def read_bytes(loc: Location) -> bytes:
         return f.read()
 
 
+class TooLarge(StorageError):
+    """A file over the size its reader allows; nothing past the limit was read."""
+
+
+def read_bounded(loc: Location, limit: int) -> bytes:
+    """The whole file if it holds at most `limit` bytes, reading no more than `limit + 1`;
+    else TooLarge."""
+    with storage_errors(loc.uri), loc.fs.open_input_stream(loc.path) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"{loc.uri}: over {limit} bytes")
+    return bytes(data)
+
+
 def copy_dir(src: Location, dst: Location) -> Location:
     """Copy the folder `src` into `dst` (either local or S3), replacing what `dst` held."""
     with storage_errors(src.uri):
@@ -200,6 +214,14 @@ def overlap(a: Location, b: Location) -> bool:
         return False
     x, y = (_folder(loc.path) + "/" for loc in (a, b))
     return x.startswith(y) or y.startswith(x)
+
+
+def within(inner: Location, outer: Location) -> bool:
+    """Whether `inner` is `outer` or lies in it, compared by whole path parts (`/a/bc` is
+    not in `/a/b`)."""
+    if inner.is_s3 != outer.is_s3:
+        return False
+    return (inner.path.rstrip("/") + "/").startswith(outer.path.rstrip("/") + "/")
 
 
 def _folder(path: str) -> str:

@@ -23,12 +23,24 @@ def test_the_shipped_config_passes_rays_schema_and_the_apps_args() -> None:
     assert names == {"ingress", "clip", "captioner", "diffusion", "search", "safety"}
 
 
+def test_the_shipped_config_bounds_every_deployment_and_answers_before_the_proxy_gives_up() -> None:
+    config = load_config(CONFIG)
+    (app,) = config.applications
+    args = parse_spec(AppArgs, app.args or {}, "args")
+    for d in app.deployments:
+        assert d.max_ongoing_requests and d.max_queued_requests, d.name
+    proxy = config.http_options.request_timeout_s
+    assert proxy is not None and proxy > args.body_timeout_s + args.timeout_s
+
+
 @pytest.mark.parametrize(
     ("args", "named"),
     [
         ({"batching": {"max_size": 0}}, "batching.max_size"),
         ({"batching": {"wait_ms": -1}}, "batching.wait_ms"),
         ({"clip": "weft-clip@champion", "captioner": None, "cache": 1}, "cache"),
+        ({"public_url": "weft.example.com"}, "public_url"),
+        ({"timeout_s": 0}, "timeout_s"),
     ],
 )
 def test_bad_app_args_are_refused_naming_the_field(args: dict[str, object], named: str) -> None:

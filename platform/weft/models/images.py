@@ -9,17 +9,64 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont
+
+from weft.specs import MAX_IMAGE_PIXELS
+
+# The encodings a model input may be in; anything else is refused before it is parsed.
+FORMATS = ("PNG", "JPEG", "WEBP")
 
 
 class ImageError(ValueError):
     """An input image that cannot be decoded; the message names which one."""
 
 
-def to_array(data: bytes, size: int, rng: np.random.Generator | None = None) -> np.ndarray:
+def open_image(
+    data: bytes, max_pixels: int = MAX_IMAGE_PIXELS, formats: Sequence[str] | None = FORMATS
+) -> Image.Image:
+    """The image's header, parsed only as one of `formats` (None: any Pillow reads), with no
+    pixel decoded yet; a size
+    over `max_pixels` (a decompression bomb) or anything Pillow cannot parse is an
+    ImageError. Pillow raises many types for corrupt data (SyntaxError for a broken PNG
+    chunk), so every one of them is caught here."""
+    try:
+        img = Image.open(io.BytesIO(data), formats=formats)
+    except Image.DecompressionBombError:  # Pillow's own guard, at twice its warning level
+        raise ImageError(f"more than {max_pixels} pixels") from None
+    except Exception as err:
+        raise ImageError(_why(err)) from None
+    width, height = img.size
+    if width * height > max_pixels:
+        raise ImageError(f"{width}x{height} pixels is more than {max_pixels}")
+    return img
+
+
+def decode(data: bytes, formats: Sequence[str] | None = FORMATS) -> Image.Image:
+    """The image in RGB, fully decoded after `open_image`'s checks; any failure is an
+    ImageError."""
+    img = open_image(data, formats=formats)
+    try:
+        return img.convert("RGB")
+    except Exception as err:
+        raise ImageError(_why(err)) from None
+
+
+def _why(err: Exception) -> str:
+    if "cannot identify image file" in str(err):
+        return f"not a {', '.join(FORMATS)} image"
+    return f"{type(err).__name__}: {err}"
+
+
+def to_array(
+    data: bytes,
+    size: int,
+    rng: np.random.Generator | None = None,
+    formats: Sequence[str] | None = FORMATS,
+) -> np.ndarray:
     """(3, size, size) float32 in [-1, 1]: a centre (or, with `rng`, random 80-100 %) square
-    crop, resized, flipped half the time with `rng`."""
-    img = Image.open(io.BytesIO(data)).convert("RGB")
+    crop, resized, flipped half the time with `rng`. Training reads curated images in any
+    format the curation admitted (`formats=None`); model inputs only in FORMATS."""
+    img = decode(data, formats)
     w, h = img.size
     side = min(w, h) * (rng.uniform(0.8, 1.0) if rng is not None else 1.0)
     left = (w - side) * (rng.uniform() if rng is not None else 0.5)
@@ -39,7 +86,7 @@ def batch(images: Sequence[bytes], size: int) -> torch.Tensor:
     for i, data in enumerate(images):
         try:
             arrays.append(to_array(data, size))
-        except (UnidentifiedImageError, OSError, ValueError) as err:
+        except ImageError as err:
             raise ImageError(f"image {i}: cannot be decoded ({err})") from None
     if not arrays:
         return torch.zeros(0, 3, size, size)

@@ -8,35 +8,39 @@ that version by number. (No `from __future__ import annotations` here: FastAPI r
 routes' annotations at run time.)
 """
 
+import asyncio
 import base64
 import binascii
-import time
-import uuid
-from typing import Annotated, Any, Literal, Self, cast
+import math
+from collections.abc import Awaitable
+from typing import Annotated, Any, Literal, Self, TypeVar, cast
 
 import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from ray import serve
+from ray.exceptions import RayActorError
 from ray.serve import Deployment
+from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from ray.serve.handle import DeploymentHandle
 
 from weft import storage
+from weft.models import images
 from weft.registry.versions import ModelVersion, resolve
 from weft.serve import keys, telemetry
 from weft.serve.deployments import Batching, ModelServer, Refused, SafetyChecker, SearchServer
+from weft.serve.gate import RETRY_AFTER_S, SCOPE_FIELD, Gate, Policy, charge
 from weft.serve.index import MANIFEST, index_location
-from weft.serve.keys import Scope
 from weft.serve.search import Filters, Hit
 from weft.specs import NsfwSpec, StorageSpec, _Spec, parse_spec
 from weft.tracking import tracking_uri
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 MAX_IMAGE_BYTES = 8 << 20
-MAX_BODY_BYTES = 16 << 20
+T = TypeVar("T")
 # A new version's replicas start beside the old ones, which serve until the new are ready.
 SURGE = 100
 # Each replica's CPU share, what Ray places by (replicas share the cores): small, so that the
@@ -70,6 +74,25 @@ class AppArgs(_Spec):
         default=NsfwSpec(),
         description="The NSFW check generated images pass before they are returned (the "
         "curation's labels and threshold); null: none.",
+    )
+    max_body_bytes: int = Field(
+        default=16 << 20, ge=1024, description="Largest request body, whatever its encoding."
+    )
+    body_timeout_s: float = Field(
+        default=10, gt=0, description="Time for a request's whole body to arrive (else 408)."
+    )
+    timeout_s: float = Field(
+        default=60,
+        gt=0,
+        description="Time to answer a request once its body is in (else 503, Retry-After); "
+        "below the Serve config's http_options.request_timeout_s.",
+    )
+    docs: bool = Field(default=True, description="Serve /docs and /openapi.json.")
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="The app's address as callers reach it (https://weft.example.com), the "
+        "base of the `image_url`s it returns; null: URLs relative to the host.",
     )
     pinned: dict[str, str] = Field(
         default={},
@@ -219,47 +242,36 @@ class Problem(BaseModel):
     detail: str
 
 
-# `Authorization: Bearer <key>`, checked by each route against its scope.
-Key = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "Malformed JSON."},
-    401: {"model": Problem, "description": "No valid API key."},
+    401: {"model": Problem, "description": "No valid API key (checked before the body)."},
     403: {"model": Problem, "description": "The key lacks the route's scope."},
     404: {"model": Problem},
-    413: {"model": Problem, "description": "The body is over the app's limit."},
+    408: {"model": Problem, "description": "The body did not arrive in time."},
+    413: {"model": Problem, "description": "The body or an image is over the app's limit."},
     422: {"model": Problem, "description": "A field is invalid; the detail names it."},
-    429: {"model": Problem, "description": "Over the key's request rate; see Retry-After."},
-    503: {"model": Problem, "description": "This app serves no such model."},
+    429: {"model": Problem, "description": "Over the key's rate; see Retry-After."},
+    503: {
+        "model": Problem,
+        "description": "Not answered in time, busy, or no such model here; see Retry-After.",
+    },
 }
 api = FastAPI(
     title="Weft",
     summary="Embeddings, search, captions and generation from Weft's registered models.",
     responses=ERRORS,
+    # `Authorization: Bearer <key>`: documented here, checked by the gate before the body.
+    dependencies=[Depends(HTTPBearer(auto_error=False))],
 )
+api.add_middleware(Gate)
 
 
-# The middleware and handlers are registered before `@serve.ingress` takes the app.
-@api.middleware("http")
-async def _observe(request: Request, call_next: Any) -> Response:
-    """Every request: a log line with its request id (the caller's `X-Request-Id`, else
-    the one Serve's proxy gives it, which Serve's logs and the answer carry too), its count
-    and latency by route; a body over the limit is refused (413) before it is read."""
-    start = time.perf_counter()
-    request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
-    length = request.headers.get("content-length", "0")
-    response: Response
-    if not length.isdigit():
-        response = JSONResponse({"detail": "content-length: not a number of bytes"}, 400)
-    elif int(length) > MAX_BODY_BYTES:
-        response = JSONResponse({"detail": f"body: over the limit of {MAX_BODY_BYTES} bytes"}, 413)
-    else:
-        response = await call_next(request)
-    route = getattr(request.scope.get("route"), "path", "unmatched")  # bounded: the templates
-    ms = (time.perf_counter() - start) * 1e3
-    telemetry.record(request_id, request.method, route, response.status_code, ms)
-    return response  # Serve's proxy puts the request id on the answer
+def needs(scope: keys.Scope) -> dict[str, Any]:
+    """A route's key scope, as the OpenAPI extension the gate reads."""
+    return {SCOPE_FIELD: scope}
 
 
+# The handlers are registered before `@serve.ingress` takes the app.
 @api.exception_handler(RequestValidationError)
 async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
     """422 with one line per bad field, each naming it (`body.texts.0: ...`)."""
@@ -275,7 +287,9 @@ async def _invalid(request: Request, exc: RequestValidationError) -> JSONRespons
 )
 @serve.ingress(api)
 class Ingress:
-    """Routes requests to the deployments; turns bad input into 4xx answers that name it."""
+    """Routes requests to the deployments; turns bad input into 4xx answers that name it.
+    Keys, body limits and time limits are the gate's (`weft.serve.gate`), checked before a
+    route runs."""
 
     def __init__(
         self,
@@ -286,15 +300,21 @@ class Ingress:
         safety: DeploymentHandle | None,
         versions: dict[str, ModelVersion],
         args: AppArgs,
-        entries: list[keys.KeyEntry] | None,
     ) -> None:
         self.models = {"clip": clip, "captioner": captioner, "diffusion": diffusion}
         self.search_index = search
         self.safety = safety
         self.versions = versions
         self.args = args
-        self.keys = entries
-        self.limiter = keys.RateLimiter()
+        self.readable = [storage.resolve(p) for p in args.readable]  # absolute at build
+        self.defaults: dict[str, dict[str, Any]] = {}  # role → the version's params
+        api.state.policy = Policy(
+            keyring=None if args.keys is None else keys.Keyring(args.keys),
+            docs=args.docs,
+            max_body_bytes=args.max_body_bytes,
+            body_timeout_s=args.body_timeout_s,
+            timeout_s=args.timeout_s,
+        )
         self.check_health()
 
     def check_health(self) -> None:
@@ -306,15 +326,15 @@ class Ingress:
         if self.search_index is not None:
             telemetry.served("index", self.versions["clip"].name, self.versions["clip"].version)
 
-    @api.post("/v1/inference/embeddings", response_model=EmbeddingsResponse)
-    async def embeddings(self, body: EmbeddingsRequest, key: Key) -> EmbeddingsResponse:
-        self._authorize(key, "search")
+    @api.post(
+        "/v1/inference/embeddings", response_model=EmbeddingsResponse, openapi_extra=needs("search")
+    )
+    async def embeddings(self, body: EmbeddingsRequest, request: Request) -> EmbeddingsResponse:
+        """Costs one unit per 16 texts and one per image."""
+        charge(request.scope, math.ceil(len(body.texts) / 16) + len(body.images))
         inputs: dict[Literal["text", "image"], tuple[str, list[Any]]] = {
             "text": ("texts", list(body.texts)),
-            "image": (
-                "images",
-                [self._image(x, f"images[{i}]") for i, x in enumerate(body.images)],
-            ),
+            "image": ("images", await self._images(body.images, "images")),
         }
         data = []
         for kind, (field, values) in inputs.items():
@@ -330,37 +350,40 @@ class Ingress:
             model=v.name, version=v.version, dim=len(data[0].embedding), data=data
         )
 
-    @api.post("/v1/retrieval/search", response_model=SearchResponse)
-    async def search(self, body: SearchRequest, request: Request, key: Key) -> SearchResponse:
-        self._authorize(key, "search")
-        if self.search_index is None:
-            raise HTTPException(503, "this app serves no search index (args.index is null)")
+    @api.post("/v1/retrieval/search", response_model=SearchResponse, openapi_extra=needs("search"))
+    async def search(self, body: SearchRequest, request: Request) -> SearchResponse:
+        index = self._served(self.search_index, "search index (args.index is null)")
         columns: dict[str, list[Any]]
         if body.text is not None:
             columns, field = {"text": [body.text]}, "text"
         else:
             assert body.image is not None
-            columns, field = {"image": [self._image(body.image, "image")]}, "image"
+            columns, field = {"image": await self._images([body.image], "image")}, "image"
         found = await self._predict("clip", columns, {"normalize": True}, field)
-        hits: list[Hit] = await self.search_index.search.remote(
-            np.asarray(found["embedding"][0], np.float32),
-            body.text,
-            body.k,
-            Filters(**body.filters.model_dump()),
-            body.hybrid if body.text is not None else 0.0,
+        hits: list[Hit] = await self._ask(
+            index.search.remote(
+                np.asarray(found["embedding"][0], np.float32),
+                body.text,
+                body.k,
+                Filters(**body.filters.model_dump()),
+                body.hybrid if body.text is not None else 0.0,
+            )
         )
         v = self.versions["clip"]
-        base = str(request.base_url).rstrip("/")
+        base = (self.args.public_url or "").rstrip("/") + request.scope.get("root_path", "")
         return SearchResponse(
             model=v.name,
             version=v.version,
             hits=[SearchHit(**vars(h), image_url=f"{base}/v1/items/{h.id}/image") for h in hits],
         )
 
-    @api.post("/v1/inference/caption", response_model=CaptionResponse)
-    async def caption(self, body: CaptionRequest, key: Key) -> CaptionResponse:
-        self._authorize(key, "search")
-        pictures = [self._image(x, f"images[{i}]") for i, x in enumerate(body.images)]
+    @api.post(
+        "/v1/inference/caption", response_model=CaptionResponse, openapi_extra=needs("search")
+    )
+    async def caption(self, body: CaptionRequest, request: Request) -> CaptionResponse:
+        """Costs one unit per image."""
+        charge(request.scope, len(body.images))
+        pictures = await self._images(body.images, "images")
         params = {} if body.beam_size is None else {"beam_size": body.beam_size}
         found = await self._predict("captioner", {"image": pictures}, params, "images")
         v = self.versions["captioner"]
@@ -370,9 +393,12 @@ class Ingress:
         "/v1/inference/generate",
         response_class=Response,
         responses={200: {"content": {"image/png": {}}, "description": "The generated PNG."}},
+        openapi_extra=needs("generate"),
     )
-    async def generate(self, body: GenerateRequest, key: Key) -> Response:
-        self._authorize(key, "generate")
+    async def generate(self, body: GenerateRequest, request: Request) -> Response:
+        """Costs one unit per ten denoising steps."""
+        steps = body.steps or (await self._defaults("diffusion"))["steps"]
+        charge(request.scope, math.ceil(steps / 10))
         settings = body.model_dump(include={"cfg_scale", "steps", "seed"}, exclude_none=True)
         columns: dict[str, list[Any]] = {
             "prompt": [body.prompt],
@@ -382,7 +408,7 @@ class Ingress:
         image = found["image"][0]
         checked = "off"
         if self.safety is not None:
-            unsafe, score, labels = await self.safety.check.remote(image)
+            unsafe, score, labels = await self._ask(self.safety.check.remote(image))
             if unsafe:
                 raise HTTPException(
                     422,
@@ -394,67 +420,81 @@ class Ingress:
         headers = {"X-Weft-Model": v.name, "X-Weft-Model-Version": v.version}
         return Response(image, media_type="image/png", headers=headers | {"X-Weft-Safety": checked})
 
-    @api.get("/v1/models")
-    async def deployed(self, key: Key) -> dict[str, Any]:
+    @api.get("/v1/models", openapi_extra=needs("search"))
+    async def deployed(self) -> dict[str, Any]:
         """The versions this app serves, and its index."""
-        self._authorize(key, "search")
         models = {}
         for role, handle in self.models.items():
             if handle is not None:
                 v = self.versions[role]
-                info = await handle.describe.remote()
+                info = await self._ask(handle.describe.remote())
                 models[role] = info | {"aliases": list(v.aliases), "run_id": v.run_id}
-        index = await self.search_index.describe.remote() if self.search_index else None
+        index = await self._ask(self.search_index.describe.remote()) if self.search_index else None
         return {"models": models, "index": index}
 
     @api.get(
         "/v1/items/{item}/image",
         response_class=Response,
         responses={200: {"content": {"image/png": {}}, "description": "The item's thumbnail."}},
+        openapi_extra=needs("search"),
     )
-    async def item_image(self, item: Annotated[str, Field(max_length=128)], key: Key) -> Response:
-        self._authorize(key, "search")
-        if self.search_index is None:
-            raise HTTPException(503, "this app serves no search index (args.index is null)")
-        data = await self.search_index.thumbnail.remote(item)
+    async def item_image(self, item: Annotated[str, Field(max_length=128)]) -> Response:
+        index = self._served(self.search_index, "search index (args.index is null)")
+        data = await self._ask(index.thumbnail.remote(item))
         if data is None:
             raise HTTPException(404, f"item {item}: not in the index")
         return Response(data, media_type="image/png")
 
-    def _authorize(self, given: HTTPAuthorizationCredentials | None, scope: Scope) -> None:
-        """Every route's first step: 401 without a valid key, 403 without the scope, 429
-        over the key's rate; with no keys (`args.keys` null) all may go."""
-        if self.keys is None:
-            return
-        entry = keys.find(self.keys, given.credentials) if given else None
-        if entry is None:
+    def _served(self, handle: DeploymentHandle | None, what: str) -> DeploymentHandle:
+        if handle is None:
+            raise HTTPException(503, f"this app serves no {what}")
+        return handle
+
+    async def _ask(self, response: Awaitable[T]) -> T:
+        """A deployment's answer; one that is overloaded, restarting or gone is a 503 that
+        says when to try again (the gate's time limit covers one that is slow)."""
+        try:
+            return await response
+        except (BackPressureError, DeploymentUnavailableError, RayActorError) as err:
+            telemetry.log.warning("a deployment could not answer: %s", type(err).__name__)
             raise HTTPException(
-                401,
-                "Authorization: a valid `Bearer <key>` is required",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        if not entry.allows(scope):
-            raise HTTPException(403, f"key {entry.name}: lacks the {scope} scope")
-        wait = self.limiter.allow(entry)
-        if wait:
-            raise HTTPException(
-                429,
-                f"key {entry.name}: over {entry.per_minute} requests a minute",
-                headers={"Retry-After": str(max(1, round(wait)))},
-            )
+                503,
+                "the model is busy or restarting; try again shortly",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            ) from None
+
+    async def _defaults(self, role: str) -> dict[str, Any]:
+        if role not in self.defaults:
+            handle = self._served(self.models[role], f"{role} model (args.{role} is null)")
+            self.defaults[role] = (await self._ask(handle.describe.remote()))["params"]
+        return self.defaults[role]
 
     async def _predict(
         self, role: str, columns: dict[str, list[Any]], params: dict[str, Any], field: str
     ) -> dict[str, list[Any]]:
-        handle = self.models[role]
-        if handle is None:
-            raise HTTPException(503, f"this app serves no {role} model (args.{role} is null)")
-        result: dict[str, list[Any]] | Refused = await handle.predict.remote(columns, params)
+        handle = self._served(self.models[role], f"{role} model (args.{role} is null)")
+        result: dict[str, list[Any]] | Refused = await self._ask(
+            handle.predict.remote(columns, params)
+        )
         if isinstance(result, Refused):  # bad input the model could not use: name the field
             raise HTTPException(422, f"{field}: {result.reason}")
         return result
 
-    def _image(self, given: ImageInput, field: str) -> bytes:
+    async def _images(self, given: list[ImageInput], field: str) -> list[bytes]:
+        """Each image's bytes, from base64 or an allowed URI, its header checked: one of the
+        formats the models take, and no more pixels than curation admits."""
+        out = []
+        for i, x in enumerate(given):
+            name = f"{field}[{i}]" if field == "images" else field
+            data = await self._image(x, name)
+            try:
+                images.open_image(data)
+            except images.ImageError as err:
+                raise HTTPException(422, f"{name}: cannot be decoded ({err})") from None
+            out.append(data)
+        return out
+
+    async def _image(self, given: ImageInput, field: str) -> bytes:
         """The image's bytes, decoded from base64 or read from an allowed URI."""
         if given.b64 is not None:
             try:
@@ -462,23 +502,43 @@ class Ingress:
             except (binascii.Error, ValueError):
                 raise HTTPException(422, f"{field}.b64: not valid base64") from None
         else:
-            data = self._read(str(given.uri), field)
+            data = await self._read(str(given.uri), f"{field}.uri")
         if not data:
             raise HTTPException(422, f"{field}: empty image")
         if len(data) > MAX_IMAGE_BYTES:
             raise HTTPException(413, f"{field}: over {MAX_IMAGE_BYTES >> 20} MiB")
         return data
 
-    def _read(self, uri: str, field: str) -> bytes:
-        location = storage.resolve(uri)
-        if not any(location.uri.startswith(storage.resolve(p).uri) for p in self.args.readable):
-            raise HTTPException(
-                422, f"{field}.uri: {uri} is not under a prefix this app may read (args.readable)"
-            )
+    async def _read(self, uri: str, field: str) -> bytes:
+        """An image named by URI: only under a readable prefix, at most MAX_IMAGE_BYTES read,
+        off the event loop; errors name the URI as given, never the server's own paths."""
+        location = self._readable(uri, field)
         try:
-            return storage.read_bytes(location)
+            return await asyncio.to_thread(storage.read_bounded, location, MAX_IMAGE_BYTES)
+        except storage.TooLarge:
+            raise HTTPException(413, f"{field}: over {MAX_IMAGE_BYTES >> 20} MiB") from None
         except (storage.StorageError, OSError) as err:
-            raise HTTPException(422, f"{field}.uri: cannot read {uri} ({err})") from None
+            missing = isinstance(err.__cause__ or err, FileNotFoundError)
+            why = "no such file or object" if missing else "it cannot be read"
+            raise HTTPException(422, f"{field}: {uri}: {why}") from None
+
+    def _readable(self, uri: str, field: str) -> storage.Location:
+        """Where a caller's URI points, if it is an absolute path or s3:// URI under one of
+        the readable prefixes (compared by whole path parts)."""
+        if not uri.isprintable():  # NUL, control characters, lone surrogates
+            raise HTTPException(422, f"{field}: not a valid URI")
+        plain = uri.removeprefix("file://")
+        if not (uri.startswith("s3://") or plain.startswith("/")):
+            raise HTTPException(422, f"{field}: give an s3:// URI or an absolute path")
+        try:
+            location = storage.resolve(uri)
+        except (storage.StorageError, ValueError, OSError, RuntimeError):
+            raise HTTPException(422, f"{field}: not a valid URI") from None
+        if not any(storage.within(location, prefix) for prefix in self.readable):
+            raise HTTPException(
+                422, f"{field}: {uri} is not under a prefix this app may read (args.readable)"
+            )
+        return location
 
 
 def build(args: dict[str, Any]) -> serve.Application:
@@ -516,7 +576,6 @@ def build(args: dict[str, Any]) -> serve.Application:
         safety,
         versions,
         spec,
-        None if spec.keys is None else keys.load(spec.keys),  # hashes only
     )
 
 

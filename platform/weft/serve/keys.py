@@ -2,15 +2,21 @@
 is shown once, when `weft keys add` makes it, and never stored, logged or returned again.
 
 A key is 32 random bytes (URL-safe base64, prefixed `weft_`), so a plain SHA-256 of it is
-as hard to reverse as the key is to guess; lookups compare hashes in constant time.
+as hard to reverse as the key is to guess; lookups compare hashes in constant time. The file
+is replaced whole on every change (readers see the old or the new one), and a running app
+re-reads it within `Keyring.reload_s`: a key added or revoked takes effect without a redeploy.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import logging
+import os
 import secrets
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +29,7 @@ from weft.specs import SpecError, _Spec
 
 Scope = Literal["search", "generate", "admin"]
 PREFIX = "weft_"
+log = logging.getLogger("ray.serve")
 
 
 class KeyEntry(_Spec):
@@ -56,25 +63,46 @@ def load(uri: str | Path) -> list[KeyEntry]:
 
 
 def add(uri: str | Path, name: str, scopes: list[Scope], per_minute: int) -> str:
-    """Make a key, store its hash under `name` in the keys file (local, readable by its
-    owner only, or s3://; created if need be), and return the key: the only time it is
-    seen."""
+    """Make a key, store its hash under `name` in the keys file (created if need be), and
+    return the key: the only time it is seen."""
     where = storage.resolve(str(uri))
     entries = load(uri) if storage.exists(where) else []
     if any(e.name == name for e in entries):
         raise SpecError(f"name: a key named {name} is already in {uri}")
     key = PREFIX + secrets.token_urlsafe(32)
     entries.append(KeyEntry(name=name, sha256=digest(key), scopes=scopes, per_minute=per_minute))
-    data = json.dumps([e.model_dump() for e in entries], indent=2).encode()
-    if not where.is_s3:  # made readable by its owner only before anything is written
-        Path(where.path).parent.mkdir(parents=True, exist_ok=True)
-        Path(where.path).touch(mode=0o600)
-        Path(where.path).chmod(0o600)
-    try:
-        storage.write_bytes(where, data)
-    except storage.StorageError as err:
-        raise SpecError(f"keys: cannot write {err}") from None
+    _store(where, entries)
     return key
+
+
+def revoke(uri: str | Path, name: str) -> None:
+    """Remove the key named `name` from the keys file; running apps refuse it within
+    `Keyring.reload_s`."""
+    entries = load(uri)
+    kept = [e for e in entries if e.name != name]
+    if len(kept) == len(entries):
+        raise SpecError(f"name: no key named {name} in {uri}")
+    _store(storage.resolve(str(uri)), kept)
+
+
+def _store(where: storage.Location, entries: list[KeyEntry]) -> None:
+    """Replace the keys file whole: on S3 a PUT is that; a local file is written beside,
+    readable by its owner only, and renamed over the old one."""
+    data = json.dumps([e.model_dump() for e in entries], indent=2).encode()
+    try:
+        if where.is_s3:
+            storage.write_bytes(where, data)
+            return
+        folder = Path(where.path).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".keys-", suffix=".tmp")  # mode 0600
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, where.path)
+    except (storage.StorageError, OSError) as err:
+        raise SpecError(f"keys: cannot write {where.uri}: {err}") from None
 
 
 def find(entries: list[KeyEntry], key: str) -> KeyEntry | None:
@@ -89,18 +117,48 @@ def find(entries: list[KeyEntry], key: str) -> KeyEntry | None:
 
 @dataclass
 class RateLimiter:
-    """A token bucket per key name: `per_minute` requests a minute, in bursts up to that."""
+    """A token bucket per key name: `per_minute` units a minute, in bursts up to that. A
+    request costs one unit, or more for more work (each image, each ten generation steps)."""
 
     buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # tokens, when
 
-    def allow(self, entry: KeyEntry) -> float:
-        """0 if the request may go now, else the seconds until it may."""
+    def allow(self, entry: KeyEntry, cost: float = 1.0) -> float:
+        """0 if a request of `cost` units may go now (and spend them), else the seconds until
+        it may."""
         now = time.monotonic()
         rate = entry.per_minute / 60
         tokens, then = self.buckets.get(entry.name, (float(entry.per_minute), now))
         tokens = min(float(entry.per_minute), tokens + (now - then) * rate)
-        if tokens < 1:
+        if tokens < cost:
             self.buckets[entry.name] = (tokens, now)
-            return (1 - tokens) / rate
-        self.buckets[entry.name] = (tokens - 1, now)
+            return (cost - tokens) / rate
+        self.buckets[entry.name] = (tokens - cost, now)
         return 0.0
+
+
+class Keyring:
+    """The keys a running app accepts: the keys file, read again when `reload_s` has passed
+    since the last look (off the event loop). A file that cannot be read or parsed then
+    keeps the last good set, with a warning in the replica's log."""
+
+    def __init__(self, uri: str, reload_s: float = 2.0) -> None:
+        self.uri = uri
+        self.reload_s = reload_s
+        self.current = load(uri)  # at start a bad file is the deploy's error
+        self.checked = time.monotonic()
+        self.lock = asyncio.Lock()
+
+    async def entries(self) -> list[KeyEntry]:
+        if time.monotonic() - self.checked >= self.reload_s:
+            async with self.lock:  # one look at a time; the others take its result
+                if time.monotonic() - self.checked >= self.reload_s:
+                    self.current = await asyncio.to_thread(self._reload)
+                    self.checked = time.monotonic()
+        return self.current
+
+    def _reload(self) -> list[KeyEntry]:
+        try:
+            return load(self.uri)
+        except SpecError as err:
+            log.warning("keys: kept the last good set: %s", err)
+            return self.current

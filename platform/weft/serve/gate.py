@@ -1,0 +1,236 @@
+"""What every HTTP request passes before a route sees it, as one ASGI middleware: the key
+checked before a byte of the body is read, the body read up to its limit and within its
+time whatever its transfer encoding, the answer within its time, and every answer (5xx
+included) counted and logged under a request id that is safe to log.
+
+Order, and the answer to each refusal:
+1. `/docs`, `/redoc`, `/openapi.json` when closed (`docs: false`): 404.
+2. The key (when the app has a keys file): none or unknown 401, over its rate 429, without
+   the route's scope 403. Each authenticated request spends one unit of its key's rate;
+   the route charges the rest of its cost once the body is parsed (`charge`).
+3. The body: over `max_body_bytes` 413 (by its `Content-Length`, or as it is read when it is
+   chunked), not arrived within `body_timeout_s` 408.
+4. The answer: not ready within `timeout_s` 503 with `Retry-After`; an unexpected error 500
+   with the request id, its trace in the replica's log.
+Serve's proxy has its own `request_timeout_s`, but a caller can lift it with a header
+(`x-request-timeout-seconds: 0`), so the limits that must hold are kept here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.routing import Match
+
+from weft.serve import keys, telemetry
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger("ray.serve")
+DOCS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+# The key scope a route needs, from its OpenAPI extension (every route declares one).
+SCOPE_FIELD = "x-weft-scope"
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+RETRY_AFTER_S = 5
+
+
+@dataclass
+class Policy:
+    """One ingress replica's limits and keys, as the app's args set them."""
+
+    keyring: keys.Keyring | None
+    docs: bool
+    max_body_bytes: int
+    body_timeout_s: float
+    timeout_s: float
+    limiter: keys.RateLimiter = field(default_factory=keys.RateLimiter)
+
+
+class Refusal(Exception):
+    """An answer given by the gate itself: status, detail and headers."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.headers = headers or {}
+
+
+def request_id(scope: Scope) -> str:
+    """The caller's `X-Request-Id` if it is a plain token (letters, digits, `._:-`, at most
+    64), else a new one: a caller's id is written into log lines."""
+    given = _header(scope, b"x-request-id")
+    return given if SAFE_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def charge(scope: Scope, cost: float) -> None:
+    """Spend a request's cost beyond the unit the gate took (a route calls it once the body
+    is parsed and the work it asks for is known); over the key's rate a Refusal (429)."""
+    entry: keys.KeyEntry | None = scope.get("state", {}).get("key")
+    policy: Policy = scope["app"].state.policy
+    if entry is None or cost <= 1:
+        return
+    if cost > entry.per_minute:  # waiting would not help
+        raise Refusal(
+            429,
+            f"key {entry.name}: this request costs {cost:g} units, more than the key's "
+            f"{entry.per_minute} a minute; split it",
+        )
+    _spend(policy, entry, cost - 1)
+
+
+class Gate:
+    """The ASGI middleware; the policy is the one the ingress replica set on the app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        rid = request_id(scope)
+        route, needs = _route(scope)
+        policy: Policy = scope["app"].state.policy
+        status = 500
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+            await send(message)
+
+        try:
+            await _admit(scope, policy, needs)
+            body = await _body(scope, receive, policy)
+            async with asyncio.timeout(policy.timeout_s):
+                await self.app(scope, _replay(body, receive), sending)
+        except Refusal as refusal:
+            if not started:
+                await _answer(sending, refusal.status, str(refusal), refusal.headers)
+        except TimeoutError:
+            if not started:
+                detail = f"not answered within {policy.timeout_s:g} s; try again later"
+                await _answer(sending, 503, detail, {"Retry-After": str(RETRY_AFTER_S)})
+        except Exception:
+            log.exception("request id=%s failed", rid)
+            if not started:
+                await _answer(sending, 500, f"internal error (request id {rid})", {})
+        finally:
+            ms = (time.perf_counter() - start) * 1e3
+            telemetry.record(rid, scope["method"], route, status, ms)
+
+
+async def _admit(scope: Scope, policy: Policy, needs: keys.Scope | None) -> None:
+    """Refuses closed docs and requests without a key that may use the route."""
+    path = scope["path"][len(scope.get("root_path", "")) :]
+    if path in DOCS:
+        if not policy.docs:
+            raise Refusal(404, "Not Found")
+        return
+    if policy.keyring is None:
+        return
+    given = _header(scope, b"authorization")
+    scheme, _, token = given.partition(" ")
+    entries = await policy.keyring.entries()
+    entry = keys.find(entries, token.strip()) if scheme.lower() == "bearer" else None
+    if entry is None:
+        raise Refusal(
+            401,
+            "Authorization: a valid `Bearer <key>` is required",
+            {"WWW-Authenticate": "Bearer"},
+        )
+    _spend(policy, entry, 1)
+    if needs is not None and not entry.allows(needs):
+        raise Refusal(403, f"key {entry.name}: lacks the {needs} scope")
+    scope.setdefault("state", {})["key"] = entry
+
+
+def _spend(policy: Policy, entry: keys.KeyEntry, cost: float) -> None:
+    wait = policy.limiter.allow(entry, cost)
+    if wait:
+        raise Refusal(
+            429,
+            f"key {entry.name}: over {entry.per_minute} units a minute",
+            {"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+
+
+async def _body(scope: Scope, receive: Receive, policy: Policy) -> bytes:
+    """The whole body, read no further than the limit, within the body's time."""
+    limit = policy.max_body_bytes
+    length = _header(scope, b"content-length")
+    if length and not length.isdigit():
+        raise Refusal(400, "Content-Length: not a number of bytes")
+    if length and int(length) > limit:
+        raise Refusal(413, f"body: over the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(policy.body_timeout_s):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise Refusal(400, "body: the client went away")  # nobody reads it
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise Refusal(413, f"body: over the limit of {limit} bytes")
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+    except TimeoutError:
+        raise Refusal(408, f"body: not received within {policy.body_timeout_s:g} s") from None
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives the body read already, then what the connection says."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _route(scope: Scope) -> tuple[str, keys.Scope | None]:
+    """The route's template (a bounded metric tag) and the key scope it needs."""
+    for route in scope["app"].routes:
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            extra = getattr(route, "openapi_extra", None) or {}
+            return getattr(route, "path", "unmatched"), extra.get(SCOPE_FIELD)
+    return "unmatched", None
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+async def _answer(send: Send, status: int, detail: str, headers: dict[str, str]) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
