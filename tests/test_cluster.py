@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import ray
 from ray._private import ray_constants
 
 from weft import cluster
+from weft.specs import SpecError
 
 # Run in its own process, beside the session's Ray: connect, start a worker, then report
 # every socket that Ray's processes listen on (TCP listening, UDP unconnected), by component,
@@ -119,6 +121,25 @@ def test_single_node_mode_is_on_only_while_the_local_ray_starts(
     cluster.connect()
     assert seen == [(None, "0", False), ("10.0.0.1:6379", None, True)]
     assert cluster.SINGLE_NODE not in os.environ and ray_constants.ENABLE_RAY_CLUSTER
+
+
+def test_work_that_leaves_ray_data_less_than_its_share_is_refused_naming_the_field(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
+    monkeypatch.setattr(ray, "available_resources", lambda: {"CPU": 1.0})
+    cluster.check_room("workers.cpus", "2 workers of 0.875 CPU", 1.75, "lower them")  # 0.25 left
+    refused = (
+        "workers.cpus: 2 workers of 1 CPU need 2 CPUs and Ray Data's tasks 0.25, more than the "
+        "2 the local Ray has; lower them"
+    )
+    with pytest.raises(SpecError, match=f"^{re.escape(refused)}$"):
+        cluster.check_room("workers.cpus", "2 workers of 1 CPU", 2, "lower them")
+    with pytest.raises(SpecError, match="more than the 1 the local Ray has free; lower actors"):
+        cluster.check_room("actors", "2 actors of 0.5 CPU", 1, "lower actors", free=True)
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")  # a cluster may autoscale: not checked
+    cluster.check_room("actors", "8 actors of 1 CPU", 8, "lower actors")
 
 
 # A driver that ignores SIGINT, as a background job of a non-interactive shell does: its

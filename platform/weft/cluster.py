@@ -1,5 +1,5 @@
 """Connect to Ray: the cluster at `RAY_ADDRESS`, or a local instance started here; and the
-share of a CPU that Ray Data's tasks take on it."""
+share of a CPU that Ray Data's tasks take on it, which work on a local Ray must leave free."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import ray
 from ray._private import ray_constants
 
 import weft
+from weft.specs import SpecError
 
 log = logging.getLogger(__name__)
 # Set to 1, a local Ray started here runs its dashboard.
@@ -117,6 +118,21 @@ def loopback_only() -> Iterator[None]:
         else:
             os.environ[SINGLE_NODE] = saved[0]
         ray_constants.ENABLE_RAY_CLUSTER = saved[1]
+
+
+def check_room(field: str, holders: str, cpus: float, fix: str, *, free: bool = False) -> None:
+    """Refuse `holders` (trainers, actors: what the spec's `field` sets) that take `cpus` of
+    the local Ray's CPUs (those `free` now, or all of them) and leave Ray Data's tasks less
+    than `DATA_CPUS`: the data would wait for them forever. `fix` says what to lower. A
+    cluster joined at `RAY_ADDRESS` may autoscale, which its driver cannot see: not checked."""
+    if os.environ.get("RAY_ADDRESS"):
+        return
+    has = (ray.available_resources() if free else ray.cluster_resources()).get("CPU", 0)
+    if cpus + DATA_CPUS > has:
+        raise SpecError(
+            f"{field}: {holders} need {cpus:g} CPUs and Ray Data's tasks {DATA_CPUS:g}, more "
+            f"than the {has:g} the local Ray has{' free' if free else ''}; {fix}"
+        )
 
 
 def stop() -> None:

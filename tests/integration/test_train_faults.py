@@ -37,8 +37,8 @@ pytestmark = pytest.mark.integration
         ),
         (
             {"count": 2, "cpus": 1},
-            "workers.cpus: 2 workers of 1 CPU take the local Ray's 2 CPUs, leaving less than "
-            "the 0.25 that Ray Data's tasks need",
+            "workers.cpus: 2 workers of 1 CPU need 2 CPUs and Ray Data's tasks 0.25, more than "
+            "the 2 the local Ray has; lower workers.cpus or workers.count",
         ),
     ],
 )

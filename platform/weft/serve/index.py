@@ -22,7 +22,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -39,7 +38,6 @@ from PIL import Image
 from pydantic import Field
 
 from weft import cluster, storage
-from weft.cluster import DATA_CPUS
 from weft.curate.dataset import curated
 from weft.models import inference
 from weft.registry.artifacts import fetch_model
@@ -103,7 +101,13 @@ def build(spec: IndexSpec) -> tuple[Manifest, str]:
     start = time.perf_counter()
     version = resolve(spec.model)
     cluster.connect()
-    _check_room(spec)
+    cluster.check_room(
+        "actors",
+        f"{spec.actors} actors of {spec.actor_cpus:g} CPU",
+        spec.actors * spec.actor_cpus,
+        "lower actors or actor_cpus",
+        free=True,
+    )
     out = index_location(spec.output, version, spec.storage)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir, _ = fetch_model(version.uri, spec.storage, Path(tmp, "model"))
@@ -130,20 +134,6 @@ def build(spec: IndexSpec) -> tuple[Manifest, str]:
         storage.copy_dir(storage.resolve(str(folder)), out)
     log.info("index done model=%s count=%d uri=%s", version, manifest.count, out.uri)
     return manifest, out.uri
-
-
-def _check_room(spec: IndexSpec) -> None:
-    """Refuse actors that leave the read tasks no CPU on the local Ray: the read would wait
-    forever (a cluster at `RAY_ADDRESS` may autoscale)."""
-    if os.environ.get("RAY_ADDRESS"):
-        return
-    cpus = ray.available_resources().get("CPU", 0)
-    if spec.actors * spec.actor_cpus + DATA_CPUS > cpus:
-        raise SpecError(
-            f"actors: {spec.actors} actors of {spec.actor_cpus:g} CPU, plus {DATA_CPUS:g} for "
-            f"reading, need more than the {cpus:g} CPUs the local Ray has free: lower actors "
-            "or actor_cpus"
-        )
 
 
 def _embedded(spec: IndexSpec, model: dict[str, bytes]) -> ray.data.Dataset:

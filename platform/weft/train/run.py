@@ -27,7 +27,6 @@ from ray.data import Dataset
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from weft import cluster, storage
-from weft.cluster import DATA_CPUS
 from weft.curate.dataset import content_hash
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
@@ -212,7 +211,14 @@ def _on_cluster(spec: TrainSpec) -> tuple[Dataset, Dataset]:
     """Connect to Ray; refuse workers it cannot place and data that cannot feed them, before
     any worker starts; the (train, held-out) pairs."""
     cluster.connect()
-    _check_room(spec)
+    _check_placement(spec)
+    workers = spec.workers
+    cluster.check_room(
+        "workers.cpus",
+        f"{workers.count} workers of {workers.cpus:g} CPU",
+        workers.count * workers.cpus,
+        "lower workers.cpus or workers.count",
+    )
     _warn_if_data_starves(spec)
     pairs = data.pairs(spec.data, spec.storage)
     data.check_enough(spec, *pairs)
@@ -230,10 +236,9 @@ def _fit(trainer: TorchTrainer) -> ray.train.Result:
         raise
 
 
-def _check_room(spec: TrainSpec) -> None:
-    """Refuse workers that the local Ray has no room for, or that leave Ray Data's tasks no
-    CPU: Ray Train would retry its worker-group start every 60 s
-    (`RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S`) forever, or wait forever for the first batch.
+def _check_placement(spec: TrainSpec) -> None:
+    """Refuse workers that the local Ray has no room for: Ray Train would retry its
+    worker-group start every 60 s (`RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S`) forever.
     A cluster joined at `RAY_ADDRESS` may autoscale, which its driver cannot see (Ray refuses
     by itself where the autoscaler publishes its limits), so there they wait for nodes."""
     if os.environ.get("RAY_ADDRESS"):
@@ -250,13 +255,6 @@ def _check_room(spec: TrainSpec) -> None:
             f"workers.count: {workers.count} workers of {each} each (workers.cpus, "
             f"workers.gpu) do not fit the local Ray, which has {has}: room for {room}; "
             "lower workers.count or workers.cpus"
-        )
-    cpus = sum(node.get("CPU", 0) for node in nodes)
-    if cpus - workers.count * workers.cpus < DATA_CPUS:
-        raise SpecError(
-            f"workers.cpus: {workers.count} workers of {workers.cpus:g} CPU take the local "
-            f"Ray's {cpus:g} CPUs, leaving less than the {DATA_CPUS:g} that Ray Data's "
-            "tasks need to make batches; lower workers.cpus or workers.count"
         )
 
 

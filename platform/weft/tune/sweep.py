@@ -20,13 +20,11 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-import ray
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from weft import cluster, storage
-from weft.cluster import DATA_CPUS
 from weft.specs import SpecError, TrainSpec
 from weft.tracking import tracking_uri, use_experiment
 from weft.train.run import absolute_paths, checked_model, train
@@ -76,7 +74,13 @@ def sweep(spec: SweepSpec) -> SweepResult:
     # Ray Train asks the dashboard's state API whether a stopped trial's trainer is gone
     # before it frees the trainer's CPUs: without it, each early stop would leak them.
     cluster.connect(dashboard=True)
-    _check_room(spec)
+    workers = spec.trial_base.workers
+    cluster.check_room(
+        "concurrent",
+        f"{spec.concurrent} trials of {workers.count} workers of {workers.cpus:g} CPU",
+        spec.concurrent * (workers.count * workers.cpus + TRIAL_CPUS["cpu"]),
+        "lower concurrent or base.workers",
+    )
     parent = _open_parent(spec)
     try:
         grid = _tuner(spec, parent).fit()
@@ -99,22 +103,6 @@ def _check(spec: SweepSpec) -> None:
                 checked_model(trial_spec(spec.trial_base, {path: value}))
             except SpecError as err:
                 raise SpecError(f"space: {path} = {value!r}: {err}") from None
-
-
-def _check_room(spec: SweepSpec) -> None:
-    """Refuse concurrent trials whose workers the local Ray cannot run side by side (with
-    CPUs left for Ray Data): their trainers would wait for each other forever."""
-    if os.environ.get("RAY_ADDRESS"):
-        return
-    workers = spec.trial_base.workers
-    need = spec.concurrent * (workers.count * workers.cpus + TRIAL_CPUS["cpu"]) + DATA_CPUS
-    cpus = ray.cluster_resources().get("CPU", 0)
-    if need > cpus:
-        raise SpecError(
-            f"concurrent: {spec.concurrent} trials of {workers.count} workers of "
-            f"{workers.cpus:g} CPU, plus {DATA_CPUS:g} for Ray Data, need {need:g} CPUs; the "
-            f"local Ray has {cpus:g}: lower concurrent or base.workers"
-        )
 
 
 def _open_parent(spec: SweepSpec) -> str | None:
