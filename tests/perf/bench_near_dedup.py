@@ -65,9 +65,10 @@ from rich.table import Table
 from tests.perf import webcorpus
 from weft.curate.demo_data import draw, encode, near_copy, vocabulary
 from weft.curate.langid import LanguageID, load_model, predict
-from weft.curate.nsfw import NsfwFilter, bgr, load_detector
+from weft.curate.nsfw import NsfwFilter
 from weft.curate.runner import StageClock, apply
 from weft.curate.schema import KEPT, ROW_SCHEMA
+from weft.safety import bgr, load_detector
 from weft.specs import LangIdSpec, NsfwSpec
 
 JACCARDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)

@@ -20,11 +20,11 @@ from pydantic import Field
 from ray import serve
 
 from weft import storage
-from weft.curate.nsfw import bgr, load_detector, verdict
 from weft.models import inference
 from weft.models.inference import Columns
 from weft.registry.artifacts import fetch_model
 from weft.registry.versions import ModelVersion
+from weft.safety import bgr, load_detector, verdict
 from weft.serve.index import index_location
 from weft.serve.search import Filters, Hit, SearchIndex
 from weft.specs import NsfwSpec, SpecError, StorageSpec, _Spec
