@@ -117,3 +117,21 @@ def test_keys_add_prints_the_key_once_and_stores_its_hash(tmp_path: Path) -> Non
     assert keys.find(keys.load(file), key) is not None
     bad = runner.invoke(app, ["keys", "add", "x", "--scopes", "root", "--file", str(file)])
     assert bad.exit_code == 2 and "scopes: root" in bad.output
+
+
+def test_keys_list_shows_names_and_scopes_and_revoke_removes_one(tmp_path: Path) -> None:
+    from weft.serve import keys
+
+    file = tmp_path / "keys.json"
+    kept = keys.add(file, "app", ["search"], 60)
+    gone = keys.add(file, "ops", ["admin"], 30)
+    listed = runner.invoke(app, ["keys", "list", "--file", str(file)])
+    assert listed.exit_code == 0 and "app" in listed.stdout and "ops" in listed.stdout
+    assert keys.digest(kept) not in listed.stdout and kept not in listed.stdout
+    revoked = runner.invoke(app, ["keys", "revoke", "ops", "--file", str(file)])
+    assert revoked.exit_code == 0
+    entries = keys.load(file)
+    assert keys.find(entries, gone) is None and keys.find(entries, kept) is not None
+    assert file.stat().st_mode & 0o777 == 0o600  # replaced whole, still its owner's only
+    again = runner.invoke(app, ["keys", "revoke", "ops", "--file", str(file)])
+    assert again.exit_code == 2 and "no key named ops" in again.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -491,6 +492,10 @@ def _index(data: str, model: str, output: str, actors: int) -> None:
 keys_app = typer.Typer(help="API keys of the HTTP API (stored hashed).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
+KeysFile = Annotated[
+    str, typer.Option("--file", help="The keys file an app's args.keys names, local or s3://.")
+]
+
 
 @keys_app.command("add")
 def keys_add(
@@ -499,9 +504,7 @@ def keys_add(
         str, typer.Option(help="Comma-separated: search, generate, admin.")
     ] = "search",
     per_minute: Annotated[int, typer.Option(help="Requests a minute (per replica).")] = 600,
-    file: Annotated[
-        str, typer.Option(help="The keys file an app's args.keys names, local or s3://.")
-    ] = ".weft/keys.json",
+    file: KeysFile = ".weft/keys.json",
 ) -> None:
     """Make an API key; its hash is stored, the key is printed this once."""
     from weft.serve import keys
@@ -518,6 +521,34 @@ def keys_add(
     print(key)
 
 
+@keys_app.command("list")
+def keys_list(file: KeysFile = ".weft/keys.json") -> None:
+    """The keys in a keys file: names, scopes and rates (never the keys or their hashes)."""
+    from weft.serve import keys
+
+    with _user_errors():
+        entries = keys.load(file)
+    table = Table(title=f"keys in {file}")
+    for column in ("name", "scopes", "per minute"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(e.name, ", ".join(e.scopes), str(e.per_minute))
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    name: Annotated[str, typer.Argument(help="The key's name.")],
+    file: KeysFile = ".weft/keys.json",
+) -> None:
+    """Remove a key; running apps refuse it within seconds, without a redeploy."""
+    from weft.serve import keys
+
+    with _user_errors():
+        keys.revoke(file, name)
+    err_console.print(f"key {name} revoked in {file}; running apps refuse it within seconds")
+
+
 @app.command("serve")
 def serve_command(
     config: Annotated[
@@ -528,8 +559,9 @@ def serve_command(
         float, typer.Option(help="Seconds between alias checks (0: stay on the first versions).")
     ] = 10.0,
 ) -> None:
-    """Run a Serve config's apps on a local Ray, the HTTP proxy on 127.0.0.1, until Ctrl-C.
-    When `weft promote` moves an alias, the app rolls to the new version without downtime."""
+    """Run a Serve config's apps on a local Ray, the HTTP proxy on 127.0.0.1, until Ctrl-C or
+    SIGTERM (what Kubernetes sends), which stop the apps and exit 0. When `weft promote`
+    moves an alias, the app rolls to the new version without downtime."""
     from weft.serve import local
 
     with _user_errors():
@@ -537,6 +569,7 @@ def serve_command(
         urls = local.start(deployed, port)
     for url in urls:
         console.print(f"serving {url} (OpenAPI: {url.rstrip('/')}/docs); Ctrl-C stops it")
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while True:
             time.sleep(follow or 3600)
@@ -548,7 +581,13 @@ def serve_command(
             except SpecError as err:  # the old versions keep serving
                 err_console.print(f"[bold red]error:[/] {err}", highlight=False)
     except KeyboardInterrupt:
+        console.print("stopping: the apps finish the requests they hold")
         local.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM handled as Ctrl-C: raised in the main thread, where the command waits."""
+    raise KeyboardInterrupt
 
 
 def _print_training(result: object) -> None:

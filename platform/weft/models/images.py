@@ -22,7 +22,7 @@ class ImageError(ValueError):
 
 
 def open_image(
-    data: bytes, max_pixels: int = MAX_IMAGE_PIXELS, formats: Sequence[str] | None = FORMATS
+    data: bytes, max_pixels: int = MAX_IMAGE_PIXELS, formats: tuple[str, ...] | None = FORMATS
 ) -> Image.Image:
     """The image's header, parsed only as one of `formats` (None: any Pillow reads), with no
     pixel decoded yet; a size
@@ -41,7 +41,7 @@ def open_image(
     return img
 
 
-def decode(data: bytes, formats: Sequence[str] | None = FORMATS) -> Image.Image:
+def decode(data: bytes, formats: tuple[str, ...] | None = FORMATS) -> Image.Image:
     """The image in RGB, fully decoded after `open_image`'s checks; any failure is an
     ImageError."""
     img = open_image(data, formats=formats)
@@ -61,7 +61,7 @@ def to_array(
     data: bytes,
     size: int,
     rng: np.random.Generator | None = None,
-    formats: Sequence[str] | None = FORMATS,
+    formats: tuple[str, ...] | None = FORMATS,
 ) -> np.ndarray:
     """(3, size, size) float32 in [-1, 1]: a centre (or, with `rng`, random 80-100 %) square
     crop, resized, flipped half the time with `rng`. Training reads curated images in any

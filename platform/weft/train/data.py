@@ -141,7 +141,10 @@ def preprocess(
     text views.
     """
     rng = np.random.default_rng()
-    images = [to_array(b, size, rng if augment else None) for b in batch["image"].to_pylist()]
+    images = [
+        to_array(b, size, rng if augment else None, formats=None)
+        for b in batch["image"].to_pylist()
+    ]
     texts = batch["text"].to_pylist()
     if word_dropout:
         texts = [drop_words(t, word_dropout, rng) for t in texts]
