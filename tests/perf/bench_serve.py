@@ -40,8 +40,8 @@ from weft.models import inference
 from weft.registry.artifacts import fetch_model
 from weft.registry.versions import resolve
 from weft.serve import local
-from weft.serve.index import ANN, BM25, ITEMS, MANIFEST, Manifest, index_location, write_bm25
-from weft.serve.search import SearchIndex
+from weft.serve.index import write_bm25
+from weft.serve.search import ANN, BM25, ITEMS, MANIFEST, Manifest, SearchIndex, index_location
 from weft.specs import StorageSpec
 
 WORDS = [

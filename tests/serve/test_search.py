@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from weft.serve.index import ANN, BM25, ITEMS, MANIFEST, Manifest, write_bm25
-from weft.serve.search import Filters, SearchIndex
+from weft.serve.index import write_bm25
+from weft.serve.search import ANN, BM25, ITEMS, MANIFEST, Filters, Manifest, SearchIndex
 
 # (id, image, caption, lang, direction in the 4-d vector space)
 ROWS = [

@@ -23,8 +23,7 @@ from weft.models import inference
 from weft.quality.gold import GoldQuery, GoldSet
 from weft.registry.artifacts import fetch_predictor
 from weft.registry.versions import ModelVersion, resolve
-from weft.serve.index import MANIFEST, index_location
-from weft.serve.search import Hit, SearchIndex
+from weft.serve.search import MANIFEST, Hit, SearchIndex, index_location
 from weft.specs import SpecError, StorageSpec
 
 MODES = ("vector", "hybrid", "image")

@@ -33,8 +33,7 @@ from weft.registry.versions import ModelVersion, resolve
 from weft.serve import keys, telemetry
 from weft.serve.deployments import Batching, ModelServer, Refused, SafetyChecker, SearchServer
 from weft.serve.gate import RETRY_AFTER_S, SCOPE_FIELD, Gate, Policy, charge
-from weft.serve.index import MANIFEST, index_location
-from weft.serve.search import Filters, Hit
+from weft.serve.search import MANIFEST, Filters, Hit, index_location
 from weft.specs import NsfwSpec, StorageSpec, _Spec, parse_spec
 from weft.tracking import tracking_uri
 

@@ -25,8 +25,7 @@ from weft.models.inference import Columns
 from weft.registry.artifacts import fetch_model
 from weft.registry.versions import ModelVersion
 from weft.safety import bgr, load_detector, verdict
-from weft.serve.index import index_location
-from weft.serve.search import Filters, Hit, SearchIndex
+from weft.serve.search import Filters, Hit, SearchIndex, index_location
 from weft.specs import NsfwSpec, SpecError, StorageSpec, _Spec
 
 Call = tuple[Columns, dict[str, Any]]

@@ -1,20 +1,10 @@
 """`weft index`: a curated dataset's images embedded by a registered CLIP version on Ray Data
 (the model loaded once per actor), written as a search index tagged with that version.
 
-An index is a folder, local or on S3, at `<output>/<model name>/v<version>`:
-
-    manifest.json   the model (name, version), the dataset (URI, content hash), the counts
-                    and the ANN settings: Serve pairs an index only with its own version
-    items/          Parquet: id, caption, lang, nsfw_score and the nsfw flag (score at or over
-                    `nsfw_threshold`), source_uri, key, image_hash (rows of one image, such
-                    as its captions in several languages, share it), vector, thumbnail
-    vectors.faiss   an HNSW graph over the unit vectors (inner product = cosine)
-    bm25/           a tantivy index over the captions, each document holding its row
-
-Rows are numbered in the order of `items/` (its files sorted by name), which both indexes
-use. faiss was chosen by measuring (README, "Search index"): at 100k vectors its HNSW had
-the best recall at the same speed, its index file loads in one call, and exact search over a
-filtered subset (numpy) covers what HNSW filters do badly.
+An index is a folder, local or on S3, at `<output>/<model name>/v<version>`, in the format
+that its reader, `weft.serve.search`, defines. faiss was chosen by measuring (README, "Search
+index"): at 100k vectors its HNSW had the best recall at the same speed, its index file loads
+in one call, and exact search over a filtered subset (numpy) covers what HNSW filters do badly.
 """
 
 from __future__ import annotations
@@ -24,14 +14,13 @@ import json
 import logging
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import faiss
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import ray
 import tantivy
 from PIL import Image
@@ -41,12 +30,21 @@ from weft import cluster, storage
 from weft.curate.dataset import curated
 from weft.models import inference
 from weft.registry.artifacts import fetch_model
-from weft.registry.versions import ModelVersion, resolve
+from weft.registry.versions import resolve
+from weft.serve.search import (
+    ANN,
+    BM25,
+    ITEMS,
+    MANIFEST,
+    Manifest,
+    bm25_schema,
+    index_location,
+    items_schema,
+    read_items,
+)
 from weft.specs import SpecError, StorageSpec, _Spec
 
 log = logging.getLogger(__name__)
-MANIFEST = "manifest.json"
-ITEMS, ANN, BM25 = "items", "vectors.faiss", "bm25"
 COLUMNS = ["id", "text", "image", "image_hash", "lang", "nsfw_score", "source_uri", "key"]
 
 
@@ -67,33 +65,6 @@ class IndexSpec(_Spec):
     ef_construction: int = Field(default=80, ge=8)
     ef_search: int = Field(default=64, ge=8, description="HNSW candidates per query.")
     storage: StorageSpec = StorageSpec()
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """What an index holds and which model version made its vectors."""
-
-    model: str
-    version: str
-    dim: int
-    count: int
-    data: str
-    content_hash: str
-    hnsw_m: int
-    ef_search: int
-    seconds: float
-
-    @classmethod
-    def read(cls, directory: Path) -> Manifest:
-        try:
-            return cls(**json.loads((directory / MANIFEST).read_text()))
-        except (OSError, ValueError, TypeError) as err:
-            raise SpecError(f"{directory}: not a Weft search index ({err})") from None
-
-
-def index_location(output: str, version: ModelVersion, spec: StorageSpec) -> storage.Location:
-    """Where the index of `version` lives under `output`."""
-    return storage.resolve(output, spec).join(version.name, f"v{version.version}")
 
 
 def build(spec: IndexSpec) -> tuple[Manifest, str]:
@@ -180,7 +151,8 @@ class _Embed:
                 "image_hash": batch["image_hash"],
                 "vector": pa.FixedSizeListArray.from_arrays(vectors.ravel(), vectors.shape[1]),
                 "thumbnail": pa.array([_thumbnail(d, self.thumbnail) for d in data], pa.binary()),
-            }
+            },
+            schema=items_schema(self.clip.dim),
         )
 
 
@@ -190,12 +162,6 @@ def _thumbnail(data: bytes, side: int) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
-
-
-def read_items(folder: Path, columns: list[str]) -> pa.Table:
-    """`columns` of the index's items, in row order."""
-    files = sorted(str(p) for p in (folder / ITEMS).glob("*.parquet"))
-    return pads.dataset(files, format="parquet").to_table(columns=columns)
 
 
 def _read_items(folder: Path) -> tuple[np.ndarray, list[str]]:
@@ -210,14 +176,6 @@ def _write_ann(vectors: np.ndarray, path: Path, spec: IndexSpec) -> None:
     ann.hnsw.efConstruction = spec.ef_construction
     ann.add(vectors)
     faiss.write_index(ann, str(path))
-
-
-def bm25_schema() -> tantivy.Schema:
-    """Captions, tokenised for BM25, and each caption's row."""
-    builder = tantivy.SchemaBuilder()
-    builder.add_text_field("caption", stored=False)
-    builder.add_integer_field("row", stored=True, indexed=True, fast=True)
-    return builder.build()
 
 
 def write_bm25(captions: list[str], path: Path) -> None:

@@ -1,6 +1,22 @@
-"""Search over an index built by `weft index`: a query vector (a text's or an image's CLIP
-embedding) and, for a text query, its words; filters applied before the top-k is cut; a
-hybrid of BM25 over the captions and the vector score.
+"""Reads the search index that `weft index` (`weft.serve.index`) builds, and defines its format;
+searches it with a query vector (a text's or an image's CLIP embedding) and, for a text query,
+its words; filters applied before the top-k is cut; a hybrid of BM25 over the captions and the
+vector score.
+
+An index is a folder, at `index_location(...)`:
+
+    manifest.json   the model (name, version), the dataset (URI, content hash), the counts
+                    and the ANN settings: Serve pairs an index only with its own version
+    items/          Parquet (`items_schema`): id, caption, lang, nsfw_score and the nsfw flag
+                    (score at or over the builder's threshold), source_uri, key, image_hash
+                    (rows of one image, such as its captions in several languages, share
+                    it), vector, thumbnail
+    vectors.faiss   an HNSW graph over the unit vectors (inner product = cosine)
+    bm25/           a tantivy index over the captions (`bm25_schema`), each document
+                    holding its row
+
+Rows are numbered in the order of `items/` (its files sorted by name), which both indexes
+use.
 
 Without filters the vector candidates come from the HNSW graph; with filters, from an exact
 search over the rows that pass them (HNSW with a filter loses recall when the filter keeps
@@ -11,22 +27,88 @@ one image (its captions in several languages) are answered once, by the best-sco
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
+import pyarrow as pa
 import pyarrow.dataset as pads
 import tantivy
 
-from weft.serve.index import ANN, BM25, ITEMS, Manifest, bm25_schema, read_items
+from weft import storage
+from weft.registry.versions import ModelVersion
+from weft.specs import SpecError, StorageSpec
+
+MANIFEST = "manifest.json"
+ITEMS, ANN, BM25 = "items", "vectors.faiss", "bm25"
 
 # Candidates gathered from each side before the hybrid score ranks them.
 DEPTH = 64
 # A filter keeping at most this many rows is handed to BM25 as a set of rows; a wider one
 # filters BM25's ranked list instead.
 ROW_SET = 10_000
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What an index holds and which model version made its vectors."""
+
+    model: str
+    version: str
+    dim: int
+    count: int
+    data: str
+    content_hash: str
+    hnsw_m: int
+    ef_search: int
+    seconds: float
+
+    @classmethod
+    def read(cls, directory: Path) -> Manifest:
+        try:
+            return cls(**json.loads((directory / MANIFEST).read_text()))
+        except (OSError, ValueError, TypeError) as err:
+            raise SpecError(f"{directory}: not a Weft search index ({err})") from None
+
+
+def index_location(output: str, version: ModelVersion, spec: StorageSpec) -> storage.Location:
+    """Where the index of `version` lives under `output`."""
+    return storage.resolve(output, spec).join(version.name, f"v{version.version}")
+
+
+def items_schema(dim: int) -> pa.Schema:
+    """The columns of `items/`, with `dim`-wide vectors."""
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("caption", pa.string()),
+            ("lang", pa.string()),
+            ("nsfw_score", pa.float32()),
+            ("nsfw", pa.bool_()),
+            ("source_uri", pa.string()),
+            ("key", pa.string()),
+            ("image_hash", pa.string()),
+            ("vector", pa.list_(pa.float32(), dim)),
+            ("thumbnail", pa.binary()),
+        ]
+    )
+
+
+def read_items(folder: Path, columns: list[str]) -> pa.Table:
+    """`columns` of the index's items, in row order."""
+    files = sorted(str(p) for p in (folder / ITEMS).glob("*.parquet"))
+    return pads.dataset(files, format="parquet").to_table(columns=columns)
+
+
+def bm25_schema() -> tantivy.Schema:
+    """Captions, tokenised for BM25, and each caption's row."""
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("caption", stored=False)
+    builder.add_integer_field("row", stored=True, indexed=True, fast=True)
+    return builder.build()
 
 
 @dataclass(frozen=True)
