@@ -31,7 +31,8 @@ from weft.models import registry
 from weft.models.tokenizer import Tokenizer
 from weft.specs import TrainSpec
 from weft.storage import StorageError
-from weft.train.strategy import Prepared, prepare, rank
+from weft.train.prepared import Prepared, rank
+from weft.train.strategy import prepare
 from weft.train.tasks import TASKS, Batch, Task
 
 STATE_FILE = "state.json"

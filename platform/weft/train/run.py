@@ -36,6 +36,7 @@ from weft.specs import SpecError, TrainSpec, spec_hash
 from weft.tracking import generation_tags, tracking_uri, use_experiment
 from weft.train import data
 from weft.train.loop import MODEL_DIR, train_loop
+from weft.train.sharded import DEEPSPEED_ENV
 from weft.train.tasks import load_judge
 
 log = logging.getLogger(__name__)
@@ -125,8 +126,6 @@ def train(
         mlflow.log_dict(spec.model_dump(mode="json"), "spec.yaml")
     worker_env = {}
     if spec.strategy.name == "deepspeed" and not spec.workers.gpu:
-        from weft.train.sharded import DEEPSPEED_ENV
-
         worker_env = {"env_vars": DEEPSPEED_ENV}
     trainer = TorchTrainer(
         train_loop,

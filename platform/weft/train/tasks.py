@@ -36,7 +36,7 @@ from weft.models.metrics import (
 from weft.models.tokenizer import Tokenizer
 from weft.registry.artifacts import fetch_predictor
 from weft.specs import StorageSpec, TrainSpec
-from weft.train.strategy import Prepared, rank
+from weft.train.prepared import Prepared, rank
 
 Batch = dict[str, Tensor]
 
