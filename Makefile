@@ -31,7 +31,7 @@ $(FASHION_MNIST):
 demo: setup  ## the end-to-end demo on embedded defaults
 	$(BIN)/weft demo
 
-quality: setup test-data $(FASHION_MNIST)  ## every figure of the README's quality table, in MLflow
+quality: setup test-data $(FASHION_MNIST)  ## every figure of docs/quality.md's quality tables, in MLflow
 	$(BIN)/weft quality
 
 test: setup test-data lint  ## lint, type-check, then the whole suite (unit + integration)

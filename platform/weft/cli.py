@@ -804,7 +804,7 @@ def quality(
     ),
     readme: Annotated[
         Path, typer.Option(help="A document whose quality block gets the new tables.")
-    ] = Path("README.md"),
+    ] = Path("docs/quality.md"),
 ) -> None:
     """Every figure of the quality table from nothing: write the emoji corpus and curate it;
     train the emoji models and promote each behind its gate; index the corpus with the

@@ -5,7 +5,7 @@ a cold run; and the model stages against their raw models.
    2 workers) on two JSONL corpora of 50,000 documents with 10% planted near copies at known
    Jaccard similarities (0.5-0.95):
    - `uniform`: 200-400 words of a flat 3,000-word vocabulary, copies by word substitutions
-     (the corpus the README's first figures came from);
+     (the corpus docs/benchmarks.md's first figures came from);
    - `web`: log-normal lengths (20-20,000 words, median 250, mean about 450), paragraphs and
      sentences, Zipf word frequencies, copies by substitutions, insertions, deletions and
      paragraph moves (`webcorpus.py`).
@@ -557,7 +557,7 @@ def print_comparison(results: list[Result]) -> None:
                 f"| {name} | {r.tool} | {r.mode or '-'} | {r.seconds:.1f} | {r.rate:,.0f} "
                 f"| {ratio} | {r.recall:.3f} | {r.precision:.3f} | {r.removed:,} |"
             )
-    print("\nnear dedup, end to end (copy into the README):\n")
+    print("\nnear dedup, end to end (copy into docs/benchmarks.md):\n")
     print("\n".join(lines))
     cold = [r for r in results if r.mode == "cold"]
     default = [r for r in results if r.mode and r.tool.startswith("weft (datasketch, verify exact")]
@@ -591,7 +591,7 @@ def print_comparison(results: list[Result]) -> None:
 
 
 def print_scaling(results: list[Result]) -> None:
-    print("\nscaling: cold `weft curate`, web corpus (copy into the README):\n")
+    print("\nscaling: cold `weft curate`, web corpus (copy into docs/benchmarks.md):\n")
     print(
         "| documents | s | docs/s | ingest | dedup | filters and write | driver peak GiB "
         "| workers peak GiB (sum of RSS) | of it private | largest worker GiB (private) "

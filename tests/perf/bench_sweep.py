@@ -92,7 +92,8 @@ def main() -> None:
             rows.append((f"weft tune, {concurrent} at a time", seconds, seconds / sequential))
             console.print(f"weft tune, {concurrent} trial(s) at a time: {seconds:.1f} s")
     print(
-        f"\n{args.trials} configs of clip-tiny, {args.steps} steps each (copy into the README):\n"
+        f"\n{args.trials} configs of clip-tiny, {args.steps} steps each"
+        " (copy into docs/benchmarks.md):\n"
     )
     print("\n| run | s | vs sequential weft train |")
     print("|---|---:|---:|")
