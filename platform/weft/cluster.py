@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -30,7 +31,7 @@ SINGLE_NODE = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR  # "RAY_ENABLE_WINDOWS_O
 DATA_CPUS = 0.25
 
 
-# Ray Serve's latency settings for a local Ray started here (measured: README, "Serving"):
+# Ray Serve's latency settings for a local Ray started here (measured: docs/serving.md):
 # replica code on the replica's own event loop, gRPC between the proxy and the replicas, each
 # request's log line written when it happens. Serve's Python proxy stays, on 127.0.0.1: its
 # faster HAProxy ingress binds every interface, so only a cluster turns it on
@@ -40,6 +41,64 @@ SERVE_TUNING = {
     "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0",
     "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1",
 }
+
+# Where Ray's own output goes: "terminal", as Ray prints it (progress bars, info lines, Train's
+# and Tune's reports), or "log": the terminal keeps weft's own output, and Ray's chatter stays
+# in the Ray session's logs folder (`logs/ray-data/`, `logs/ray-train-*`, the workers' files).
+# Unless set, the driver picks from its standard output (`make demo > log`, `| tee`, CI: log);
+# Ray's processes inherit the choice.
+CONSOLE = "WEFT_RAY_CONSOLE"
+# Ray Data's default logging with a console handler for warnings and errors only.
+RAY_DATA_LOGGING = Path(__file__).with_name("ray_data_logging.yaml")
+
+
+def console() -> str:
+    """`terminal` or `log` (`CONSOLE`): as set, else from this process's standard output."""
+    mode = os.environ.get(CONSOLE, "")
+    if mode in ("terminal", "log"):
+        return mode
+    return "terminal" if sys.stdout.isatty() else "log"
+
+
+def console_env(mode: str) -> dict[str, str]:
+    """The environment for Ray's processes, this one's included, in console `mode`.
+
+    For `log`: Ray Data in a worker (a training run's data, a sweep's trials) logs its
+    progress rather than drawing bars, which the driver printed line after line
+    (`RAY_TQDM=0`); Ray Data's info lines, the driver's periodic progress among them, go to
+    the session's `logs/ray-data/` alone (`RAY_DATA_LOGGING_CONFIG`); MLflow draws no
+    download bars. Warnings and errors still reach the terminal."""
+    env = {CONSOLE: mode}
+    if mode == "log":
+        env["RAY_TQDM"] = "0"
+        env["RAY_DATA_LOGGING_CONFIG"] = str(RAY_DATA_LOGGING)
+        env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    return env
+
+
+def train_log_level() -> str:
+    """Ray Train's console level: in `log` mode its info lines (worker group started,
+    checkpoint reported, ...) go to its log files in the session's `logs/` alone."""
+    return "WARNING" if console() == "log" else "INFO"
+
+
+def tune_verbosity() -> int:
+    """Ray Tune's `verbose`: its status tables every 30 s and each trial's tables on a
+    terminal; none in `log` mode, where weft prints the trials' table at the end."""
+    return 0 if console() == "log" else 1
+
+
+def _set_console() -> None:
+    """Apply `console_env` here, before Ray starts its processes (a variable already set
+    wins), and to Ray Data if this process imported it already (it reads them on import)."""
+    for name, value in console_env(console()).items():
+        os.environ.setdefault(name, value)
+    if "ray.data" in sys.modules:
+        from ray.data import DataContext
+        from ray.data._internal.logging import configure_logging
+
+        DataContext.get_current().use_ray_tqdm = os.environ.get("RAY_TQDM", "1") != "0"
+        configure_logging()
 
 
 def connect(num_cpus: int | None = None, dashboard: bool | None = None) -> None:
@@ -54,6 +113,7 @@ def connect(num_cpus: int | None = None, dashboard: bool | None = None) -> None:
     """
     if ray.is_initialized():
         return
+    _set_console()
     address = os.environ.get("RAY_ADDRESS") or None
     if address is None:
         wanted = os.environ.get(DASHBOARD) == "1" if dashboard is None else dashboard

@@ -152,6 +152,7 @@ def train(
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=spec.checkpoint.keep),
             worker_runtime_env=worker_env or None,
             callbacks=list(callbacks),
+            logging_config=ray.train.LoggingConfig(log_level=cluster.train_log_level()),
         ),
     )
     try:

@@ -147,7 +147,10 @@ def _tuner(spec: SweepSpec, parent: str | None) -> tune.Tuner:
             max_concurrent_trials=spec.concurrent,
         ),
         run_config=tune.RunConfig(
-            name=spec.name, storage_path=out.path, storage_filesystem=out.fs, verbose=1
+            name=spec.name,
+            storage_path=out.path,
+            storage_filesystem=out.fs,
+            verbose=cluster.tune_verbosity(),
         ),
     )
 
