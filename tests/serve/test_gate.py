@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel
 
 from weft.serve import gate, keys, telemetry
@@ -53,9 +53,13 @@ def make_app(tmp_path: Path, **limits: Any) -> tuple[FastAPI, dict[str, str]]:
         gate.charge(request.scope, body.n)
         return {"n": body.n}
 
-    @app.post("/draw", openapi_extra={gate.SCOPE_FIELD: "generate"})
+    included = APIRouter()  # as Serve's class-based ingress mounts its routes
+
+    @included.post("/draw", openapi_extra={gate.SCOPE_FIELD: "generate"})
     async def draw() -> dict[str, str]:
         return {}
+
+    app.include_router(included)
 
     @app.get("/slow", openapi_extra={gate.SCOPE_FIELD: "search"})
     async def slow() -> dict[str, str]:
@@ -101,7 +105,9 @@ async def test_no_key_is_a_401_whatever_the_body(tmp_path: Path) -> None:
         assert wrong.status_code == 401 and "weft_no" not in wrong.text
 
 
-async def test_a_key_without_the_routes_scope_is_a_403(tmp_path: Path) -> None:
+async def test_a_key_without_the_routes_scope_is_a_403_also_on_an_included_router(
+    tmp_path: Path,
+) -> None:
     app, tokens = make_app(tmp_path)
     async with client(app, tokens["reader"]) as c:
         refused = await c.post("/draw")

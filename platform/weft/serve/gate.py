@@ -25,7 +25,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -213,12 +213,23 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 def _route(scope: Scope) -> tuple[str, keys.Scope | None]:
     """The route's template (a bounded metric tag) and the key scope it needs."""
-    for route in scope["app"].routes:
+    for route in _leaves(scope["app"].routes):
         match, _ = route.matches(scope)
         if match == Match.FULL:
             extra = getattr(route, "openapi_extra", None) or {}
             return getattr(route, "path", "unmatched"), extra.get(SCOPE_FIELD)
     return "unmatched", None
+
+
+def _leaves(routes: list[Any]) -> Iterator[Any]:
+    """The routes themselves, also those of included routers (FastAPI keeps an included
+    router as one node; Serve's class-based ingress includes its routes so)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _leaves(included.routes)
+        else:
+            yield route
 
 
 def _header(scope: Scope, name: bytes) -> str:
