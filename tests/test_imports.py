@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "platform" / "weft"
-# A package → what none of its modules may import.
+STAGES = ("weft.curate", "weft.train", "weft.tune", "weft.serve", "weft.registry", "weft.quality")
+# A package (or module) → what none of its modules may import.
 FORBIDDEN = {
+    "weft.specs": STAGES,  # the bottom layer: every stage's specs build on it
     "weft.serve": ("weft.train", "weft.tune", "weft.quality"),
     "weft.models": ("ray", "mlflow"),
     "weft.curate": ("weft.train", "weft.tune", "weft.serve", "weft.registry"),

@@ -8,15 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from weft.specs import (
-    CurateSpec,
-    SpecError,
-    StorageSpec,
-    TrainSpec,
-    load_spec,
-    parse_spec,
-    spec_hash,
-)
+from weft.curate.spec import CurateSpec
+from weft.specs import SpecError, StorageSpec, TrainSpec, load_spec, parse_spec, spec_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from weft.specs import CurateSpec, NearDedupSpec, SpecError, TrainSpec, load_spec, parse_spec
+from weft.curate.spec import CurateSpec, NearDedupSpec
+from weft.specs import SpecError, TrainSpec, load_spec, parse_spec
 from weft.storage import StorageError
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from weft.curate.calibrate import (
 )
 from weft.curate.demo_data import NEAR_JACCARDS, near_copy, vocabulary
 from weft.curate.imagepairs import make_corpus, write_corpus
-from weft.specs import NearDedupSpec
+from weft.curate.spec import NearDedupSpec
 
 SPEC = NearDedupSpec()
 

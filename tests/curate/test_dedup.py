@@ -20,8 +20,8 @@ from weft.curate.dedup import (
 from weft.curate.exact import ContentHash, exact_keys
 from weft.curate.minhash import Signatures, band_keys, bands_and_rows
 from weft.curate.schema import KEPT, QUARANTINED, READ_SCHEMA, ROW_SCHEMA, row_id
+from weft.curate.spec import NearDedupSpec, ValidateSpec
 from weft.curate.validate import Validate
-from weft.specs import NearDedupSpec, ValidateSpec
 
 
 def keys(*groups: tuple[int, int, list[str]]) -> pa.Table:

@@ -12,7 +12,7 @@ import pytest
 
 from weft.curate.langid import LanguageID, load_model, predict
 from weft.curate.schema import KEPT, REMOVED, ROW_SCHEMA
-from weft.specs import LangIdSpec
+from weft.curate.spec import LangIdSpec
 
 # Django locale → fastText label
 LANGUAGES = {

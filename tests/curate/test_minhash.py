@@ -22,7 +22,7 @@ from weft.curate.minhash import (
 )
 from weft.curate.phash import THUMB_BYTES
 from weft.curate.schema import ROW_SCHEMA, with_columns
-from weft.specs import NearDedupSpec
+from weft.curate.spec import NearDedupSpec
 
 SPEC = NearDedupSpec()
 ESTIMATE = NearDedupSpec(verify="estimate")

@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from weft.curate.imagepairs import COPIES, WHITE, emoji, flatten, render
 from weft.curate.minhash import Scores, image_matches
 from weft.curate.phash import SIDE, ImageKey, hamming, image_key, thumb_similarity
-from weft.specs import NearDedupSpec
+from weft.curate.spec import NearDedupSpec
 
 SPEC = NearDedupSpec()
 PHOTOS = Path(matplotlib.__file__).parent / "mpl-data" / "sample_data"

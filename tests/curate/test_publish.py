@@ -11,7 +11,8 @@ import pytest
 from weft import storage
 from weft.curate import publish
 from weft.curate.pipeline import check_locations
-from weft.specs import CurateSpec, SpecError, parse_spec
+from weft.curate.spec import CurateSpec
+from weft.specs import SpecError, parse_spec
 
 NAMES = ["data", "removed", "report.json"]
 

@@ -20,7 +20,8 @@ import zstandard
 from weft.curate.pipeline import list_inputs
 from weft.curate.read import read_file
 from weft.curate.schema import KEPT, QUARANTINED, row_id
-from weft.specs import CurateSpec, InputSpec, SpecError, parse_spec
+from weft.curate.spec import CurateSpec, InputSpec
+from weft.specs import SpecError, parse_spec
 from weft.storage import Location, StorageError, resolve
 
 

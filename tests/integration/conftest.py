@@ -8,7 +8,8 @@ import pytest
 
 from weft.curate.demo_data import generate
 from weft.curate.pipeline import curate
-from weft.specs import CurateSpec, parse_spec
+from weft.curate.spec import CurateSpec
+from weft.specs import parse_spec
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,8 @@ from weft.curate.demo_data import FLAWS, Manifest, generate
 from weft.curate.pipeline import curate
 from weft.curate.publish import published
 from weft.curate.report import Report
-from weft.specs import CurateSpec, StorageSpec, parse_spec
+from weft.curate.spec import CurateSpec
+from weft.specs import StorageSpec, parse_spec
 from weft.storage import names, read_bytes, resolve
 
 pytestmark = pytest.mark.integration

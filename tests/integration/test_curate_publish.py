@@ -26,7 +26,8 @@ from weft.curate.exact import ContentHash
 from weft.curate.pipeline import curate
 from weft.curate.report import Report
 from weft.curate.runner import Clock, Tally, tell, timed
-from weft.specs import CurateSpec, SpecError, parse_spec
+from weft.curate.spec import CurateSpec
+from weft.specs import SpecError, parse_spec
 
 pytestmark = pytest.mark.integration
 

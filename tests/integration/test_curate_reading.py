@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from tests.s3server import S3Server, running_s3_server
 from weft.cli import app
 from weft.curate import pipeline
-from weft.specs import CurateSpec, parse_spec
+from weft.curate.spec import CurateSpec
+from weft.specs import parse_spec
 
 pytestmark = pytest.mark.integration
 QUICK = {

@@ -11,7 +11,8 @@ import pytest
 
 from weft.curate.imagepairs import COPIES, Corpus, Score, make_corpus, score, write_corpus
 from weft.curate.pipeline import curate
-from weft.specs import CurateSpec, parse_spec
+from weft.curate.spec import CurateSpec
+from weft.specs import parse_spec
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,8 @@ from ray.train.v2._internal.state.state_actor import get_state_actor
 from tests.s3server import S3Server
 from weft.curate.demo_data import generate
 from weft.curate.pipeline import curate
-from weft.specs import CurateSpec, TrainSpec, parse_spec
+from weft.curate.spec import CurateSpec
+from weft.specs import TrainSpec, parse_spec
 from weft.train.run import train
 
 pytestmark = pytest.mark.integration

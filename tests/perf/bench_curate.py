@@ -26,7 +26,8 @@ from weft import storage
 from weft.curate.demo_data import generate
 from weft.curate.pipeline import curate, input_source, list_inputs
 from weft.curate.runner import StageClock
-from weft.specs import CurateSpec, StorageSpec, parse_spec
+from weft.curate.spec import CurateSpec
+from weft.specs import StorageSpec, parse_spec
 
 
 def curate_spec(raw: str, out: str, s3: StorageSpec | None) -> CurateSpec:

@@ -68,8 +68,9 @@ from weft.curate.langid import LanguageID, load_model, predict
 from weft.curate.nsfw import NsfwFilter
 from weft.curate.runner import StageClock, apply
 from weft.curate.schema import KEPT, ROW_SCHEMA
+from weft.curate.spec import LangIdSpec
 from weft.safety import bgr, load_detector
-from weft.specs import LangIdSpec, NsfwSpec
+from weft.specs import NsfwSpec
 
 JACCARDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 LID_TEXTS = 200_000  # about 10 s of the raw model: the actor's start-up is a fair share
@@ -366,7 +367,8 @@ def run_cold(src: Path, work: Path, name: str, documents: int) -> Result:
 
 def run_warm(src: Path, out: Path, name: str, documents: int, engine: str, verify: str) -> Result:
     from weft.curate.pipeline import curate
-    from weft.specs import CurateSpec, parse_spec
+    from weft.curate.spec import CurateSpec
+    from weft.specs import parse_spec
 
     spec = parse_spec(CurateSpec, spec_dict(src, out, engine, verify))
     start = time.perf_counter()

@@ -34,9 +34,10 @@ from rich.table import Table
 
 from weft.curate.demo_data import generate
 from weft.curate.pipeline import curate
+from weft.curate.spec import CurateSpec
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
-from weft.specs import CurateSpec, TrainSpec, parse_spec
+from weft.specs import TrainSpec, parse_spec
 from weft.train.data import COLUMNS, preprocess, split_side
 from weft.train.prepared import adamw, lr_lambda
 from weft.train.run import train

@@ -23,7 +23,8 @@ from PIL import Image
 from weft import storage
 from weft.curate.minhash import Scores, bands_and_rows, exact_jaccard, image_matches, signatures
 from weft.curate.phash import ImageKey, hamming, image_key, thumb_similarity
-from weft.specs import NearDedupSpec, StorageSpec
+from weft.curate.spec import NearDedupSpec
+from weft.specs import StorageSpec
 
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.5, 0.96, 0.05))
 IMAGE_THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.8, 0.99, 0.02))

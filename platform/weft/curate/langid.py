@@ -16,7 +16,7 @@ import fasttext
 import pyarrow as pa
 
 from weft.curate.schema import REMOVED, Decision, decide, kept_values, with_columns
-from weft.specs import LangIdSpec
+from weft.curate.spec import LangIdSpec
 
 STAGE = "langid"
 _LABEL = "__label__"

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from weft.curate.dedup import DUPLICATES, KEYS, NEAR, NEAR_STAGE, keys_table
 from weft.curate.phash import THUMB_BYTES, hamming, thumb_similarity
 from weft.curate.schema import active, with_columns
-from weft.specs import NearDedupSpec
+from weft.curate.spec import NearDedupSpec
 
 # Between two words: anything but letters, marks (Indic vowel signs), digits and underscores.
 _SEPARATOR = r"[^\p{L}\p{M}\p{N}_]+"

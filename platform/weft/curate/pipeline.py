@@ -62,9 +62,10 @@ from weft.curate.schema import (
     ROW_SCHEMA,
 )
 from weft.curate.sink import Part, PartsSink
+from weft.curate.spec import CurateSpec, InputSpec, NearDedupSpec
 from weft.curate.validate import Validate
 from weft.sources import ItemSource
-from weft.specs import CurateSpec, InputSpec, NearDedupSpec, SpecError, spec_hash
+from weft.specs import SpecError, spec_hash
 
 log = logging.getLogger(__name__)
 # Rows of the narrow (id, source_uri, key, dedup_key) table per hash partition (~50 MB).

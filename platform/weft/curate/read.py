@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 import zstandard
 
 from weft.curate.schema import KEPT, QUARANTINED, READ_SCHEMA, row_id
-from weft.specs import InputSpec
+from weft.curate.spec import InputSpec
 from weft.storage import Location, StorageError, describe_error, storage_errors
 
 STAGE = "read"

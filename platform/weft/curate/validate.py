@@ -16,7 +16,7 @@ from PIL import Image
 
 from weft.curate.phash import image_key
 from weft.curate.schema import KEPT, QUARANTINED, ROW_SCHEMA, Decision, decide, with_columns
-from weft.specs import ValidateSpec
+from weft.curate.spec import ValidateSpec
 
 STAGE = "validate"
 # Pillow has its own bomb guard; ours (`max_image_pixels`) runs first and names the limit.
