@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from weft.curate.spec import CurateSpec
-from weft.specs import SpecError, StorageSpec, TrainSpec, load_spec, parse_spec, spec_hash
+from weft.specs import SpecError, StorageSpec, load_spec, parse_spec, spec_hash
+from weft.train.spec import TrainSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 

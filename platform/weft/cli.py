@@ -17,8 +17,9 @@ from rich.console import Console
 from rich.table import Table
 
 from weft.curate.spec import CurateSpec, NearDedupSpec
-from weft.specs import SpecError, TrainSpec, load_spec, parse_spec
+from weft.specs import SpecError, load_spec, parse_spec
 from weft.storage import StorageError
+from weft.train.spec import TrainSpec
 
 if TYPE_CHECKING:
     from weft.curate.calibrate import Counts, ImageRow

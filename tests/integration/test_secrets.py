@@ -21,8 +21,9 @@ from tests.s3server import S3Server
 from weft.curate.demo_data import generate
 from weft.curate.pipeline import curate
 from weft.curate.spec import CurateSpec
-from weft.specs import TrainSpec, parse_spec
+from weft.specs import parse_spec
 from weft.train.run import train
+from weft.train.spec import TrainSpec
 
 pytestmark = pytest.mark.integration
 

@@ -27,8 +27,9 @@ from weft.models.clip import CLIP
 from weft.models.tokenizer import Tokenizer
 from weft.registry.promote import promote
 from weft.registry.spec import PromoteSpec
-from weft.specs import TrainSpec, parse_spec
+from weft.specs import parse_spec
 from weft.train.run import TrainResult, train
+from weft.train.spec import TrainSpec
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ from torch import Tensor
 
 from weft.models import registry
 from weft.models.clip import contrastive_loss
-from weft.specs import DataSpec, OptimSpec, StrategySpec, TrainSpec
 from weft.train.prepared import rank
 from weft.train.sharded import DEEPSPEED_ENV
+from weft.train.spec import DataSpec, OptimSpec, StrategySpec, TrainSpec
 from weft.train.strategy import prepare
 
 pytestmark = pytest.mark.integration

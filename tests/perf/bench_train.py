@@ -37,10 +37,11 @@ from weft.curate.pipeline import curate
 from weft.curate.spec import CurateSpec
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
-from weft.specs import TrainSpec, parse_spec
+from weft.specs import parse_spec
 from weft.train.data import COLUMNS, preprocess, split_side
 from weft.train.prepared import adamw, lr_lambda
 from weft.train.run import train
+from weft.train.spec import TrainSpec
 from weft.train.tasks import CLIPTask
 
 PAIRS = 10_000  # one epoch holds every step of the 1-worker runs

@@ -15,8 +15,9 @@ import torch
 from weft.cluster import DATA_CPUS
 from weft.models.images import to_png
 from weft.models.tokenizer import Tokenizer
-from weft.specs import DataSpec, SpecError, TrainSpec, parse_spec
+from weft.specs import SpecError, parse_spec
 from weft.train.data import batches, drop_words, selected, split_side
+from weft.train.spec import DataSpec, TrainSpec
 
 SPLITS = ("/c/raw/train", "/c/raw/val", "/c/raw/test", "/c/raw/training-extra")
 

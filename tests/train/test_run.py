@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from weft import storage
-from weft.specs import SpecError, TrainSpec, parse_spec
+from weft.specs import SpecError, parse_spec
 from weft.train.run import train
+from weft.train.spec import TrainSpec
 
 
 def diffusion(**overrides: Any) -> TrainSpec:

@@ -14,7 +14,8 @@ from weft.models import registry
 from weft.models.clip import CLIP
 from weft.models.tokenizer import Tokenizer
 from weft.registry.pyfunc import log_model
-from weft.specs import SpecError, TrainSpec, parse_spec
+from weft.specs import SpecError, parse_spec
+from weft.train.spec import TrainSpec
 from weft.train.tasks import DiffusionTask, load_judge
 
 CAPTIONS = ["a red circle", "a blue square", "a green triangle", "a small red cross"] * 4

@@ -22,7 +22,8 @@ from weft.cluster import DATA_CPUS
 from weft.curate.dataset import curated, under
 from weft.models.images import to_array
 from weft.models.tokenizer import Tokenizer
-from weft.specs import DataSpec, SpecError, StorageSpec, TrainSpec
+from weft.specs import SpecError, StorageSpec
+from weft.train.spec import DataSpec, TrainSpec
 
 COLUMNS = ["id", "text", "image"]
 

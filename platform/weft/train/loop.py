@@ -29,9 +29,9 @@ from torch import Tensor
 
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
-from weft.specs import TrainSpec
 from weft.storage import StorageError
 from weft.train.prepared import Prepared, rank
+from weft.train.spec import TrainSpec
 from weft.train.strategy import prepare
 from weft.train.tasks import TASKS, Batch, Task
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from weft.specs import OptimSpec, TrainSpec
+from weft.train.spec import OptimSpec, TrainSpec
 
 OPTIMIZER_FILE = "optimizer.pt"
 

@@ -32,11 +32,12 @@ from weft.models import registry
 from weft.models.tokenizer import Tokenizer
 from weft.registry.artifacts import SOURCE_RUN, source_run_file
 from weft.registry.pyfunc import log_model
-from weft.specs import SpecError, TrainSpec, spec_hash
+from weft.specs import SpecError, spec_hash
 from weft.tracking import generation_tags, tracking_uri, use_experiment
 from weft.train import data
 from weft.train.loop import MODEL_DIR, train_loop
 from weft.train.sharded import DEEPSPEED_ENV
+from weft.train.spec import TrainSpec
 from weft.train.tasks import load_judge
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,8 @@ from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
 from weft.models.layers import Block
-from weft.specs import TrainSpec
 from weft.train.prepared import DDPPrepared, Prepared, TorchPrepared, adamw, lr_lambda, rank
+from weft.train.spec import TrainSpec
 
 # DeepSpeed picks its accelerator when it is imported; on CPU-only workers the trainer merges
 # this into the workers' runtime env (`RunConfig(worker_runtime_env={"env_vars": ...})`).

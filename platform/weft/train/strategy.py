@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from weft.specs import TrainSpec
 from weft.train.prepared import DDPPrepared, Prepared
 from weft.train.sharded import DeepSpeedPrepared, FSDPPrepared
+from weft.train.spec import TrainSpec
 
 
 def prepare(model: nn.Module, spec: TrainSpec) -> Prepared:

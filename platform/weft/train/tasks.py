@@ -35,8 +35,9 @@ from weft.models.metrics import (
 )
 from weft.models.tokenizer import Tokenizer
 from weft.registry.artifacts import fetch_predictor
-from weft.specs import StorageSpec, TrainSpec
+from weft.specs import StorageSpec
 from weft.train.prepared import Prepared, rank
+from weft.train.spec import TrainSpec
 
 Batch = dict[str, Tensor]
 

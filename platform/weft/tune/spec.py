@@ -12,16 +12,8 @@ import yaml
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from weft.models.diffusion import GenerationConfig
-from weft.specs import (
-    DataSpec,
-    MlflowSpec,
-    SpecError,
-    StorageSpec,
-    TrainSpec,
-    _Spec,
-    parse_spec,
-    read_yaml,
-)
+from weft.specs import MlflowSpec, SpecError, StorageSpec, _Spec, parse_spec, read_yaml
+from weft.train.spec import DataSpec, TrainSpec
 
 KINDS = ("choice", "grid", "uniform", "log_uniform")
 

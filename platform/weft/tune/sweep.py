@@ -25,9 +25,10 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from weft import cluster, storage
-from weft.specs import SpecError, TrainSpec
+from weft.specs import SpecError
 from weft.tracking import tracking_uri, use_experiment
 from weft.train.run import absolute_paths, checked_model, train
+from weft.train.spec import TrainSpec
 from weft.tune.plots import metric_plots
 from weft.tune.spec import AnySweep, Dimension, SweepSpec, trial_spec
 
