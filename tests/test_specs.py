@@ -7,10 +7,14 @@ import pickle
 from pathlib import Path
 
 import pytest
+from pydantic import model_validator
 
 from weft.curate.spec import CurateSpec
-from weft.specs import SpecError, StorageSpec, load_spec, parse_spec, spec_hash
+from weft.quality.spec import QualitySpec
+from weft.registry.spec import PromoteSpec
+from weft.specs import FieldError, SpecError, StorageSpec, _Spec, load_spec, parse_spec, spec_hash
 from weft.train.spec import TrainSpec
+from weft.tune.spec import load_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,6 +22,19 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("path", sorted((ROOT / "pipelines").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_pipeline_specs_load(path: Path) -> None:
     assert load_spec(CurateSpec, path).inputs
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "jobs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_job_specs_load(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # a sweep names its base training spec from the repository's root
+    if path.name.startswith("sweep-"):
+        assert load_sweep(path).space
+    elif path.name.startswith("promote-"):
+        assert load_spec(PromoteSpec, path).gate.metrics
+    elif path.name == "quality.yaml":
+        assert load_spec(QualitySpec, path).name
+    else:
+        assert load_spec(TrainSpec, path).model.kind in ("clip", "captioner", "diffusion")
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -66,6 +83,28 @@ def test_input_read_limits_are_checked_under_their_names(tmp_path: Path) -> None
         load_spec(CurateSpec, write(tmp_path, with_input_field("max_record_bytes: 0")))
     with pytest.raises(SpecError, match=r"inputs\[0\]: max_record_bytes is larger than max_file"):
         load_spec(CurateSpec, write(tmp_path, with_input_field("max_file_bytes: 1000")))
+
+
+class Bounds(_Spec):
+    low: int = 0
+    high: int = 1
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bounds:
+        if self.low > self.high:
+            raise FieldError("high", f"below low ({self.low})")
+        return self
+
+
+class Ranges(_Spec):
+    ranges: list[Bounds]
+
+
+def test_a_field_error_names_the_field_below_the_one_validated() -> None:
+    with pytest.raises(SpecError) as err:
+        parse_spec(Ranges, {"ranges": [{}, {"low": 2}]}, "r.yaml")
+    assert str(err.value) == "r.yaml: ranges[1].high: below low (2)"
+    assert str(FieldError("a.b", "why")) == "a.b: why"  # read alone
 
 
 def test_missing_file_and_broken_yaml_are_spec_errors(tmp_path: Path) -> None:

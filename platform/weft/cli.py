@@ -299,13 +299,7 @@ def _run_training(spec_path: Path) -> str | None:
     """Train and print the result; the MLflow run's id."""
     with _user_errors():
         job = load_spec(TrainSpec, spec_path)
-        from weft.train.run import checked_model
         from weft.train.run import train as run_training
-
-        try:
-            checked_model(job)
-        except SpecError as err:
-            raise SpecError(f"{spec_path}: {err}") from None
 
         console.print(
             f"training [bold]{job.name}[/] ({job.model.name}) from {spec_path}", highlight=False

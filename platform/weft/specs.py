@@ -1,9 +1,9 @@
 """Declarative YAML specs, validated on load: the layer every stage's specs build on.
 
-This module holds the `_Spec` base, `SpecError`, the loaders (`load_spec`, `parse_spec`,
-`read_yaml`, `format_validation_error`), `spec_hash`, and the sections several stages read:
-`StorageSpec` (with its secrets), `MlflowSpec`, `NsfwSpec` (curation's filter and serving's
-safety check) and `MAX_IMAGE_PIXELS`. Each stage's own specs live beside it
+This module holds the `_Spec` base, `SpecError`, `FieldError`, the loaders (`load_spec`,
+`parse_spec`, `read_yaml`, `format_validation_error`), `spec_hash`, and the sections several
+stages read: `StorageSpec` (with its secrets), `MlflowSpec`, `NsfwSpec` (curation's filter
+and serving's safety check) and `MAX_IMAGE_PIXELS`. Each stage's own specs live beside it
 (`curate/spec.py`, `train/spec.py`, `tune/spec.py`, `registry/spec.py`, `quality/spec.py`).
 
 Every spec model forbids unknown fields, so a typo in a YAML file is an error that names
@@ -24,6 +24,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 class SpecError(ValueError):
     """A spec file that cannot be loaded; the message names the file and the field."""
+
+
+class FieldError(ValueError):
+    """A validator's error about a field below the one it checks (a model validator's, about
+    one of its own fields): `path`, dotted from there, joins the error's location, so
+    `load_spec` names that field. Read alone it says `path: message`."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path, self.message = path, message
 
 
 class _Spec(BaseModel):
@@ -120,10 +130,12 @@ def format_validation_error(source: str, err: ValidationError) -> str:
     """One line per problem: `source: field.path: message`."""
     lines = []
     for e in err.errors():
-        msg = e["msg"].removeprefix("Value error, ")
+        loc, msg = tuple(e["loc"]), e["msg"].removeprefix("Value error, ")
+        if isinstance(cause := (e.get("ctx") or {}).get("error"), FieldError):
+            loc, msg = (*loc, *cause.path.split(".")), cause.message
         if e["type"] == "extra_forbidden":
             msg = "unknown field (check the spelling)"
-        lines.append(f"{source}: {_field_path(tuple(e['loc']))}: {msg}")
+        lines.append(f"{source}: {_field_path(loc)}: {msg}")
     return "\n".join(lines)
 
 

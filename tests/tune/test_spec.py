@@ -20,6 +20,8 @@ BASE = {
     "checkpoint": {"every_steps": 10},
 }
 
+ZERO3 = {"name": "deepspeed", "zero_stage": 3}
+
 
 def sweep(**fields: Any) -> SweepSpec:
     body = {"name": "s", "base": BASE, "space": {"optim.lr": {"choice": [0.001, 0.01]}}}
@@ -55,6 +57,19 @@ def test_swept_and_fixed_values_land_at_their_paths_model_fields_included() -> N
         ({"space": {}}, "space: Dictionary should have at least 1 item"),
         ({"base": "no/such/spec.yaml"}, "base: .*cannot read the training spec no/such/spec.yaml"),
         ({"fixed": {"checkpoint.every_steps": 7}}, "every_steps \\(7\\) must be a multiple"),
+        (
+            {"space": {"model.init_temperature": {"choice": [0.1, 0]}}},
+            r"space: model.init_temperature = 0: .*model\.init_temperature: Input should be "
+            "greater than 0",
+        ),
+        (
+            {"space": {"model.init_temperatur": {"choice": [0.1]}}},
+            r"space: model.init_temperatur = 0.1: .*model\.init_temperatur: Extra inputs",
+        ),
+        (
+            {"fixed": {"model.name": "diffusion-tiny", "strategy": ZERO3}},
+            r"fixed: .*strategy\.zero_stage: ZeRO-3 partitions parameters",
+        ),
     ],
 )
 def test_a_bad_sweep_is_refused_naming_the_field(fields: dict[str, Any], message: str) -> None:

@@ -22,6 +22,7 @@ from weft.models.text import TextConfig
 from weft.models.tokenizer import Tokenizer
 from weft.models.unet import UNetConfig
 from weft.models.vit import ViTConfig
+from weft.specs import FieldError
 
 MODEL_FILE = "weft-model.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -72,7 +73,7 @@ NAMED: dict[str, tuple[str, BaseModel]] = {
 def config(name: str, overrides: Mapping[str, Any] | None = None) -> tuple[str, BaseModel]:
     """(kind, config) of a named model, with `overrides` of its fields (nested ones as
     dicts) checked against the config. An unknown name lists the known ones (KeyError); a
-    bad override is a ValueError that names its field."""
+    bad override is a `FieldError` (a ValueError) that names its field."""
     if name not in NAMED:
         raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(NAMED))}")
     kind, cfg = NAMED[name]
@@ -83,7 +84,7 @@ def config(name: str, overrides: Mapping[str, Any] | None = None) -> tuple[str, 
     except ValidationError as err:
         first = err.errors(include_url=False)[0]
         field = ".".join(str(part) for part in first["loc"])
-        raise ValueError(f"{field}: {first['msg']} (a field of {name})") from None
+        raise FieldError(field, f"{first['msg']} (a field of {name})") from None
 
 
 def _merged(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

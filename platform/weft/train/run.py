@@ -22,7 +22,6 @@ from typing import Any
 import mlflow
 import ray
 import ray.train
-from pydantic import BaseModel
 from ray.data import Dataset
 from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -69,16 +68,6 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def checked_model(spec: TrainSpec) -> tuple[str, BaseModel]:
-    """(kind, config) of the spec's model with its overrides; a SpecError names the field."""
-    try:
-        return registry.config(spec.model.name, spec.model.overrides)
-    except KeyError as err:
-        raise SpecError(f"model: {err.args[0]}") from None
-    except ValueError as err:
-        raise SpecError(f"model.{err}") from None
-
-
 def train(
     spec: TrainSpec,
     tags: dict[str, str] | None = None,
@@ -91,7 +80,7 @@ def train(
     run whose training raises ends as failed, unless `end_failed_run` is off: a sweep's
     trial leaves it to the sweep, which knows whether Tune stopped the trial or it failed
     (a stopped trial's training unwinds while the sweep ends, and would race it)."""
-    kind, model_config = checked_model(spec)
+    kind, model_config = registry.config(spec.model.name, spec.model.overrides)
     text = model_config.text  # type: ignore[attr-defined]
     size = registry.image_size(model_config)
     spec = _checked(spec, kind)
@@ -177,13 +166,8 @@ def train(
 
 
 def _checked(spec: TrainSpec, kind: str) -> TrainSpec:
-    """Refuse what would fail only after training started (an `output` that cannot be
-    written, too); the spec with its paths absolute."""
-    if kind == "diffusion" and spec.strategy.name == "deepspeed" and spec.strategy.zero_stage == 3:
-        raise SpecError(
-            "strategy.zero_stage: ZeRO-3 partitions parameters where the diffusion EMA cannot "
-            "follow them; use zero_stage 1 or 2, or strategy fsdp"
-        )
+    """Refuse a CLIP judge that does not load and an `output` that cannot be written, which
+    would fail only after training started; the spec with its paths absolute."""
     if kind == "diffusion" and spec.eval.clip:
         load_judge(spec.eval.clip, spec.storage)
     storage.ensure_writable(storage.resolve(spec.output, spec.storage))

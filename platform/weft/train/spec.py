@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from weft.specs import MlflowSpec, StorageSpec, _Spec
+from weft.specs import FieldError, MlflowSpec, StorageSpec, _Spec
 
 
 class DataSpec(_Spec):
@@ -117,22 +117,46 @@ class EvalSpec(_Spec):
 
 class ModelSpec(_Spec):
     """A named model from `weft.models.registry`, with fields of its config overridden (for
-    CLIP: `init_temperature`, `learn_temperature`; nested fields as mappings). Checked
-    against that config when the job starts, so a sweep can vary them. In YAML a bare name
-    is the model as named."""
+    CLIP: `init_temperature`, `learn_temperature`; nested fields as mappings), checked
+    against that config on load (a sweep's trials each load theirs). In YAML a bare name is
+    the model as named."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
     name: str = Field(description="A name from weft.models.registry (e.g. clip-tiny).")
 
+    @model_validator(mode="after")
+    def _fits_its_config(self) -> ModelSpec:
+        # imported here, not with the module: the registry imports torch
+        from weft.models import registry
+
+        try:
+            registry.config(self.name, self.overrides)  # a bad override: a FieldError
+        except KeyError as err:
+            raise ValueError(err.args[0]) from None
+        return self
+
     @property
     def overrides(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
 
+    @property
+    def kind(self) -> str:
+        """The model's kind: `clip`, `captioner` or `diffusion`."""
+        from weft.models import registry
+
+        return registry.config(self.name)[0]
+
 
 class TrainSpec(_Spec):
     """A training job: a named model from `weft.models.registry`, trained by Ray Train on the
-    curated dataset and tracked in MLflow."""
+    curated dataset and tracked in MLflow.
+
+    Every rule the spec alone decides is checked here, on load. Those that need the cluster
+    or the data are checked when the job starts, before any worker does (`train/run.py`):
+    workers the Ray cluster has room for, an `output` that can be written, an `eval.clip`
+    that loads as a CLIP, and enough pairs in `data` for a batch per worker and a held-out
+    split."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     model: ModelSpec
@@ -153,3 +177,14 @@ class TrainSpec(_Spec):
     output: str = Field(default=".weft/runs", description="Ray Train storage: local or s3://.")
     storage: StorageSpec = StorageSpec()
     mlflow: MlflowSpec = MlflowSpec(experiment="weft-train")
+
+    @model_validator(mode="after")
+    def _strategy_fits_the_model(self) -> TrainSpec:
+        zero3 = self.strategy.name == "deepspeed" and self.strategy.zero_stage == 3
+        if zero3 and self.model.kind == "diffusion":
+            raise FieldError(
+                "strategy.zero_stage",
+                "ZeRO-3 partitions parameters where the diffusion EMA cannot follow them; use "
+                "zero_stage 1 or 2, or strategy fsdp",
+            )
+        return self

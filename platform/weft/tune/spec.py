@@ -138,7 +138,7 @@ def trial_spec(base: TrainSpec, values: dict[str, Any], name: str | None = None)
     data = base.model_dump(mode="python")
     for path, value in values.items():
         *parents, leaf = path.split(".")
-        in_model = parents[:1] == ["model"]  # the model's config: checked when the job starts
+        in_model = parents[:1] == ["model"]  # the model's config: ModelSpec checks it
         node = data
         for key in parents:
             child = node.setdefault(key, {}) if in_model else node.get(key)

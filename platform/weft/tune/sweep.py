@@ -25,9 +25,8 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from weft import cluster, storage
-from weft.specs import SpecError
 from weft.tracking import tracking_uri, use_experiment
-from weft.train.run import absolute_paths, checked_model, train
+from weft.train.run import absolute_paths, train
 from weft.train.spec import TrainSpec
 from weft.tune.plots import metric_plots
 from weft.tune.spec import AnySweep, Dimension, SweepSpec, trial_spec
@@ -71,7 +70,6 @@ class _Context:
 
 def sweep(spec: SweepSpec) -> SweepResult:
     """Run the sweep; return every trial and the best completed one."""
-    _check(spec)
     # Ray Train asks the dashboard's state API whether a stopped trial's trainer is gone
     # before it frees the trainer's CPUs: without it, each early stop would leak them.
     cluster.connect(dashboard=True)
@@ -94,16 +92,6 @@ def sweep(spec: SweepSpec) -> SweepResult:
             mlflow.end_run()
     model = f"runs:/{best.run_id}/model" if best and best.run_id else None
     return SweepResult(spec, parent, trials, best, model)
-
-
-def _check(spec: SweepSpec) -> None:
-    """Each swept model field, at each example value, fits the model's config."""
-    for path, dimension in spec.space.items():
-        for value in dimension.examples():
-            try:
-                checked_model(trial_spec(spec.trial_base, {path: value}))
-            except SpecError as err:
-                raise SpecError(f"space: {path} = {value!r}: {err}") from None
 
 
 def _open_parent(spec: SweepSpec) -> str | None:
