@@ -1,6 +1,6 @@
-"""The README and docs/*.md: every relative link and image resolves to a file inside the
-repository (and a `#fragment` to a heading of that page); the README's first code block is the
-set-up a newcomer runs; `weft quality`'s default page holds its table markers."""
+"""The README, docs/ and the folders' READMEs: every relative link and image resolves to a
+file inside the repository (and a `#fragment` to a heading of that page); the README's first
+code block is the set-up a newcomer runs; `weft quality`'s default page holds its markers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ import pytest
 from weft.quality.table import BEGIN, END
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").rglob("*.md")),
+    *sorted(p for p in ROOT.glob("*/README.md") if not p.parent.name.startswith(".")),
+]
 FENCE = re.compile(r"^(```|~~~)")
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 CODE_SPAN = re.compile(r"`[^`]*`")
