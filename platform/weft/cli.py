@@ -558,14 +558,21 @@ def serve_command(
     """Run a Serve config's apps on a local Ray, the HTTP proxy on 127.0.0.1, until Ctrl-C or
     SIGTERM (what Kubernetes sends), which stop the apps and exit 0. When `weft promote`
     moves an alias, the app rolls to the new version without downtime."""
+    from weft import cluster
     from weft.serve import local
 
     with _user_errors():
         deployed = local.load_config(config)
-        urls = local.start(deployed, port)
+        cluster.connect()
+        # after Ray's start, whose C++ core installs a SIGTERM handler that aborts (SIGABRT)
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            urls = local.start(deployed, port)
+        except KeyboardInterrupt:
+            local.stop()
+            return
     for url in urls:
         console.print(f"serving {url} (OpenAPI: {url.rstrip('/')}/docs); Ctrl-C stops it")
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while True:
             time.sleep(follow or 3600)

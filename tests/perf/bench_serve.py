@@ -1,6 +1,8 @@
 """The HTTP API as its users feel it: P50/P95/P99 latency and requests/s of embeddings (text,
-image), search and captions at 1, 8 and 32 concurrent clients on loopback, beside the same
-call made in-process (the serving overhead as a ratio). Figures are printed, never asserted.
+image), search and captions at 1, 8 and 32 concurrent clients on loopback, beside the peer a
+user would pick instead: the same models and index in a plain FastAPI app on uvicorn
+(`tests/perf/peer.py`), measured in the same run with the same client. Figures are printed,
+never asserted.
 
 It serves the registered champions of `make demo` (CLIP and captioner) with a search index of
 `--items` synthetic items (clustered unit vectors in the CLIP's space, captions of demo
@@ -9,9 +11,9 @@ words) built for that CLIP's version, so search is measured at that size.
     make demo && python -m tests.perf.bench_serve [--items 100000] [--requests 300]
         [--only "embed text"] [--env RAY_SERVE_...=0 ...] [--batching 16:1]
 
-`floor` is `GET /openapi.json`, which the ingress answers without calling a model: the cost
-of the HTTP proxy and the ingress replica alone. `--env` sets Ray Serve's environment
-variables for the local Ray the benchmark starts, to measure its latency knobs.
+`floor` is `GET /openapi.json`, which both answer without calling a model: the cost of HTTP
+(and for Weft, Serve's proxy and the ingress replica) alone. `--env` sets Ray Serve's
+environment variables for the local Ray the benchmark starts, to measure its latency knobs.
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ import base64
 import io
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
-from dataclasses import asdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +47,7 @@ from weft.registry.artifacts import fetch_model
 from weft.registry.versions import resolve
 from weft.serve import local
 from weft.serve.index import write_bm25
-from weft.serve.search import ANN, BM25, ITEMS, MANIFEST, Manifest, SearchIndex, index_location
+from weft.serve.search import ANN, BM25, ITEMS, MANIFEST, Manifest, index_location
 from weft.specs import StorageSpec
 
 WORDS = [
@@ -148,30 +154,48 @@ async def load(
     return np.array(latencies)
 
 
-def in_process(
-    clip: Any, captioner: Any, index: SearchIndex, rounds: int = 200
-) -> dict[str, float]:
-    """P50 ms of the same calls without Serve or HTTP."""
-    image = png((200, 30, 30))
-    calls = {
-        "floor": lambda: None,
-        "embed text": lambda: clip.embed_texts(["a red circle on blue"]),
-        "embed image": lambda: clip.embed_images([image]),
-        "search": lambda: index.search(
-            clip.embed_texts(["a red circle on blue"])[0], "a red circle on blue", 10, hybrid=0.3
-        ),
-        "caption": lambda: captioner.caption([image]),
+@contextmanager
+def peer(models: dict[str, Path], index: Path) -> Iterator[str]:
+    """The peer server (`tests/perf/peer.py`) on uvicorn, one process on 127.0.0.1."""
+    port = local.free_port()
+    env = os.environ | {
+        "WEFT_PEER_CLIP": str(models["clip"]),
+        "WEFT_PEER_CAPTIONER": str(models["captioner"]),
+        "WEFT_PEER_INDEX": str(index),
     }
-    out = {}
-    for name, call in calls.items():
-        call()
-        times = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            call()
-            times.append((time.perf_counter() - start) * 1e3)
-        out[name] = float(np.percentile(times, 50))
-    return out
+    command = [sys.executable, "-m", "uvicorn", "tests.perf.peer:app", "--host", "127.0.0.1"]
+    proc = subprocess.Popen([*command, "--port", str(port), "--log-level", "warning"], env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{url}/openapi.json", timeout=2).raise_for_status()
+                break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def measure(url: str, path: str, body: dict[str, Any] | None, clients: int, n: int) -> Figures:
+    start = time.perf_counter()
+    ms = asyncio.run(load(url, path, body, clients, n))
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    return Figures(float(p50), float(p95), float(p99), len(ms) / (time.perf_counter() - start))
+
+
+@dataclass(frozen=True)
+class Figures:
+    p50: float
+    p95: float
+    p99: float
+    rate: float
+
+    def cells(self) -> str:
+        return f"{self.p50:>8.1f} {self.p95:>8.1f} {self.p99:>8.1f} {self.rate:>7.1f}"
 
 
 def main() -> None:
@@ -189,19 +213,19 @@ def main() -> None:
     os.environ.update(dict(pair.split("=", 1) for pair in args.env))
     clip_version = resolve("weft-clip@champion")
     with tempfile.TemporaryDirectory() as tmp:
-        models = {}
+        folders: dict[str, Path] = {}
         for role in ("clip", "captioner"):
             directory, _ = fetch_model(
                 f"models:/weft-{role}@champion", StorageSpec(), Path(tmp, role)
             )
-            models[role] = inference.load(directory)
+            folders[role] = directory
+        clip = inference.load(folders["clip"])
+        assert isinstance(clip, inference.Embedder)
+        dim = clip.dim
         folder = Path(index_location(str(Path(tmp, "index")), clip_version, StorageSpec()).path)
         start = time.perf_counter()
-        synthetic_index(
-            folder, clip_version.name, clip_version.version, models["clip"].dim, args.items
-        )
+        synthetic_index(folder, clip_version.name, clip_version.version, dim, args.items)
         print(f"synthetic index: {args.items:,} items in {time.perf_counter() - start:.1f} s")
-        baseline = in_process(models["clip"], models["captioner"], SearchIndex(folder))
         app = {
             "name": "bench",
             "route_prefix": "/",
@@ -218,30 +242,25 @@ def main() -> None:
             "logging_config": {"enable_access_log": False},
         }
         (url,) = local.start(ServeDeploySchema(applications=[app]), local.free_port())
-        header = (
-            "endpoint",
-            "clients",
-            "p50 ms",
-            "p95 ms",
-            "p99 ms",
-            "req/s",
-            "in-process",
-            "ratio",
+        cells = ("p50 ms", "p95 ms", "p99 ms", "req/s")
+        print(
+            f"\n{'endpoint':<12} {'clients':>7} | Weft: "
+            + " ".join(f"{c:>8}" for c in cells)
+            + " | peer: "
+            + " ".join(f"{c:>8}" for c in cells)
+            + " | p50 ratio"
         )
-        print("\n{:<12} {:>7} {:>8} {:>8} {:>8} {:>7} {:>11} {:>6}".format(*header))
-        for name, (path, body) in requests().items():
-            if args.only and name not in args.only:
-                continue
-            for clients in CLIENTS:
-                start = time.perf_counter()
-                ms = asyncio.run(load(url, path, body, clients, args.requests))
-                rate = len(ms) / (time.perf_counter() - start)
-                p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-                ratio = p50 / baseline[name] if clients == 1 and name != "floor" else np.nan
-                print(
-                    f"{name:<12} {clients:>7} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f} {rate:>7.1f} "
-                    f"{baseline[name]:>11.2f} {ratio:>5.2f}x"
-                )
+        with peer(folders, folder) as peer_url:
+            for name, (path, body) in requests().items():
+                if args.only and name not in args.only:
+                    continue
+                for clients in CLIENTS:
+                    weft = measure(url, path, body, clients, args.requests)
+                    other = measure(peer_url, path, body, clients, args.requests)
+                    print(
+                        f"{name:<12} {clients:>7} | {weft.cells()} | {other.cells()} | "
+                        f"{weft.p50 / other.p50:>5.2f}x"
+                    )
         local.stop()
 
 
