@@ -655,7 +655,7 @@ def data_emoji(
     """Noto Color Emoji with CLDR's names and keywords in many languages, as WebDataset
     shards per split (train, val, test, and subgroups held out whole for zero-shot), the
     variants of an emoji (skin tones, genders) always in one split."""
-    from weft.curate.emoji import LANGUAGES, write_corpus
+    from weft.data.emoji import LANGUAGES, write_corpus
 
     with _user_errors():
         given = languages.split(",") if languages else LANGUAGES

@@ -20,8 +20,8 @@ from weft.curate.calibrate import (
     load_pairs,
 )
 from weft.curate.demo_data import NEAR_JACCARDS, near_copy, vocabulary
-from weft.curate.imagepairs import make_corpus, write_corpus
 from weft.curate.spec import NearDedupSpec
+from weft.data.imagepairs import make_corpus, write_corpus
 
 SPEC = NearDedupSpec()
 

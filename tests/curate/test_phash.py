@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from weft.curate.imagepairs import COPIES, WHITE, emoji, flatten, render
 from weft.curate.minhash import Scores, image_matches
 from weft.curate.phash import SIDE, ImageKey, hamming, image_key, thumb_similarity
 from weft.curate.spec import NearDedupSpec
+from weft.data.imagepairs import COPIES, WHITE, emoji, flatten, render
 
 SPEC = NearDedupSpec()
 PHOTOS = Path(matplotlib.__file__).parent / "mpl-data" / "sample_data"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow.dataset as pads
 import pytest
 
-from weft.curate.imagepairs import COPIES, Corpus, Score, make_corpus, score, write_corpus
 from weft.curate.pipeline import curate
 from weft.curate.spec import CurateSpec
+from weft.data.imagepairs import COPIES, Corpus, Score, make_corpus, score, write_corpus
 from weft.specs import parse_spec
 
 pytestmark = pytest.mark.integration

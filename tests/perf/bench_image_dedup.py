@@ -2,7 +2,7 @@
 caption edit, and the share of distinct drawings removed, for `match: image` and `match:
 both`. The drawings are Noto Color Emoji (Debian's fonts-noto-color-emoji), rendered as
 transparent PNGs; the copies are resized, JPEG re-encoded (quality 30-90), flattened onto
-white or a random colour, cropped by 1-3 %, or all of these (`weft.curate.imagepairs`).
+white or a random colour, cropped by 1-3 %, or all of these (`weft.data.imagepairs`).
 
 Figures, never assertions.
 
@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tests.integration.test_image_dedup import curated_score
-from weft.curate.imagepairs import COPIES, EDITS, Score, make_corpus, write_corpus
+from weft.data.imagepairs import COPIES, EDITS, Score, make_corpus, write_corpus
 
 MATCHES = ("image", "both")
 console = Console()

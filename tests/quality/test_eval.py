@@ -17,7 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from weft.cli import app
-from weft.curate.emoji import key, picture
+from weft.data.emoji import key, picture
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
 from weft.tracking import tracking_uri

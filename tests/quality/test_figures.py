@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from weft.curate.emoji import base_of, emoji_of, key
+from weft.data.emoji import base_of, emoji_of, key
 from weft.quality.figures import Figure, chance_of_hit, hits_at
 from weft.quality.sets import Row, same_base
 from weft.quality.table import BEGIN, END, markdown, replace_block

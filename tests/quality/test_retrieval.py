@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from weft.curate.emoji import catalogue, key
+from weft.data.emoji import catalogue, key
 from weft.quality.gold import GoldQuery, GoldSet
 from weft.quality.retrieval import score
 from weft.serve.search import Hit

@@ -6,7 +6,8 @@ Labelled pairs are JSONL lines `{"a": text, "b": text, "jaccard": float}` (the t
 similarity; a pair is a duplicate at threshold t when jaccard >= t) or with `"duplicate":
 bool` instead. `weft demo-data` writes `near_pairs.jsonl` of this form for its planted pairs.
 Image pairs name images, `{"a": path-or-uri, "b": path-or-uri, "duplicate": bool}`, a
-relative path from the pairs file's folder (`imagepairs.write_corpus` writes such a file).
+relative path from the pairs file's folder (`weft.data.imagepairs.write_corpus` writes such
+a file).
 """
 
 from __future__ import annotations

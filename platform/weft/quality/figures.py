@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from weft.curate import emoji
+from weft.data import emoji
 from weft.models.inference import CaptionWriter, Embedder, ImageGenerator
 from weft.models.metrics import bleu4, cider, clip_score_of, frechet_distance, topk_accuracy
 from weft.quality.sets import Row, images_once, same_base

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from weft.curate.emoji import base_of
+from weft.data.emoji import base_of
 from weft.specs import _Spec
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from weft import storage
-from weft.curate.emoji import base_of, emoji_of, picture
+from weft.data.emoji import base_of, emoji_of, picture
 from weft.models import inference
 from weft.quality.gold import GoldQuery, GoldSet
 from weft.registry.artifacts import fetch_predictor

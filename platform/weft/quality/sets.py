@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from weft import storage
-from weft.curate import emoji
 from weft.curate.dataset import curated_table, under
+from weft.data import emoji
 from weft.specs import SpecError, StorageSpec
 
 COLUMNS = ["key", "text", "image", "image_hash", "source_uri"]

@@ -10,7 +10,8 @@ group and subgroup).
 Variants of one emoji (skin tones, genders: "woman health worker: dark skin tone") share a
 *base* (`base_of`), and a split holds whole bases, so no test image has a near twin in
 training. `write_corpus` writes one WebDataset folder per split, which `weft curate` reads
-like any other input.
+like any other input. A record's key (`key`, read back by `emoji_of`) names its emoji and
+caption language; this module holds that format, which weft.quality reads.
 """
 
 from __future__ import annotations

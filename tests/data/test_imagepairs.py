@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from weft.curate import imagepairs
-from weft.curate.imagepairs import COPIES, EDITS, Corpus, make_corpus, score, write_corpus
+from weft.data import imagepairs
+from weft.data.imagepairs import COPIES, EDITS, Corpus, make_corpus, score, write_corpus
 
 
 def test_a_missing_font_says_what_to_install(

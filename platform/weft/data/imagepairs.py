@@ -22,9 +22,9 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-from weft.curate.emoji import FONT, render
 from weft.curate.phash import hamming, image_key
 from weft.curate.shards import tar_shard
+from weft.data.emoji import FONT, render
 
 NAMES = Path("/usr/share/unicode/cldr/common/annotations/en.xml")
 

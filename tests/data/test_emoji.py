@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from weft.curate import emoji
-from weft.curate.emoji import HELD_OUT, LANGUAGES, Manifest, base_of, write_corpus
+from weft.data import emoji
+from weft.data.emoji import HELD_OUT, LANGUAGES, Manifest, base_of, write_corpus
 from weft.specs import SpecError
 
 
