@@ -626,7 +626,7 @@ def demo_data(
     seed: int = typer.Option(0),
 ) -> None:
     """Write a synthetic corpus with planted duplicates and broken records."""
-    from weft.curate.demo_data import generate
+    from weft.demo.corpus import generate
 
     with _user_errors():
         manifest = generate(out, pairs=pairs, shards=shards, documents=documents, seed=seed)
@@ -768,7 +768,7 @@ def demo(
     models in MLflow's registry behind their gates; index the curated images with the
     champion CLIP; serve the champions on Ray Serve, send one request to each endpoint and
     print the answers, then shut the app down."""
-    from weft.curate.demo_data import generate
+    from weft.demo.corpus import generate
 
     with _user_errors():
         manifest = generate(raw, pairs=pairs)

@@ -19,9 +19,9 @@ from weft.curate.calibrate import (
     image_reader,
     load_pairs,
 )
-from weft.curate.demo_data import NEAR_JACCARDS, near_copy, vocabulary
 from weft.curate.spec import NearDedupSpec
 from weft.data.imagepairs import make_corpus, write_corpus
+from weft.demo.corpus import NEAR_JACCARDS, near_copy, vocabulary
 
 SPEC = NearDedupSpec()
 

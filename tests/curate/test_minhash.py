@@ -9,7 +9,6 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from weft.curate.demo_data import near_copy, vocabulary, word_jaccard
 from weft.curate.minhash import (
     band_keys,
     bands_and_rows,
@@ -23,6 +22,7 @@ from weft.curate.minhash import (
 from weft.curate.phash import THUMB_BYTES
 from weft.curate.schema import ROW_SCHEMA, with_columns
 from weft.curate.spec import NearDedupSpec
+from weft.demo.corpus import near_copy, vocabulary, word_jaccard
 
 SPEC = NearDedupSpec()
 ESTIMATE = NearDedupSpec(verify="estimate")

@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from weft.curate.demo_data import draw, encode
 from weft.curate.nsfw import NsfwFilter
 from weft.curate.schema import KEPT, REMOVED, ROW_SCHEMA
+from weft.demo.corpus import draw, encode
 from weft.specs import NsfwSpec
 
 SPEC = NsfwSpec(threshold=0.5)

@@ -8,10 +8,10 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from weft.curate.demo_data import decompression_bomb
 from weft.curate.schema import KEPT, QUARANTINED, READ_SCHEMA, row_id
 from weft.curate.spec import ValidateSpec
 from weft.curate.validate import Rejected, Validate, inspect_image, normalise_text
+from weft.demo.corpus import decompression_bomb
 
 SPEC = ValidateSpec(min_image_side=8, max_image_pixels=4_000_000)
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from weft.curate.demo_data import generate
 from weft.curate.pipeline import curate
 from weft.curate.spec import CurateSpec
+from weft.demo.corpus import generate
 from weft.specs import parse_spec
 
 

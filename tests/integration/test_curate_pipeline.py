@@ -9,11 +9,11 @@ import pyarrow.dataset as pads
 import pytest
 
 from tests.s3server import S3Server
-from weft.curate.demo_data import FLAWS, Manifest, generate
 from weft.curate.pipeline import curate
 from weft.curate.publish import published
 from weft.curate.report import Report
 from weft.curate.spec import CurateSpec
+from weft.demo.corpus import FLAWS, Manifest, generate
 from weft.specs import StorageSpec, parse_spec
 from weft.storage import names, read_bytes, resolve
 

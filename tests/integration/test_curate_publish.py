@@ -21,12 +21,12 @@ from tests.s3server import S3Server
 from weft import storage
 from weft.cli import app
 from weft.curate import pipeline, publish
-from weft.curate.demo_data import generate
 from weft.curate.exact import ContentHash
 from weft.curate.pipeline import curate
 from weft.curate.report import Report
 from weft.curate.runner import Clock, Tally, tell, timed
 from weft.curate.spec import CurateSpec
+from weft.demo.corpus import generate
 from weft.specs import SpecError, parse_spec
 
 pytestmark = pytest.mark.integration

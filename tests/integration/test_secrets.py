@@ -18,9 +18,9 @@ from ray.data._internal.stats import get_or_create_stats_actor
 from ray.train.v2._internal.state.state_actor import get_state_actor
 
 from tests.s3server import S3Server
-from weft.curate.demo_data import generate
 from weft.curate.pipeline import curate
 from weft.curate.spec import CurateSpec
+from weft.demo.corpus import generate
 from weft.specs import parse_spec
 from weft.train.run import train
 from weft.train.spec import TrainSpec

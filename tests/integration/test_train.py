@@ -21,7 +21,7 @@ from ray._private import state as ray_state
 from tests.mlflowserver import running_mlflow_server
 from tests.s3server import S3Server
 from weft import storage
-from weft.curate.demo_data import SHAPES
+from weft.demo.corpus import SHAPES
 from weft.models import registry
 from weft.models.clip import CLIP
 from weft.models.tokenizer import Tokenizer

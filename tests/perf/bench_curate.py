@@ -23,10 +23,10 @@ from rich.table import Table
 
 from tests.s3server import running_s3_server
 from weft import storage
-from weft.curate.demo_data import generate
 from weft.curate.pipeline import curate, input_source, list_inputs
 from weft.curate.runner import StageClock
 from weft.curate.spec import CurateSpec
+from weft.demo.corpus import generate
 from weft.specs import StorageSpec, parse_spec
 
 

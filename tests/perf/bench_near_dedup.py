@@ -63,12 +63,12 @@ from rich.console import Console
 from rich.table import Table
 
 from tests.perf import webcorpus
-from weft.curate.demo_data import draw, encode, near_copy, vocabulary
 from weft.curate.langid import LanguageID, load_model, predict
 from weft.curate.nsfw import NsfwFilter
 from weft.curate.runner import StageClock, apply
 from weft.curate.schema import KEPT, ROW_SCHEMA
 from weft.curate.spec import LangIdSpec
+from weft.demo.corpus import draw, encode, near_copy, vocabulary
 from weft.safety import bgr, load_detector
 from weft.specs import NsfwSpec
 

@@ -32,9 +32,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from weft.curate.demo_data import generate
 from weft.curate.pipeline import curate
 from weft.curate.spec import CurateSpec
+from weft.demo.corpus import generate
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
 from weft.specs import parse_spec

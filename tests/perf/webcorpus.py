@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from weft.curate.demo_data import vocabulary
+from weft.demo.corpus import vocabulary
 
 JACCARDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 NGRAM = 5

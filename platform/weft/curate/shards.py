@@ -1,5 +1,5 @@
-"""WebDataset shards written in memory: what the corpus builders (`demo_data`, `emoji`,
-`imagepairs`) hand to storage."""
+"""WebDataset shards written in memory: what the corpus builders (`weft.demo.corpus`,
+`weft.data.emoji`, `weft.data.imagepairs`) hand to storage."""
 
 from __future__ import annotations
 

@@ -1,0 +1,3 @@
+"""`weft demo`, end to end on embedded defaults: its synthetic corpus (`corpus`, also written by
+`weft demo-data`). The top of the package beside weft.cli: it may import any stage, and none
+imports it."""
