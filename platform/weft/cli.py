@@ -859,8 +859,8 @@ def _timed(step: str, steps: dict[str, float]) -> Iterator[None]:
 def _tour(config_path: Path, home: Path) -> None:
     """Deploy a Serve config's app with a fresh key, visit each endpoint once, print what
     came back, and shut the app down."""
+    from weft.demo.tour import TourError, tour
     from weft.serve import keys, local
-    from weft.serve.tour import TourError, tour
 
     with _user_errors():
         config = local.load_config(config_path)

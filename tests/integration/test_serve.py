@@ -40,13 +40,13 @@ from schemathesis.generation import GenerationMode
 
 from weft import storage
 from weft.curate.publish import published
+from weft.demo.tour import TourError, tour
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
 from weft.registry.pyfunc import log_model
 from weft.registry.versions import resolve
 from weft.serve import keys, local
 from weft.serve.index import IndexSpec, build
-from weft.serve.tour import TourError, tour
 from weft.specs import SpecError, parse_spec
 
 pytestmark = pytest.mark.integration
