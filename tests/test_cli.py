@@ -135,3 +135,13 @@ def test_keys_list_shows_names_and_scopes_and_revoke_removes_one(tmp_path: Path)
     assert file.stat().st_mode & 0o777 == 0o600  # replaced whole, still its owner's only
     again = runner.invoke(app, ["keys", "revoke", "ops", "--file", str(file)])
     assert again.exit_code == 2 and "no key named ops" in again.output
+
+
+def test_demo_hands_its_options_to_the_flow(monkeypatch: pytest.MonkeyPatch) -> None:
+    from weft.demo import flow
+
+    given: list[tuple[object, ...]] = []
+    monkeypatch.setattr(flow, "run", lambda *args: given.append(args[1:]))
+    result = runner.invoke(app, ["demo", "--raw", "r", "--pairs", "9", "--train", "a.yaml"])
+    assert result.exit_code == 0, result.output
+    assert given == [(Path("pipelines/demo.yaml"), "r", 9, [Path("a.yaml")])]

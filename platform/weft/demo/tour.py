@@ -1,5 +1,6 @@
-"""One request to each endpoint of a running app, as a developer would send it, and what
-came back: what `make demo` shows after it deploys the champions.
+"""The demo's tour of the HTTP API: a Serve config's apps deployed with a fresh API key
+(`deploy`), then one request to each endpoint, as a developer would send it, and what came
+back (`tour`): what `make demo` shows after it deploys the champions.
 
 The requests chain as a user's would: a text search; the top hit's image, fetched from
 `/v1/items/{id}/image`, then captioned, embedded and used as an image query; a generation
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from weft.serve import keys, local
 
 QUERY = "a red circle"
 
@@ -34,6 +37,29 @@ class Visit:
 
 class TourError(RuntimeError):
     """An endpoint did not answer 200; names the route and the app's own detail."""
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """Apps that `deploy` started: the first one's URL, the key they accept, its keys file."""
+
+    url: str
+    key: str
+    keyfile: Path
+
+
+def deploy(config_path: Path, home: Path) -> Deployed:
+    """Start a Serve config's apps on a local Ray (on a free port), each given one fresh key
+    for search and generation, stored hashed in `home/keys.json` (any other key there is
+    gone); `weft.serve.local.stop()` shuts them down."""
+    config = local.load_config(config_path)
+    keyfile = home / "keys.json"
+    keyfile.unlink(missing_ok=True)
+    key = keys.add(keyfile, "demo", ["search", "generate"], per_minute=600)
+    for served in config.applications:
+        served.args = (served.args or {}) | {"keys": str(keyfile)}
+    (url, *_) = local.start(config, local.free_port())
+    return Deployed(url, key, keyfile)
 
 
 def tour(url: str, key: str | None, generated: Path, query: str = QUERY) -> list[Visit]:
