@@ -137,6 +137,33 @@ def test_keys_list_shows_names_and_scopes_and_revoke_removes_one(tmp_path: Path)
     assert again.exit_code == 2 and "no key named ops" in again.output
 
 
+def test_quality_stops_with_exit_1_when_a_model_is_not_promoted_and_2_on_a_bad_readme(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from weft.quality import flow
+    from weft.specs import SpecError
+
+    def not_promoted(*args: object) -> dict[str, float]:
+        raise flow.NotPromoted("jobs/emoji-clip.yaml: its model was not promoted")
+
+    monkeypatch.setattr(flow, "run", not_promoted)
+    result = runner.invoke(app, ["quality"])
+    assert result.exit_code == 1
+    assert "error: jobs/emoji-clip.yaml: its model was not promoted" in result.output
+
+    def bad_readme(*args: object) -> dict[str, float]:
+        raise SpecError("--readme nowhere.md: no such file")
+
+    monkeypatch.setattr(flow, "run", bad_readme)
+    result = runner.invoke(app, ["quality", "--readme", "nowhere.md"])
+    assert result.exit_code == 2 and "error: --readme nowhere.md: no such file" in result.output
+
+    monkeypatch.setattr(flow, "run", lambda *args: {"corpus": 60.0, "index": 30.0})
+    result = runner.invoke(app, ["quality", "--readme", str(tmp_path / "q.md")])
+    assert result.exit_code == 0
+    assert "time: corpus 60 s, index 30 s; in all 1.5 min" in result.output
+
+
 def test_demo_hands_its_options_to_the_flow(monkeypatch: pytest.MonkeyPatch) -> None:
     from weft.demo import flow
 

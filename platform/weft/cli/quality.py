@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -17,13 +14,6 @@ from weft.cli.eval import eval_models, eval_retrieval
 from weft.cli.index import run_index
 from weft.cli.registry import run_promotion
 from weft.cli.train import run_training
-from weft.specs import SpecError
-
-# `weft quality`: the emoji models, each trained then promoted by its run.
-QUALITY_JOBS = {
-    Path(f"jobs/emoji-{kind}.yaml"): Path(f"jobs/promote-emoji-{kind}.yaml")
-    for kind in ("clip", "captioner", "diffusion")
-}
 
 
 def quality(
@@ -43,44 +33,48 @@ def quality(
     train the emoji models and promote each behind its gate; index the corpus with the
     champion CLIP; then `weft eval models` and `weft eval retrieval`. Each step's time is
     printed as it ends, and all of them at the end."""
-    steps: dict[str, float] = {}
-    with _timed("corpus", steps):
-        data_emoji(raw)
-    with _timed("curation", steps):
-        curated = run_curation(spec)
-    for job, promotion in QUALITY_JOBS.items():
-        with _timed(job.stem, steps):
-            run = run_training(job)
-            if not (run and run_promotion(promotion, run=run)):
-                err_console.print(f"[bold red]error:[/] {job}: its model was not promoted")
-                raise typer.Exit(1)
-    with _timed("index", steps):
-        run_index(curated, "emoji-clip@champion", ".weft/index", actors=2)
-    with _timed("eval models", steps):
-        tables = [eval_models(evaluation)]
-    with _timed("eval retrieval", steps):
-        tables.append(eval_retrieval(gold))
-    from weft.quality.table import replace_block
+    from weft.quality import flow
 
     with user_errors():
         try:
-            readme.write_text(replace_block(readme.read_text(), "\n".join(tables)))
-        except (OSError, ValueError) as err:
-            raise SpecError(f"--readme {readme}: {err}") from None
+            times = flow.run(_Steps(), raw, spec, evaluation, gold, readme)
+        except flow.NotPromoted as err:
+            err_console.print(f"[bold red]error:[/] {err}")
+            raise typer.Exit(1) from None
     console.print(f"{readme}: its quality tables are the ones above", highlight=False)
-    total = sum(steps.values())
+    total = sum(times.values())
     console.print(
         "time: "
-        + ", ".join(f"{name} {s:.0f} s" for name, s in steps.items())
+        + ", ".join(f"{name} {s:.0f} s" for name, s in times.items())
         + f"; in all {total / 60:.1f} min",
         highlight=False,
     )
 
 
-@contextmanager
-def _timed(step: str, steps: dict[str, float]) -> Iterator[None]:
-    """Record the block's wall time under `step`, and print it when the block ends."""
-    started = time.monotonic()
-    yield
-    steps[step] = time.monotonic() - started
-    console.print(f"[bold]{step}[/]: {steps[step]:.0f} s", highlight=False)
+class _Steps:
+    """The steps of `weft quality` (weft.quality.flow.Steps) as the commands run them, each
+    printing its summary, and each step's time as it ends."""
+
+    def corpus(self, raw: str) -> None:
+        data_emoji(raw)
+
+    def curate(self, spec: Path) -> str:
+        return run_curation(spec)
+
+    def train(self, spec: Path) -> str | None:
+        return run_training(spec)
+
+    def promote(self, spec: Path, *, run: str) -> bool:
+        return run_promotion(spec, run=run)
+
+    def index(self, data: str, model: str) -> None:
+        run_index(data, model, ".weft/index", actors=2)
+
+    def evaluate(self, spec: Path) -> str:
+        return eval_models(spec)
+
+    def retrieval(self, gold: Path) -> str:
+        return eval_retrieval(gold)
+
+    def done(self, step: str, seconds: float) -> None:
+        console.print(f"[bold]{step}[/]: {seconds:.0f} s", highlight=False)

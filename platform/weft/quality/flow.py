@@ -1,0 +1,96 @@
+"""`weft quality`'s flow: every figure of the quality tables from nothing. Write the emoji
+corpus and curate it; train the emoji models and promote each behind its gate; index the
+corpus with the champion CLIP; measure the models (`weft eval models`) and search's gold
+queries (`weft eval retrieval`); write both tables into a document's quality block.
+
+The steps are handed in (`Steps`; weft.cli's commands run each stage and print its summary):
+this module holds their order, the emoji jobs, each step's wall time, and what stops the flow
+(a model that is not promoted). It prints nothing itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Protocol
+
+from weft.quality.table import replace_block
+from weft.specs import SpecError
+
+# The emoji models, each trained then promoted by its run.
+JOBS = {
+    Path(f"jobs/emoji-{kind}.yaml"): Path(f"jobs/promote-emoji-{kind}.yaml")
+    for kind in ("clip", "captioner", "diffusion")
+}
+CLIP = "emoji-clip@champion"  # the CLIP the curated corpus is indexed with
+
+
+class NotPromoted(RuntimeError):
+    """A model the tables measure was not trained or did not pass its gate; names its spec."""
+
+
+class Steps(Protocol):
+    """The stages as the flow runs them, each showing what it did."""
+
+    def corpus(self, raw: str) -> None:
+        """Write the emoji corpus to `raw`."""
+
+    def curate(self, spec: Path) -> str:
+        """Curate with a curation spec; the output's URI."""
+
+    def train(self, spec: Path) -> str | None:
+        """Train with a training spec; its MLflow run, if tracked."""
+
+    def promote(self, spec: Path, *, run: str) -> bool:
+        """Register a training run's model; whether it passed the gate."""
+
+    def index(self, data: str, model: str) -> None:
+        """Index a curated dataset's images with a registered CLIP."""
+
+    def evaluate(self, spec: Path) -> str:
+        """Measure the models of a quality spec; the table, as markdown."""
+
+    def retrieval(self, gold: Path) -> str:
+        """Score search on gold queries; the summary, as markdown."""
+
+    def done(self, step: str, seconds: float) -> None:
+        """A step ended after `seconds`."""
+
+
+def run(
+    steps: Steps, raw: str, spec: Path, evaluation: Path, gold: Path, readme: Path
+) -> dict[str, float]:
+    """The emoji corpus to `raw`, curated with `spec`; the emoji models trained and promoted;
+    the index; the tables of the quality spec `evaluation` and the gold queries `gold`
+    written into `readme`'s quality block. Each step's wall time in seconds, in order."""
+    times: dict[str, float] = {}
+
+    @contextmanager
+    def timed(step: str) -> Iterator[None]:
+        started = time.monotonic()
+        yield
+        times[step] = time.monotonic() - started
+        steps.done(step, times[step])
+
+    with timed("corpus"):
+        steps.corpus(raw)
+    with timed("curation"):
+        curated = steps.curate(spec)
+    for job, promotion in JOBS.items():
+        with timed(job.stem):
+            trained = steps.train(job)
+            if not (trained and steps.promote(promotion, run=trained)):
+                raise NotPromoted(f"{job}: its model was not promoted")
+    with timed("index"):
+        steps.index(curated, CLIP)
+    with timed("eval models"):
+        tables = [steps.evaluate(evaluation)]
+    with timed("eval retrieval"):
+        tables.append(steps.retrieval(gold))
+    try:
+        readme.write_text(replace_block(readme.read_text(), "\n".join(tables)))
+    except (OSError, ValueError) as err:
+        raise SpecError(f"--readme {readme}: {err}") from None
+    return times
