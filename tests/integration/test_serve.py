@@ -41,13 +41,14 @@ from schemathesis.generation import GenerationMode
 from weft import storage
 from weft.curate.publish import published
 from weft.demo.tour import TourError, tour
-from weft.models import registry
+from weft.models import inference, registry
 from weft.models.tokenizer import Tokenizer
+from weft.registry.artifacts import fetch_predictor
 from weft.registry.pyfunc import log_model
 from weft.registry.versions import resolve
 from weft.serve import keys, local
 from weft.serve.index import IndexSpec, build
-from weft.specs import SpecError, parse_spec
+from weft.specs import SpecError, StorageSpec, parse_spec
 
 pytestmark = pytest.mark.integration
 CAPTIONS = ["a red circle on blue", "a small green square against white"] * 5
@@ -128,6 +129,12 @@ def png(colour: tuple[int, int, int], size: int = 32) -> str:
     out = io.BytesIO()
     Image.new("RGB", (size, size), colour).save(out, format="PNG")
     return base64.b64encode(out.getvalue()).decode()
+
+
+def alive_actors() -> list[Any]:
+    """This session's live actors (named by address: other Rays may run on this host)."""
+    address = ray.get_runtime_context().gcs_address
+    return list(list_actors(address=address, filters=[("state", "=", "ALIVE")]))
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:
@@ -423,22 +430,18 @@ def test_requests_are_counted_timed_and_carry_their_request_id(app: dict[str, An
 def test_a_killed_replica_is_replaced_and_its_failed_requests_counted(
     app: dict[str, Any],
 ) -> None:
-    def clip_replicas() -> list[Any]:
-        return [
-            a
-            for a in list_actors(filters=[("state", "=", "ALIVE")])
-            if a.class_name == "ServeReplica:weft-test:clip"
-        ]
+    def captioner_replicas() -> list[Any]:
+        return [a for a in alive_actors() if a.class_name == "ServeReplica:weft-test:captioner"]
 
-    (victim,) = clip_replicas()
+    (victim,) = captioner_replicas()
+    picture = {"images": [{"b64": png((255, 0, 0))}]}
     codes: list[int] = []
     done = threading.Event()
 
     def requests() -> None:
         with httpx.Client(base_url=app["url"], headers=app["client"].headers, timeout=60) as own:
             while not done.is_set():
-                answer = own.post("/v1/inference/embeddings", json={"texts": ["a red circle"]})
-                codes.append(answer.status_code)
+                codes.append(own.post("/v1/inference/caption", json=picture).status_code)
 
     loop = threading.Thread(target=requests)
     loop.start()
@@ -448,7 +451,7 @@ def test_a_killed_replica_is_replaced_and_its_failed_requests_counted(
         ray.kill(ray.get_actor(victim.name, namespace="serve"))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # until a new replica answers
-            fresh = [a for a in clip_replicas() if a.actor_id != victim.actor_id]
+            fresh = [a for a in captioner_replicas() if a.actor_id != victim.actor_id]
             if fresh and codes[-1:] == [200] and len(codes) > killed_at + 20:
                 break
             time.sleep(0.5)
@@ -787,3 +790,28 @@ def test_weft_serve_stops_and_exits_0_on_sigterm(app: dict[str, Any], tmp_path: 
             if proc.poll() is None:
                 proc.kill()
     assert code == 0, log.read_text()[-3000:]
+
+
+def test_the_clip_in_its_own_deployment_answers_as_the_one_in_the_ingress(
+    app: dict[str, Any], tmp_path: Path
+) -> None:
+    args = app["refs"] | {"clip": "serve-clip/1", "captioner": None, "diffusion": None}
+    local.start(beside(app, "apart", args | {"index": None, "clip_in_ingress": False}))
+    try:
+        body = {"texts": ["a red circle"], "images": [{"b64": png((255, 0, 0))}]}
+        answer = app["client"].post("/apart/v1/inference/embeddings", json=body)
+        assert answer.status_code == 200, answer.text
+        clip, _, _ = fetch_predictor(
+            "models:/serve-clip/1", "clip", StorageSpec(), tmp_path, inference.Embedder
+        )
+        expected = [
+            clip.embed_texts(body["texts"])[0],
+            clip.embed_images([base64.b64decode(png((255, 0, 0)))])[0],
+        ]
+        got = [d["embedding"] for d in answer.json()["data"]]
+        assert np.allclose(got, expected, atol=1e-5)
+        replicas = {a.class_name for a in alive_actors()}
+        assert "ServeReplica:apart:clip" in replicas
+        assert "ServeReplica:weft-test:clip" not in replicas  # there: in the ingress
+    finally:
+        serve.delete("apart")

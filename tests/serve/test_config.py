@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from weft.serve.app import AppArgs
 from weft.serve.local import load_config
+from weft.serve.spec import AppArgs
 from weft.specs import SpecError, parse_spec
 
 CONFIG = Path(__file__).parents[2] / "serve" / "weft.yaml"

@@ -29,12 +29,13 @@ from ray.serve.handle import DeploymentHandle
 
 from weft import storage
 from weft.models import images
-from weft.registry.versions import ModelVersion, resolve
+from weft.registry.versions import ModelVersion
 from weft.serve import keys, telemetry
-from weft.serve.deployments import Batching, ModelServer, Refused, SafetyChecker, SearchServer
+from weft.serve.deployments import LoadedModel, ModelServer, Refused, SafetyChecker, SearchServer
 from weft.serve.gate import RETRY_AFTER_S, SCOPE_FIELD, Gate, Policy, charge
 from weft.serve.search import MANIFEST, Filters, Hit, index_location
-from weft.specs import NsfwSpec, StorageSpec, _Spec, parse_spec
+from weft.serve.spec import AppArgs, Batching
+from weft.specs import StorageSpec, parse_spec
 from weft.tracking import tracking_uri
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
@@ -50,69 +51,6 @@ CPUS = {"ingress": 0.05, "model": 0.25, "search": 0.1, "safety": 0.1}
 HEALTH_CHECK_S = 5.0
 
 
-class AppArgs(_Spec):
-    """The `args` of the app in `serve/weft.yaml`: what to serve, and from where."""
-
-    clip: str = Field(default="weft-clip@champion", description="name@alias or name/version")
-    captioner: str | None = Field(default="weft-captioner@champion", description="null: none")
-    diffusion: str | None = Field(default="weft-diffusion@champion", description="null: none")
-    index: str | None = Field(
-        default=".weft/index", description="Index root (weft index --output); null: no search."
-    )
-    readable: list[str] = Field(
-        default=[], description="URI prefixes an image `uri` may name (none: only base64)."
-    )
-    keys: str | None = Field(
-        default=None,
-        description="The keys file (`weft keys add`), local or s3://; null: no authentication.",
-    )
-    batching: Batching = Field(
-        default=Batching(), description="How CLIP and captioner replicas batch requests."
-    )
-    safety: NsfwSpec | None = Field(
-        default=NsfwSpec(),
-        description="The NSFW check generated images pass before they are returned (the "
-        "curation's labels and threshold); null: none.",
-    )
-    max_body_bytes: int = Field(
-        default=16 << 20, ge=1024, description="Largest request body, whatever its encoding."
-    )
-    body_timeout_s: float = Field(
-        default=10, gt=0, description="Time for a request's whole body to arrive (else 408)."
-    )
-    timeout_s: float = Field(
-        default=60,
-        gt=0,
-        description="Time to answer a request once its body is in (else 503, Retry-After); "
-        "below the Serve config's http_options.request_timeout_s.",
-    )
-    docs: bool = Field(default=True, description="Serve /docs and /openapi.json.")
-    public_url: str | None = Field(
-        default=None,
-        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
-        description="The app's address as callers reach it (https://weft.example.com), the "
-        "base of the `image_url`s it returns; null: URLs relative to the host.",
-    )
-    pinned: dict[str, str] = Field(
-        default={},
-        description="role → version: what the aliases named when `weft serve` last deployed "
-        "(set by it; a change makes Serve roll the app to those versions).",
-    )
-
-    @property
-    def refs(self) -> dict[str, str]:
-        """role → the model reference the app serves for it."""
-        given = {"clip": self.clip, "captioner": self.captioner, "diffusion": self.diffusion}
-        return {role: ref for role, ref in given.items() if ref is not None}
-
-    def resolved(self) -> dict[str, ModelVersion]:
-        """role → the version served: the pinned one, else what the reference names now."""
-        return {
-            role: resolve(_by_number(ref, self.pinned[role]) if role in self.pinned else ref)
-            for role, ref in self.refs.items()
-        }
-
-
 def unready(spec: AppArgs, versions: dict[str, ModelVersion]) -> str | None:
     """Why the app cannot serve these versions yet (the CLIP's index is not built), if so."""
     if spec.index is None or "clip" not in versions:
@@ -121,12 +59,6 @@ def unready(spec: AppArgs, versions: dict[str, ModelVersion]) -> str | None:
     if storage.exists(where.join(MANIFEST)):
         return None
     return f"no index of {versions['clip']} at {where.uri} (weft index)"
-
-
-def _by_number(ref: str, version: str) -> str:
-    """`name@alias` (or `name/3`) as `name/<version>`."""
-    name = ref.removeprefix("models:/").split("@")[0].split("/")[0]
-    return f"{name}/{version}"
 
 
 class ImageInput(BaseModel):
@@ -292,7 +224,7 @@ class Ingress:
 
     def __init__(
         self,
-        clip: DeploymentHandle,
+        clip: DeploymentHandle | None,
         captioner: DeploymentHandle | None,
         diffusion: DeploymentHandle | None,
         search: DeploymentHandle | None,
@@ -300,12 +232,16 @@ class Ingress:
         versions: dict[str, ModelVersion],
         args: AppArgs,
     ) -> None:
-        self.models = {"clip": clip, "captioner": captioner, "diffusion": diffusion}
+        self.models: dict[str, DeploymentHandle | LoadedModel | None] = {
+            "clip": LoadedModel(versions["clip"], args.batching) if args.clip_in_ingress else clip,
+            "captioner": captioner,
+            "diffusion": diffusion,
+        }
         self.search_index = search
         self.safety = safety
         self.versions = versions
         self.args = args
-        self.readable = [storage.resolve(p) for p in args.readable]  # absolute at build
+        self.readable = [storage.resolve(p) for p in args.readable]
         self.defaults: dict[str, dict[str, Any]] = {}  # role → the version's params
         api.state.policy = Policy(
             keyring=None if args.keys is None else keys.Keyring(args.keys),
@@ -423,10 +359,10 @@ class Ingress:
     async def deployed(self) -> dict[str, Any]:
         """The versions this app serves, and its index."""
         models = {}
-        for role, handle in self.models.items():
-            if handle is not None:
+        for role, model in self.models.items():
+            if model is not None:
                 v = self.versions[role]
-                info = await self._ask(handle.describe.remote())
+                info = await self._describe(role)
                 models[role] = info | {"aliases": list(v.aliases), "run_id": v.run_id}
         index = await self._ask(self.search_index.describe.remote()) if self.search_index else None
         return {"models": models, "index": index}
@@ -464,17 +400,30 @@ class Ingress:
 
     async def _defaults(self, role: str) -> dict[str, Any]:
         if role not in self.defaults:
-            handle = self._served(self.models[role], f"{role} model (args.{role} is null)")
-            self.defaults[role] = (await self._ask(handle.describe.remote()))["params"]
+            self.defaults[role] = (await self._describe(role))["params"]
         return self.defaults[role]
+
+    def _model(self, role: str) -> DeploymentHandle | LoadedModel:
+        model = self.models[role]
+        if model is None:
+            raise HTTPException(503, f"this app serves no {role} model (args.{role} is null)")
+        return model
+
+    async def _describe(self, role: str) -> dict[str, Any]:
+        model = self._model(role)
+        if isinstance(model, LoadedModel):
+            return model.describe()
+        return cast(dict[str, Any], await self._ask(model.describe.remote()))
 
     async def _predict(
         self, role: str, columns: dict[str, list[Any]], params: dict[str, Any], field: str
     ) -> dict[str, list[Any]]:
-        handle = self._served(self.models[role], f"{role} model (args.{role} is null)")
-        result: dict[str, list[Any]] | Refused = await self._ask(
-            handle.predict.remote(columns, params)
-        )
+        model = self._model(role)
+        result: dict[str, list[Any]] | Refused
+        if isinstance(model, LoadedModel):  # in this replica: no hop
+            result = await model.predict(columns, params)
+        else:
+            result = await self._ask(model.predict.remote(columns, params))
         if isinstance(result, Refused):  # bad input the model could not use: name the field
             raise HTTPException(422, f"{field}: {result.reason}")
         return result
@@ -546,6 +495,11 @@ def build(args: dict[str, Any]) -> serve.Application:
     spec = parse_spec(AppArgs, args, "the app's args")
     versions = spec.resolved()
     env = {"runtime_env": {"env_vars": {"MLFLOW_TRACKING_URI": tracking_uri()}}}
+    absolute = {  # replicas run elsewhere, in other working directories
+        "readable": [storage.resolve(p).uri for p in spec.readable],
+        "keys": spec.keys and storage.resolve(spec.keys).uri,
+    }
+    spec = spec.model_copy(update=absolute)
 
     def model(role: str, batching: Batching | None = spec.batching) -> Any:
         if role not in versions:
@@ -566,9 +520,12 @@ def build(args: dict[str, Any]) -> serve.Application:
     if spec.safety is not None and "diffusion" in versions:
         checker = _deployment(SafetyChecker).options(ray_actor_options={"num_cpus": CPUS["safety"]})
         safety = checker.bind(spec.safety)
-    ingress = _deployment(Ingress).options(max_surge_percent=SURGE)
+    cpus = CPUS["ingress"] + (CPUS["model"] if spec.clip_in_ingress else 0)
+    ingress = _deployment(Ingress).options(
+        ray_actor_options=env | {"num_cpus": cpus}, max_surge_percent=SURGE
+    )
     return ingress.bind(
-        model("clip"),
+        None if spec.clip_in_ingress else model("clip"),
         model("captioner"),
         model("diffusion", batching=None),  # seeded images must not depend on a batch
         search,

@@ -1,10 +1,11 @@
 """The model and search deployments behind the ingress.
 
-`ModelServer` serves any registered Weft model version through the model library's
+`LoadedModel` answers with any registered Weft model version through the model library's
 inference API (`predict_columns`), batching concurrent requests that share their params into
-one call; `SearchServer` holds the index of the served CLIP version and refuses any other;
-`SafetyChecker` runs the curation's NSFW check on generated images.
-Both load what they serve once, in their constructor, from a version pinned by number.
+one call; `ModelServer` is it as a deployment of its own, and the ingress holds one in its
+own replica for the small CLIP (`args.clip_in_ingress`). `SearchServer` holds the index of
+the served CLIP version and refuses any other; `SafetyChecker` runs the curation's NSFW check
+on generated images. Each loads what it serves once, from a version pinned by number.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 from ray import serve
 
 from weft import storage
@@ -26,19 +26,10 @@ from weft.registry.artifacts import fetch_model
 from weft.registry.versions import ModelVersion
 from weft.safety import bgr, load_detector, verdict
 from weft.serve.search import Filters, Hit, SearchIndex, index_location
-from weft.specs import NsfwSpec, SpecError, StorageSpec, _Spec
+from weft.serve.spec import Batching
+from weft.specs import NsfwSpec, SpecError, StorageSpec
 
 Call = tuple[Columns, dict[str, Any]]
-
-
-class Batching(_Spec):
-    """How a model replica merges concurrent requests into one forward pass (measured:
-    README, "Serving")."""
-
-    max_size: int = Field(default=16, ge=1, le=256, description="Requests in one batch at most.")
-    wait_ms: float = Field(
-        default=1.0, ge=0, le=1000, description="How long the first request waits for company."
-    )
 
 
 @dataclass(frozen=True)
@@ -48,11 +39,11 @@ class Refused:
     reason: str
 
 
-@serve.deployment(max_ongoing_requests=32)
-class ModelServer:
-    """One model version, answering columns with params (the pyfunc's contract). With
-    `batching`, rows of concurrent calls that share their columns and params go through one
-    forward pass (not for seeded generation, whose images depend on their batch)."""
+class LoadedModel:
+    """One model version in this process, answering columns with params (the pyfunc's
+    contract). With `batching`, rows of concurrent calls that share their columns and params
+    go through one forward pass (not for seeded generation, whose images depend on their
+    batch)."""
 
     def __init__(self, version: ModelVersion, batching: Batching | None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
@@ -119,6 +110,9 @@ class ModelServer:
             return self.predictor.predict_columns(*call)
         except ValueError as err:
             return err
+
+
+ModelServer = serve.deployment(max_ongoing_requests=32)(LoadedModel)
 
 
 @serve.deployment(name="search", max_ongoing_requests=64)

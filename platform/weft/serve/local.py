@@ -22,7 +22,8 @@ from ray.serve._private import api as serve_api  # what `serve run CONFIG` deplo
 from ray.serve.schema import ApplicationStatus, ServeDeploySchema
 
 from weft import cluster
-from weft.serve.app import AppArgs, unready
+from weft.serve.app import unready
+from weft.serve.spec import AppArgs
 from weft.specs import SpecError, format_validation_error, parse_spec, read_yaml
 from weft.tracking import tracking_uri
 
