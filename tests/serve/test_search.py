@@ -4,7 +4,9 @@ answered once, by the row that matches best, and filters still apply per row."""
 from __future__ import annotations
 
 import json
+import socket
 from dataclasses import asdict
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -12,8 +14,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from weft.registry.versions import ModelVersion
+from weft.serve.deployments import SearchServer
 from weft.serve.index import write_bm25
 from weft.serve.search import ANN, BM25, ITEMS, MANIFEST, Filters, Manifest, SearchIndex
+from weft.specs import SpecError
 
 # (id, image, caption, lang, direction in the 4-d vector space)
 ROWS = [
@@ -71,3 +76,20 @@ def test_the_row_that_matches_the_words_stands_for_its_image(index: SearchIndex)
 def test_filters_apply_to_rows_before_images_are_collapsed(index: SearchIndex) -> None:
     hits = index.search(query((1.0, 0.0, 0.0, 0.0)), None, k=5, filters=Filters(lang="de"))
     assert [h.id for h in hits] == ["a-de", "d-de"]
+
+
+def test_a_search_replica_names_a_missing_index_and_a_store_that_is_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = ModelVersion("clip", "4", "run", {}, ())
+    start = SearchServer.func_or_class  # the class the deployment runs
+    with pytest.raises(SpecError, match=r"no index of clip v4 under .*: run `weft index"):
+        start(str(tmp_path / "index"), version)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{s.getsockname()[1]}"  # closed again: nothing answers
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", down)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    with pytest.raises(SpecError, match=r"index: cannot read s3://bucket/index.*cannot reach"):
+        start("s3://bucket/index", version)

@@ -126,7 +126,9 @@ class SearchServer:
         self.folder = tempfile.TemporaryDirectory(prefix="weft-index-", ignore_cleanup_errors=True)
         try:
             storage.copy_dir(location, storage.resolve(self.folder.name))
-        except (storage.StorageError, FileNotFoundError):
+        except storage.StorageError as err:
+            if not isinstance(err.__cause__, FileNotFoundError):  # the store is down or refuses
+                raise SpecError(f"index: cannot read {err}") from None
             raise SpecError(
                 f"index: no index of {version} under {root}: run "
                 f"`weft index <curated data> --model {version.name}/{version.version}`"
