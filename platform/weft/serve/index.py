@@ -2,9 +2,10 @@
 (the model loaded once per actor), written as a search index tagged with that version.
 
 An index is a folder, local or on S3, at `<output>/<model name>/v<version>`, in the format
-that its reader, `weft.serve.search`, defines. faiss was chosen by measuring (README, "Search
-index"): at 100k vectors its HNSW had the best recall at the same speed, its index file loads
-in one call, and exact search over a filtered subset (numpy) covers what HNSW filters do badly.
+that its reader, `weft.serve.search`, defines. faiss was chosen by measuring
+(docs/serving.md, "Why faiss"): at 100k vectors its HNSW had the best recall at the same
+speed, its index file loads in one call, and exact search over a filtered subset (numpy)
+covers what HNSW filters do badly.
 """
 
 from __future__ import annotations

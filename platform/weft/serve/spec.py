@@ -11,7 +11,7 @@ from weft.specs import NsfwSpec, _Spec
 
 class Batching(_Spec):
     """How a model replica merges concurrent requests into one forward pass (measured:
-    README, "Serving")."""
+    docs/serving.md)."""
 
     max_size: int = Field(default=16, ge=1, le=256, description="Requests in one batch at most.")
     wait_ms: float = Field(
