@@ -10,6 +10,7 @@ words) built for that CLIP's version, so search is measured at that size.
 
     make demo && python -m tests.perf.bench_serve [--items 100000] [--requests 300]
         [--only "embed text"] [--env RAY_SERVE_...=0 ...] [--batching 16:1]
+        [--arg clip_in_ingress=false ...]
 
 `floor` is `GET /openapi.json`, which both answer without calling a model: the cost of HTTP
 (and for Weft, Serve's proxy and the ingress replica) alone. `--env` sets Ray Serve's
@@ -209,8 +210,17 @@ def main() -> None:
     parser.add_argument(
         "--batching", default="16:1", metavar="MAX:WAIT_MS", help="The app's args.batching."
     )
+    parser.add_argument(
+        "--arg",
+        nargs="+",
+        default=[],
+        metavar="NAME=JSON",
+        help="More app args, e.g. clip_in_ingress=false.",
+    )
     args = parser.parse_args()
     os.environ.update(dict(pair.split("=", 1) for pair in args.env))
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    more = {k: json.loads(v) for k, v in (pair.split("=", 1) for pair in args.arg)}
     clip_version = resolve("weft-clip@champion")
     with tempfile.TemporaryDirectory() as tmp:
         folders: dict[str, Path] = {}
@@ -237,7 +247,8 @@ def main() -> None:
                 "batching": dict(
                     zip(("max_size", "wait_ms"), args.batching.split(":"), strict=True)
                 ),
-            },
+            }
+            | more,
             # as serve/weft.yaml: no per-request access log lines shipped to the driver
             "logging_config": {"enable_access_log": False},
         }
