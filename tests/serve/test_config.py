@@ -20,7 +20,7 @@ def test_the_shipped_config_passes_rays_schema_and_the_apps_args() -> None:
     assert set(args.refs) == {"clip", "captioner", "diffusion"}
     assert args.batching.max_size == 16 and args.batching.wait_ms == 1
     names = {d.name for d in app.deployments}
-    assert names == {"ingress", "clip", "captioner", "diffusion", "search", "safety"}
+    assert names == args.deployments() == {"ingress", "captioner", "diffusion", "search", "safety"}
 
 
 def test_the_shipped_config_bounds_every_deployment_and_answers_before_the_proxy_gives_up() -> None:
@@ -53,3 +53,15 @@ def test_a_config_ray_cannot_read_is_refused_naming_the_file(tmp_path: Path) -> 
     bad.write_text("applications:\n  - name: weft\n    import_path: 7\n    route_prefix: 3\n")
     with pytest.raises(SpecError, match=r"bad\.yaml"):
         load_config(bad)
+
+
+def test_a_deployment_the_app_does_not_make_is_refused_naming_it(tmp_path: Path) -> None:
+    config = CONFIG.read_text()
+    bad = tmp_path / "clip.yaml"  # the CLIP runs in the ingress: no `clip` deployment
+    bad.write_text(config.replace("      - name: search\n", "      - name: clip\n"))
+    with pytest.raises(SpecError, match=r"applications\.0\.deployments\.\d\.name: clip is not"):
+        load_config(bad)
+    apart = tmp_path / "apart.yaml"
+    apart.write_text(bad.read_text().replace("clip_in_ingress: true", "clip_in_ingress: false"))
+    (app,) = load_config(apart).applications
+    assert "clip" in {d.name for d in app.deployments}

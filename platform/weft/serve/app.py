@@ -501,8 +501,10 @@ def build(args: dict[str, Any]) -> serve.Application:
     }
     spec = spec.model_copy(update=absolute)
 
+    made = spec.deployments()
+
     def model(role: str, batching: Batching | None = spec.batching) -> Any:
-        if role not in versions:
+        if role not in made:
             return None
         server = _deployment(ModelServer).options(
             name=role, ray_actor_options=env | {"num_cpus": CPUS["model"]}, max_surge_percent=SURGE
@@ -510,14 +512,16 @@ def build(args: dict[str, Any]) -> serve.Application:
         return server.bind(versions[role], batching)
 
     search = None
-    if spec.index is not None:
+    if "search" in made:
+        assert spec.index is not None
         root = storage.resolve(spec.index).uri  # absolute: replicas run elsewhere
         searcher = _deployment(SearchServer).options(
             ray_actor_options=env | {"num_cpus": CPUS["search"]}, max_surge_percent=SURGE
         )
         search = searcher.bind(root, versions["clip"])
     safety = None
-    if spec.safety is not None and "diffusion" in versions:
+    if "safety" in made:
+        assert spec.safety is not None
         checker = _deployment(SafetyChecker).options(ray_actor_options={"num_cpus": CPUS["safety"]})
         safety = checker.bind(spec.safety)
     cpus = CPUS["ingress"] + (CPUS["model"] if spec.clip_in_ingress else 0)
@@ -525,7 +529,7 @@ def build(args: dict[str, Any]) -> serve.Application:
         ray_actor_options=env | {"num_cpus": cpus}, max_surge_percent=SURGE
     )
     return ingress.bind(
-        None if spec.clip_in_ingress else model("clip"),
+        model("clip"),
         model("captioner"),
         model("diffusion", batching=None),  # seeded images must not depend on a batch
         search,

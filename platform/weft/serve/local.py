@@ -33,12 +33,25 @@ BUILDER = "weft.serve.app:build"
 
 
 def load_config(path: Path) -> ServeDeploySchema:
-    """A Serve config file, validated by Ray's own schema; errors name the field."""
+    """A Serve config file, validated by Ray's own schema and, for Weft's apps, by the app's
+    args (a deployment the app does not make for them is named); errors name the field."""
     data = read_yaml(path)
     try:
-        return ServeDeploySchema.model_validate(data)
+        config = ServeDeploySchema.model_validate(data)
     except ValidationError as err:
         raise SpecError(format_validation_error(str(path), err)) from None
+    for i, app in enumerate(config.applications):
+        if app.import_path != BUILDER:
+            continue
+        where = f"{path}: applications.{i}"
+        made = parse_spec(AppArgs, app.args or {}, f"{where}.args").deployments()
+        for j, deployment in enumerate(app.deployments):
+            if deployment.name not in made:
+                raise SpecError(
+                    f"{where}.deployments.{j}.name: {deployment.name} is not a deployment of "
+                    f"this app with these args (it makes {', '.join(sorted(made))})"
+                )
+    return config
 
 
 def start(config: ServeDeploySchema, port: int | None = None) -> list[str]:

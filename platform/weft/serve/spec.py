@@ -80,6 +80,14 @@ class AppArgs(_Spec):
         given = {"clip": self.clip, "captioner": self.captioner, "diffusion": self.diffusion}
         return {role: ref for role, ref in given.items() if ref is not None}
 
+    def deployments(self) -> set[str]:
+        """The deployments the app makes for these args: what a Serve config's
+        `deployments` may name."""
+        models = {r for r in self.refs if not (r == "clip" and self.clip_in_ingress)}
+        search = {"search"} if self.index is not None else set()
+        safety = {"safety"} if self.safety is not None and self.diffusion is not None else set()
+        return {"ingress"} | models | search | safety
+
     def resolved(self) -> dict[str, ModelVersion]:
         """role → the version served: the pinned one, else what the reference names now."""
         return {
