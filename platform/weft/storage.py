@@ -26,6 +26,11 @@ from weft.specs import StorageSpec
 class StorageError(RuntimeError):
     """Object storage refused or could not find something; the message names the URI."""
 
+    @property
+    def missing(self) -> bool:
+        """Whether the thing is not there (rather than the store refusing or not answering)."""
+        return isinstance(self.__cause__, FileNotFoundError)
+
 
 @dataclass(frozen=True)
 class Location:
@@ -188,10 +193,10 @@ def read_bounded(loc: Location, limit: int) -> bytes:
     """The whole file if it holds at most `limit` bytes, reading no more than `limit + 1`;
     else TooLarge."""
     with storage_errors(loc.uri), loc.fs.open_input_stream(loc.path) as f:
-        data = f.read(limit + 1)
+        data: bytes = f.read(limit + 1)
     if len(data) > limit:
         raise TooLarge(f"{loc.uri}: over {limit} bytes")
-    return bytes(data)
+    return data
 
 
 def copy_dir(src: Location, dst: Location) -> Location:

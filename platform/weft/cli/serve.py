@@ -33,16 +33,13 @@ def serve_command(
     with user_errors():
         deployed = local.load_config(config)
         cluster.connect()
-        # after Ray's start, whose C++ core installs a SIGTERM handler that aborts (SIGABRT)
-        signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            urls = local.start(deployed, port)
-        except KeyboardInterrupt:
-            local.stop()
-            return
-    for url in urls:
-        console.print(f"serving {url} (OpenAPI: {url.rstrip('/')}/docs); Ctrl-C stops it")
+    # after Ray's start, whose C++ core installs a SIGTERM handler that aborts (SIGABRT)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
+        with user_errors():
+            urls = local.start(deployed, port)
+        for url in urls:
+            console.print(f"serving {url} (OpenAPI: {url.rstrip('/')}/docs); Ctrl-C stops it")
         while True:
             time.sleep(follow or 3600)
             if not follow:

@@ -465,9 +465,8 @@ class Ingress:
             return await asyncio.to_thread(storage.read_bounded, location, MAX_IMAGE_BYTES)
         except storage.TooLarge:
             raise HTTPException(413, f"{field}: over {MAX_IMAGE_BYTES >> 20} MiB") from None
-        except (storage.StorageError, OSError) as err:
-            missing = isinstance(err.__cause__ or err, FileNotFoundError)
-            why = "no such file or object" if missing else "it cannot be read"
+        except storage.StorageError as err:
+            why = "no such file or object" if err.missing else "it cannot be read"
             raise HTTPException(422, f"{field}: {uri}: {why}") from None
 
     def _readable(self, uri: str, field: str) -> storage.Location:
@@ -498,6 +497,7 @@ def build(args: dict[str, Any]) -> serve.Application:
     absolute = {  # replicas run elsewhere, in other working directories
         "readable": [storage.resolve(p).uri for p in spec.readable],
         "keys": spec.keys and storage.resolve(spec.keys).uri,
+        "index": spec.index and storage.resolve(spec.index).uri,
     }
     spec = spec.model_copy(update=absolute)
 
@@ -514,11 +514,10 @@ def build(args: dict[str, Any]) -> serve.Application:
     search = None
     if "search" in made:
         assert spec.index is not None
-        root = storage.resolve(spec.index).uri  # absolute: replicas run elsewhere
         searcher = _deployment(SearchServer).options(
             ray_actor_options=env | {"num_cpus": CPUS["search"]}, max_surge_percent=SURGE
         )
-        search = searcher.bind(root, versions["clip"])
+        search = searcher.bind(spec.index, versions["clip"])
     safety = None
     if "safety" in made:
         assert spec.safety is not None

@@ -127,7 +127,7 @@ class SearchServer:
         try:
             storage.copy_dir(location, storage.resolve(self.folder.name))
         except storage.StorageError as err:
-            if not isinstance(err.__cause__, FileNotFoundError):  # the store is down or refuses
+            if not err.missing:  # the store is down or refuses
                 raise SpecError(f"index: cannot read {err}") from None
             raise SpecError(
                 f"index: no index of {version} under {root}: run "

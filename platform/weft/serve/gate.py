@@ -79,7 +79,6 @@ def charge(scope: Scope, cost: float) -> None:
     """Spend a request's cost beyond the unit the gate took (a route calls it once the body
     is parsed and the work it asks for is known); over the key's rate a Refusal (429)."""
     entry: keys.KeyEntry | None = scope.get("state", {}).get("key")
-    policy: Policy = scope["app"].state.policy
     if entry is None or cost <= 1:
         return
     if cost > entry.per_minute:  # waiting would not help
@@ -88,7 +87,7 @@ def charge(scope: Scope, cost: float) -> None:
             f"key {entry.name}: this request costs {cost:g} units, more than the key's "
             f"{entry.per_minute} a minute; split it",
         )
-    _spend(policy, entry, cost - 1)
+    _spend(scope["app"].state.policy, entry, cost - 1)
 
 
 class Gate:
