@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,10 @@ def _rank_gradients(
         torch.save((loss.detach(), mine_image.grad, mine_text.grad), f"{store}.rank{rank}")
     finally:
         torch.distributed.destroy_process_group()
+    # torch 2.13's functional collectives leave a C++ thread behind that aborts the
+    # interpreter's exit about one time in ten (SIGABRT, "terminate called without an active
+    # exception"). The results are on disk: leave without running the exit handlers.
+    os._exit(0)
 
 
 def test_the_loss_gathers_negatives_across_workers_with_gradients(tmp_path: Path) -> None:
