@@ -4,11 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: setup test-data demo quality test lint unit bench clean
-# Real images and their names (image near-dup tests, the emoji corpus): Debian's emoji font,
-# CLDR's names and keywords, and Unicode's emoji groups.
+# Real images and their names (image near-dup tests, the corpora of weft.data): Debian's emoji
+# font, CLDR's names and keywords, Unicode's emoji groups and names, openclipart's drawings
+# (PNG and SVG) and the Symbola font.
 EMOJI_FONT := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 CLDR_NAMES := /usr/share/unicode/cldr/common/annotations/en.xml
 EMOJI_TEST := /usr/share/unicode/emoji/emoji-test.txt
+CLIPART_PNG := /usr/share/openclipart/png
+CLIPART_SVG := /usr/share/openclipart/svg
+SYMBOLA := /usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz
 
 $(BIN)/.weft-installed: pyproject.toml
@@ -20,10 +24,11 @@ $(BIN)/.weft-installed: pyproject.toml
 
 setup: $(BIN)/.weft-installed
 
-$(EMOJI_FONT) $(CLDR_NAMES) $(EMOJI_TEST):
-	apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-noto-color-emoji unicode-cldr-core unicode-data
+$(EMOJI_FONT) $(CLDR_NAMES) $(EMOJI_TEST) $(CLIPART_PNG) $(CLIPART_SVG) $(SYMBOLA):
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-noto-color-emoji \
+		unicode-cldr-core unicode-data openclipart-png openclipart-svg fonts-symbola
 
-test-data: $(EMOJI_FONT) $(CLDR_NAMES) $(EMOJI_TEST)
+test-data: $(EMOJI_FONT) $(CLDR_NAMES) $(EMOJI_TEST) $(CLIPART_PNG) $(CLIPART_SVG) $(SYMBOLA)
 
 $(FASHION_MNIST):
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends dataset-fashion-mnist

@@ -84,7 +84,7 @@ def test_every_language_is_captioned_and_each_emoji_is_in_english(
     corpus: tuple[Manifest, list[dict[str, Any]]],
 ) -> None:
     manifest, records = corpus
-    assert manifest.languages == list(LANGUAGES)
+    assert manifest.about["languages"] == list(LANGUAGES)
     by_language = defaultdict(int)
     for r in records:
         by_language[r["language"]] += 1
@@ -92,8 +92,8 @@ def test_every_language_is_captioned_and_each_emoji_is_in_english(
     assert min(by_language.values()) > 300
     english = {r["emoji"] for r in records if r["language"] == "en"}
     assert english == {r["emoji"] for r in records}
-    assert sum(manifest.emoji.values()) == len(english) > 3000
-    assert manifest.emoji["heldout"] > 150 and manifest.emoji["test"] > 150
+    assert sum(manifest.items.values()) == len(english) > 3000
+    assert manifest.items["heldout"] > 150 and manifest.items["test"] > 150
 
 
 def test_a_missing_package_and_bad_options_are_named(

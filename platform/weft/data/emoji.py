@@ -16,20 +16,18 @@ caption language; this module holds that format, which weft.quality reads.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import io
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from weft import storage
-from weft.curate.shards import tar_shard
+from weft.data.corpus import Manifest, check_percents, hashed, require, split_of, write_shards
 from weft.specs import SpecError, StorageSpec
 
 FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
@@ -48,7 +46,6 @@ HELD_OUT = (
     "face-hand", "cat-face", "animal-bird", "plant-flower", "food-fruit", "food-sweet",
     "transport-air", "sky & weather", "sport", "musical-instrument", "office", "tool",
 )  # fmt: skip
-SPLITS = ("train", "val", "test", "heldout")
 SKIN_TONES = range(0x1F3FB, 0x1F400)
 GENDER_SIGNS = ("\u200d\u2640\ufe0f", "\u200d\u2642\ufe0f", "\u200d\u2640", "\u200d\u2642")
 # Gendered people drawn as the neutral one, for the base.
@@ -78,16 +75,10 @@ def base_of(chars: str) -> str:
     return "".join(NEUTRAL.get(c, c) for c in kept)
 
 
-def _require(*paths: Path) -> None:
-    for path in paths:
-        if not path.exists():
-            raise SpecError(f"{path} is missing: apt-get install {PACKAGES[path]}")
-
-
 @cache
 def catalogue() -> tuple[Emoji, ...]:
     """Every fully-qualified emoji of emoji-test.txt, in its order."""
-    _require(EMOJI_TEST)
+    require(PACKAGES, EMOJI_TEST)
     group = subgroup = ""
     found = []
     for line in EMOJI_TEST.read_text(encoding="utf-8").splitlines():
@@ -115,7 +106,7 @@ class Annotation:
 def cldr_annotations(language: str) -> dict[str, Annotation]:
     """CLDR's names and keywords in `language`, by emoji (without variation selectors), the
     variants' (annotationsDerived) included."""
-    _require(CLDR)
+    require(PACKAGES, CLDR)
     names: dict[str, str] = {}
     words: dict[str, tuple[str, ...]] = {}
     for folder in ("annotations", "annotationsDerived"):
@@ -146,37 +137,8 @@ def render(chars: str) -> Image.Image:
 
 @cache
 def font() -> ImageFont.FreeTypeFont:
-    _require(FONT)
+    require(PACKAGES, FONT)
     return ImageFont.truetype(str(FONT), STRIKE)
-
-
-def _hashed(text: str) -> int:
-    """A stable number for `text`, the same on every run and machine."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest())
-
-
-def split_of(emoji: Emoji, val_percent: int, test_percent: int) -> str:
-    """`heldout` for a held-out subgroup, else train, val or test by a hash of the base."""
-    if emoji.subgroup in HELD_OUT:
-        return "heldout"
-    slot = _hashed(emoji.base) % 100
-    return (
-        "test" if slot < test_percent else "val" if slot < test_percent + val_percent else "train"
-    )
-
-
-@dataclass
-class Manifest:
-    """What `write_corpus` wrote: records per split, and what it skipped and why."""
-
-    records: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
-    emoji: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
-    skipped: dict[str, int] = field(default_factory=dict)
-    languages: list[str] = field(default_factory=list)
-    held_out: list[str] = field(default_factory=lambda: list(HELD_OUT))
-
-    def skip(self, reason: str) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
 def caption(annotation: Annotation) -> str:
@@ -223,7 +185,7 @@ def captioned_in(emoji: Emoji, languages: list[str], per_emoji: int) -> list[str
     """English and `per_emoji - 1` other languages, chosen by a hash of the emoji, so every
     language is trained on and each image appears a few times, not once per language."""
     others = languages[1:]
-    start = _hashed(emoji.chars)
+    start = hashed(emoji.chars)
     return [languages[0], *(others[(start + i) % len(others)] for i in range(per_emoji - 1))]
 
 
@@ -248,8 +210,8 @@ def records(
         if png is None:
             manifest.skip("not_drawn")
             continue
-        split = split_of(emoji, val_percent, test_percent)
-        manifest.emoji[split] += 1
+        split = split_of(emoji.base, emoji.subgroup in HELD_OUT, val_percent, test_percent)
+        manifest.items[split] += 1
         meta = {
             "emoji": emoji.chars,
             "base": emoji.base,
@@ -265,7 +227,6 @@ def records(
             if cp not in named[lang]:
                 continue
             body = meta | {"caption": caption(named[lang][cp]), "language": lang}
-            manifest.records[split] += 1
             yield split, key(emoji.chars, lang), {"png": png, "json": json.dumps(body).encode()}
 
 
@@ -279,34 +240,12 @@ def write_corpus(
     shard_records: int = 2000,
     storage_spec: StorageSpec | None = None,
 ) -> Manifest:
-    """Write `<out>/<split>/shard-NNNNN.tar` (WebDataset: key.png + key.json, the caption in
-    `caption`) and `<out>/manifest.json`; the manifest."""
+    """Write the corpus under `out` (`weft.data.corpus`: WebDataset shards per split, key.png
+    + key.json); the manifest, which names the languages and the held-out subgroups."""
     languages = list(dict.fromkeys(["en", *languages]))
     if not 1 <= per_emoji <= len(languages):
         raise SpecError(f"per_emoji: between 1 and the {len(languages)} languages")
-    if not 0 <= val_percent + test_percent < 100:
-        raise SpecError("val_percent + test_percent: must leave a training split")
-    root = storage.resolve(out, storage_spec)
-    manifest = Manifest(languages=languages)
-    shards: dict[str, list[tuple[str, dict[str, bytes]]]] = {s: [] for s in SPLITS}
-    written = dict.fromkeys(SPLITS, 0)
-
-    def flush(split: str) -> None:
-        storage.write_bytes(
-            root.join(split, f"shard-{written[split]:05d}.tar"), tar_shard(shards[split])
-        )
-        written[split] += 1
-        shards[split] = []
-
-    for part in SPLITS:
-        storage.delete(root.join(part))
+    check_percents(val_percent, test_percent)
+    manifest = Manifest("emoji", about={"languages": languages, "held_out": list(HELD_OUT)})
     chosen = records(languages, per_emoji, size, val_percent, test_percent, manifest)
-    for split, key, parts in chosen:
-        shards[split].append((key, parts))
-        if len(shards[split]) == shard_records:
-            flush(split)
-    for split in SPLITS:
-        if shards[split]:
-            flush(split)
-    storage.write_bytes(root.join("manifest.json"), json.dumps(asdict(manifest), indent=2).encode())
-    return manifest
+    return write_shards(out, chosen, manifest, shard_records, storage_spec)
