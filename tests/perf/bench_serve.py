@@ -46,8 +46,8 @@ from ray.serve.schema import ServeDeploySchema
 from weft.models import inference
 from weft.registry.artifacts import fetch_model
 from weft.registry.versions import resolve
-from weft.serve import local
-from weft.serve.index import write_bm25
+from weft.serve import lexical, local
+from weft.serve.lexical import Analyzers
 from weft.serve.search import ANN, BM25, ITEMS, MANIFEST, Manifest, index_location
 from weft.specs import StorageSpec
 
@@ -94,13 +94,14 @@ def synthetic_index(folder: Path, model: str, version: str, dim: int, n: int) ->
     vectors = centres[rng.integers(0, 500, n)] + 0.4 * rng.standard_normal((n, dim))
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
     captions = [" ".join(rng.choice(WORDS, 7)) for _ in range(n)]
+    langs = rng.choice(["en", "de", "fr"], n).tolist()
     thumb = png((128, 128, 128))
     (folder / ITEMS).mkdir(parents=True)
     table = pa.table(
         {
             "id": [f"{i:032x}" for i in range(n)],
             "caption": captions,
-            "lang": rng.choice(["en", "de", "fr"], n).tolist(),
+            "lang": langs,
             "nsfw_score": np.zeros(n, np.float32),
             "nsfw": np.zeros(n, bool),
             "source_uri": [f"s3://bench/shard-{i // 1000:05d}.tar" for i in range(n)],
@@ -114,8 +115,9 @@ def synthetic_index(folder: Path, model: str, version: str, dim: int, n: int) ->
     ann.hnsw.efConstruction = 80
     ann.add(vectors)
     faiss.write_index(ann, str(folder / ANN))
-    write_bm25(captions, folder / BM25)
-    manifest = Manifest(model, version, dim, n, "synthetic", "", 16, 64, 0.0)
+    lexical.write(captions, langs, folder / BM25)
+    analyzers = Analyzers.PER_LANGUAGE
+    manifest = Manifest(model, version, dim, n, "synthetic", "", 16, 64, 0.0, analyzers)
     (folder / MANIFEST).write_text(json.dumps(asdict(manifest)))
 
 

@@ -15,8 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from weft.registry.versions import ModelVersion
+from weft.serve import lexical
 from weft.serve.deployments import SearchServer
-from weft.serve.index import write_bm25
+from weft.serve.lexical import Analyzers
 from weft.serve.search import ANN, BM25, ITEMS, MANIFEST, Filters, Manifest, SearchIndex
 from weft.specs import SpecError
 
@@ -52,8 +53,8 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> SearchIndex:
     ann = faiss.IndexHNSWFlat(4, 8, faiss.METRIC_INNER_PRODUCT)
     ann.add(vectors)
     faiss.write_index(ann, str(folder / ANN))
-    write_bm25([r[2] for r in ROWS], folder / BM25)
-    manifest = Manifest("clip", "1", 4, len(ROWS), "test", "", 8, 16, 0.0)
+    lexical.write([r[2] for r in ROWS], [r[3] for r in ROWS], folder / BM25)
+    manifest = Manifest("clip", "1", 4, len(ROWS), "test", "", 8, 16, 0.0, Analyzers.PER_LANGUAGE)
     (folder / MANIFEST).write_text(json.dumps(asdict(manifest)))
     return SearchIndex(folder)
 

@@ -32,6 +32,7 @@ from weft.models import images
 from weft.registry.versions import ModelVersion
 from weft.serve import keys, telemetry
 from weft.serve.deployments import LoadedModel, ModelServer, Refused, SafetyChecker, SearchServer
+from weft.serve.fusion import Fusion
 from weft.serve.gate import RETRY_AFTER_S, SCOPE_FIELD, Gate, Policy, charge
 from weft.serve.search import MANIFEST, Filters, Hit, index_location
 from weft.serve.spec import AppArgs, Batching
@@ -116,6 +117,11 @@ class SearchRequest(BaseModel):
     filters: SearchFilters = SearchFilters()
     hybrid: float = Field(
         default=0.3, ge=0, le=1, description="BM25's share of the score (text queries)."
+    )
+    fusion: Fusion = Field(
+        default=Fusion.WEIGHTED,
+        description="How the vector and BM25 sides combine: `weighted` scores, or `rrf` "
+        "(reciprocal ranks, each side weighted by its share).",
     )
 
     @model_validator(mode="after")
@@ -302,6 +308,7 @@ class Ingress:
                 body.k,
                 Filters(**body.filters.model_dump()),
                 body.hybrid if body.text is not None else 0.0,
+                body.fusion,
             )
         )
         v = self.versions["clip"]

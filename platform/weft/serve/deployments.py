@@ -25,6 +25,7 @@ from weft.models.inference import Columns
 from weft.registry.artifacts import fetch_model
 from weft.registry.versions import ModelVersion
 from weft.safety import bgr, load_detector, verdict
+from weft.serve.fusion import Fusion
 from weft.serve.search import Filters, Hit, SearchIndex, index_location
 from weft.serve.spec import Batching
 from weft.specs import NsfwSpec, SpecError, StorageSpec
@@ -146,9 +147,15 @@ class SearchServer:
         return {"model": m.model, "version": m.version, "count": m.count, "data": m.data}
 
     def search(
-        self, vector: np.ndarray, text: str | None, k: int, filters: Filters, hybrid: float
+        self,
+        vector: np.ndarray,
+        text: str | None,
+        k: int,
+        filters: Filters,
+        hybrid: float,
+        fusion: Fusion,
     ) -> list[Hit]:
-        return self.index.search(vector, text, k, filters, hybrid)
+        return self.index.search(vector, text, k, filters, hybrid, fusion)
 
     def thumbnail(self, item: str) -> bytes | None:
         return self.index.thumbnail(item)

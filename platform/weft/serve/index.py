@@ -23,7 +23,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import ray
-import tantivy
 from PIL import Image
 from pydantic import Field
 
@@ -32,13 +31,14 @@ from weft.curate.dataset import curated
 from weft.models import inference
 from weft.registry.artifacts import fetch_model
 from weft.registry.versions import resolve
+from weft.serve import lexical
+from weft.serve.lexical import Analyzers
 from weft.serve.search import (
     ANN,
     BM25,
     ITEMS,
     MANIFEST,
     Manifest,
-    bm25_schema,
     index_location,
     items_schema,
     read_items,
@@ -88,9 +88,9 @@ def build(spec: IndexSpec) -> tuple[Manifest, str]:
             raise SpecError(f"model: {version} is a {clip.kind} model, not a CLIP")
         folder = Path(tmp, "index")
         _embedded(spec, inference.packed(model_dir)).write_parquet(str(folder / ITEMS))
-        vectors, captions = _read_items(folder)
+        vectors, captions, langs = _read_items(folder)
         _write_ann(vectors, folder / ANN, spec)
-        write_bm25(captions, folder / BM25)
+        lexical.write(captions, langs, folder / BM25)
         manifest = Manifest(
             model=version.name,
             version=version.version,
@@ -101,6 +101,7 @@ def build(spec: IndexSpec) -> tuple[Manifest, str]:
             hnsw_m=spec.hnsw_m,
             ef_search=spec.ef_search,
             seconds=round(time.perf_counter() - start, 2),
+            analyzers=Analyzers.PER_LANGUAGE,
         )
         (folder / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2))
         storage.copy_dir(storage.resolve(str(folder)), out)
@@ -165,11 +166,12 @@ def _thumbnail(data: bytes, side: int) -> bytes:
     return out.getvalue()
 
 
-def _read_items(folder: Path) -> tuple[np.ndarray, list[str]]:
-    table = read_items(folder, ["vector", "caption"])
+def _read_items(folder: Path) -> tuple[np.ndarray, list[str], list[str]]:
+    table = read_items(folder, ["vector", "caption", "lang"])
     vectors = table["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
     dim = table.schema.field("vector").type.list_size
-    return vectors.reshape(-1, dim).astype(np.float32), table["caption"].to_pylist()
+    vectors = vectors.reshape(-1, dim).astype(np.float32)
+    return vectors, table["caption"].to_pylist(), table["lang"].to_pylist()
 
 
 def _write_ann(vectors: np.ndarray, path: Path, spec: IndexSpec) -> None:
@@ -177,12 +179,3 @@ def _write_ann(vectors: np.ndarray, path: Path, spec: IndexSpec) -> None:
     ann.hnsw.efConstruction = spec.ef_construction
     ann.add(vectors)
     faiss.write_index(ann, str(path))
-
-
-def write_bm25(captions: list[str], path: Path) -> None:
-    path.mkdir(parents=True)
-    writer = tantivy.Index(bm25_schema(), path=str(path)).writer()
-    for row, caption in enumerate(captions):
-        writer.add_document(tantivy.Document(caption=caption or "", row=row))
-    writer.commit()
-    writer.wait_merging_threads()

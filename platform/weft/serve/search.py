@@ -12,8 +12,8 @@ An index is a folder, at `index_location(...)`:
                     (rows of one image, such as its captions in several languages, share
                     it), vector, thumbnail
     vectors.faiss   an HNSW graph over the unit vectors (inner product = cosine)
-    bm25/           a tantivy index over the captions (`bm25_schema`), each document
-                    holding its row
+    bm25/           a tantivy index over the captions, each analysed by its language
+                    (`weft.serve.lexical`), each document holding its row
 
 Rows are numbered in the order of `items/` (its files sorted by name), which both indexes
 use.
@@ -21,14 +21,14 @@ use.
 Without filters the vector candidates come from the HNSW graph; with filters, from an exact
 search over the rows that pass them (HNSW with a filter loses recall when the filter keeps
 few rows), so a filter never returns fewer than `k` hits while `k` rows match it. Each hit's
-score is `(1 - hybrid) * cosine + hybrid * bm25 / max bm25`, and carries both parts. Rows of
-one image (its captions in several languages) are answered once, by the best-scoring row.
+score fuses both sides (`weft.serve.fusion`: weighted scores or reciprocal ranks) and carries
+both parts. Rows of one image (its captions in several languages) are answered once, by the
+best-scoring row.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +36,11 @@ import faiss
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
-import tantivy
 
 from weft import storage
 from weft.registry.versions import ModelVersion
+from weft.serve.fusion import Fusion, fuse
+from weft.serve.lexical import Analyzers, Lexical
 from weft.specs import SpecError, StorageSpec
 
 MANIFEST = "manifest.json"
@@ -47,9 +48,6 @@ ITEMS, ANN, BM25 = "items", "vectors.faiss", "bm25"
 
 # Candidates gathered from each side before the hybrid score ranks them.
 DEPTH = 64
-# A filter keeping at most this many rows is handed to BM25 as a set of rows; a wider one
-# filters BM25's ranked list instead.
-ROW_SET = 10_000
 
 
 @dataclass(frozen=True)
@@ -65,11 +63,13 @@ class Manifest:
     hnsw_m: int
     ef_search: int
     seconds: float
+    analyzers: Analyzers = Analyzers.PLAIN  # how bm25/ analyses captions (weft.serve.lexical)
 
     @classmethod
     def read(cls, directory: Path) -> Manifest:
         try:
-            return cls(**json.loads((directory / MANIFEST).read_text()))
+            fields = json.loads((directory / MANIFEST).read_text())
+            return cls(**fields | {"analyzers": Analyzers(fields.get("analyzers", "plain"))})
         except (OSError, ValueError, TypeError) as err:
             raise SpecError(f"{directory}: not a Weft search index ({err})") from None
 
@@ -101,14 +101,6 @@ def read_items(folder: Path, columns: list[str]) -> pa.Table:
     """`columns` of the index's items, in row order."""
     files = sorted(str(p) for p in (folder / ITEMS).glob("*.parquet"))
     return pads.dataset(files, format="parquet").to_table(columns=columns)
-
-
-def bm25_schema() -> tantivy.Schema:
-    """Captions, tokenised for BM25, and each caption's row."""
-    builder = tantivy.SchemaBuilder()
-    builder.add_text_field("caption", stored=False)
-    builder.add_integer_field("row", stored=True, indexed=True, fast=True)
-    return builder.build()
 
 
 @dataclass(frozen=True)
@@ -159,8 +151,7 @@ class SearchIndex:
         faiss.ParameterSpace().set_index_parameter(
             self.ann, "efSearch", max(self.manifest.ef_search, DEPTH)
         )
-        self.bm25 = tantivy.Index.open(str(folder / BM25))
-        self.schema = bm25_schema()
+        self.bm25 = Lexical(folder / BM25, self.manifest.analyzers)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -177,24 +168,26 @@ class SearchIndex:
         k: int,
         filters: Filters = Filters(),
         hybrid: float = 0.0,
+        fusion: Fusion = Fusion.WEIGHTED,
     ) -> list[Hit]:
-        """The `k` best images whose rows pass `filters`, by the hybrid score; an image with
-        several rows (captions) is answered once, by its best row."""
+        """The `k` best images whose rows pass `filters`, by the hybrid score (`fusion`:
+        weighted scores or reciprocal ranks, BM25's share `hybrid`); an image with several
+        rows (captions) is answered once, by its best row."""
         allowed = self._allowed(filters)
         depth = max(DEPTH, 4 * k) * self.copies
         candidates = set(self._nearest(vector, depth, allowed))
-        lexical = self._bm25(text, depth, allowed) if text and hybrid > 0 else {}
+        lexical = self.bm25.search(text, depth, allowed) if text and hybrid > 0 else {}
         rows = np.array(sorted(candidates | set(lexical)), dtype=np.int64)
         if not len(rows):
             return []
         cosine = self.vectors[rows] @ vector.astype(np.float32)
         top = max(lexical.values(), default=0.0) or 1.0
         bm25 = np.array([lexical.get(int(r), 0.0) / top for r in rows])
-        score = (1 - hybrid) * cosine + hybrid * bm25
-        order = np.argsort(-score, kind="stable")
-        first = np.unique(self.images[rows[order]], return_index=True)[1]  # best row per image
-        best = order[np.sort(first)][:k]
-        return [self._hit(int(rows[i]), score[i], cosine[i], bm25[i]) for i in best]
+        answered, score = fuse(self.images[rows], cosine, bm25, hybrid, fusion)
+        return [
+            self._hit(int(rows[i]), s, cosine[i], bm25[i])
+            for i, s in zip(answered[:k], score[:k], strict=True)
+        ]
 
     def _allowed(self, filters: Filters) -> np.ndarray | None:
         """The rows that pass the filters (None: every row)."""
@@ -217,35 +210,6 @@ class SearchIndex:
         scores = self.vectors[allowed] @ vector.astype(np.float32)
         best = np.argpartition(-scores, depth)[:depth]
         return [int(r) for r in allowed[best]]
-
-    def _bm25(self, text: str, depth: int, allowed: np.ndarray | None) -> dict[int, float]:
-        """row → BM25 score of the best `depth` rows (that pass the filters) for the words
-        of `text`, each an optional term (no query syntax: user text is never parsed)."""
-        words = re.findall(r"\w+", text.lower())
-        if not words:
-            return {}
-        terms = [
-            (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "caption", w))
-            for w in dict.fromkeys(words)
-        ]
-        query = tantivy.Query.boolean_query(terms)
-        if allowed is not None and len(allowed) <= ROW_SET:
-            rows = tantivy.Query.term_set_query(self.schema, "row", [int(r) for r in allowed])
-            query = tantivy.Query.boolean_query(
-                [(tantivy.Occur.Must, query), (tantivy.Occur.Must, rows)]
-            )
-            allowed = None
-        searcher = self.bm25.searcher()
-        keep = None if allowed is None else set(allowed.tolist())
-        limit = depth
-        while True:
-            found = searcher.search(query, limit)
-            scored = {int(searcher.doc(a)["row"][0]): s for s, a in found.hits}
-            if keep is not None:
-                scored = {r: s for r, s in scored.items() if r in keep}
-            if len(scored) >= depth or len(found.hits) < limit:
-                return dict(list(scored.items())[:depth])
-            limit *= 4
 
     def _hit(self, row: int, score: float, cosine: float, bm25: float) -> Hit:
         lang = self.langs[row]
