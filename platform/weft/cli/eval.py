@@ -69,9 +69,9 @@ def eval_retrieval(
     ),
     experiment: Annotated[str, typer.Option(help="The MLflow experiment.")] = "weft-quality",
 ) -> str:
-    """Precision@k and recall@k of the gold queries against the model's search index:
-    vector-only and hybrid text search, and image→image; a report with the worst queries'
-    top k as thumbnails."""
+    """Precision@k and recall@k of the gold queries against the model's search index, per
+    half (dev, test): vector-only text search, the weighted and the reciprocal-rank hybrids,
+    and image→image; a report with the worst queries' top k as thumbnails."""
     from weft.quality.gold import GoldSet
     from weft.quality.gold_report import REPORT, publish, summary, summary_markdown
     from weft.quality.retrieval import run
@@ -80,10 +80,10 @@ def eval_retrieval(
         result = run(load_spec(GoldSet, gold), model, index, k, hybrid, Path(workdir))
         run_id = publish(result, k, hybrid, output, experiment)
     table = Table(title=f"gold queries against {result.version}")
-    for column in ("mode", "queries", "n", f"P@{k}", f"R@{k}"):
-        table.add_column(column, justify="left" if column in ("mode", "queries") else "right")
-    for mode, kind, n, precision, recall in summary(result, k):
-        table.add_row(mode, kind, str(n), f"{precision:.3f}", f"{recall:.3f}")
+    for column in ("mode", "half", "queries", "n", f"P@{k}", f"R@{k}"):
+        table.add_column(column, justify="right" if column in ("n", f"P@{k}", f"R@{k}") else "left")
+    for mode, half, kind, n, precision, recall in summary(result, k):
+        table.add_row(mode, half, kind, str(n), f"{precision:.3f}", f"{recall:.3f}")
     console.print(table)
     console.print(f"report: {output / REPORT}, MLflow run {run_id}", highlight=False)
     return summary_markdown(result, k, hybrid)

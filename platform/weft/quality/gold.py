@@ -1,5 +1,7 @@
-"""Gold queries, written by hand: each a text with every emoji a person asking it would accept.
-An indexed item is relevant when its emoji, or the base its variants share, is in the list."""
+"""Gold queries, written and judged by hand: each a text with every item a person asking it
+would accept (`weft.data.items`: a character stands for every drawing of it, in either
+style; `openclipart/<path>` for one drawing), and the half it belongs to: `dev` may be looked
+at while tuning, `test` is reported only."""
 
 from __future__ import annotations
 
@@ -7,18 +9,25 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from weft.data.emoji import base_of
+from weft.data.items import gold_item
 from weft.specs import _Spec
+
+KINDS = ("short", "descriptive")
+HALVES = ("dev", "test")
 
 
 class GoldQuery(_Spec):
     kind: Literal["short", "descriptive"]
+    half: Literal["dev", "test"]
     text: str = Field(min_length=1)
-    relevant: list[str] = Field(min_length=1, description="Emoji (characters) a person accepts.")
+    relevant: list[str] = Field(
+        min_length=1, description="Characters and openclipart/<path> items a person accepts."
+    )
 
     @property
-    def bases(self) -> set[str]:
-        return {base_of(e) for e in self.relevant}
+    def items(self) -> list[str]:
+        """The items of `relevant`, each once, in its order."""
+        return list(dict.fromkeys(gold_item(e) for e in self.relevant))
 
 
 class GoldSet(_Spec):

@@ -1,5 +1,5 @@
-"""The gold-set report: figures by mode and query kind, every query's precision and recall,
-and the worst queries with thumbnails of their top k, for the failure analysis."""
+"""The gold-set report: figures by mode, half and query kind, every query's precision and
+recall, and the worst queries with thumbnails of their top k, for the failure analysis."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import mlflow
 
+from weft.quality.gold import HALVES
 from weft.quality.retrieval import MODES, RetrievalEval, Scored
 from weft.tracking import use_experiment
 
@@ -19,21 +20,22 @@ def _cells(values: list[float]) -> str:
     return " | ".join("n/a" if math.isnan(v) else f"{v:.2f}" for v in values)
 
 
-def summary(result: RetrievalEval, k: int) -> list[tuple[str, str, int, float, float]]:
-    """(mode, query kind, queries, mean precision@k, mean recall@k), overall and per kind."""
-    rows = []
-    for mode in MODES:
-        for kind in (None, "short", "descriptive"):
-            rows.append(
-                (
-                    mode,
-                    kind or "all",
-                    len(result.of(mode, kind)),
-                    result.mean(mode, "precision", kind),
-                    result.mean(mode, "recall", kind),
-                )
-            )
-    return rows
+def summary(result: RetrievalEval, k: int) -> list[tuple[str, str, str, int, float, float]]:
+    """(mode, half, query kind, queries, mean precision@k, mean recall@k) per half, overall
+    and per kind."""
+    return [
+        (
+            mode,
+            half,
+            kind or "all",
+            len(result.of(mode, kind, half)),
+            result.mean(mode, "precision", kind, half),
+            result.mean(mode, "recall", kind, half),
+        )
+        for mode in MODES
+        for half in HALVES
+        for kind in (None, "short", "descriptive")
+    ]
 
 
 def summary_markdown(result: RetrievalEval, k: int, hybrid: float) -> str:
@@ -43,12 +45,18 @@ def summary_markdown(result: RetrievalEval, k: int, hybrid: float) -> str:
         f"## Gold-set retrieval: {queries} queries against {result.version}",
         "",
         f"Modes: `vector` (cosine only), `hybrid` ({hybrid:g} BM25 + {1 - hybrid:g} "
-        f"cosine), `image` (the picture of the query's first emoji; relevant: its other "
-        f"emoji). Relevance in base emoji; recall@{k} over the relevant bases in the index.",
+        f"cosine), `rrf` (reciprocal ranks, BM25's share {hybrid:g}), `image` (the indexed "
+        f"image of the query's first item; relevant: its other items). Relevance in items "
+        f"(a character's drawings in either style are one); recall@{k} over the relevant "
+        f"items in the index. `dev` queries may be looked at while tuning; `test` queries are "
+        f"only reported.",
         "",
-        f"| mode | queries | n | P@{k} | R@{k} |",
-        "|---|---|---:|---:|---:|",
-        *(f"| {m} | {kind} | {n} | {p:.3f} | {r:.3f} |" for m, kind, n, p, r in summary(result, k)),
+        f"| mode | half | queries | n | P@{k} | R@{k} |",
+        "|---|---|---|---:|---:|---:|",
+        *(
+            f"| {m} | {half} | {kind} | {n} | {p:.3f} | {r:.3f} |"
+            for m, half, kind, n, p, r in summary(result, k)
+        ),
     ]
     return "\n".join(lines) + "\n"
 
@@ -57,9 +65,10 @@ def markdown(result: RetrievalEval, k: int, hybrid: float, folder: Path) -> str:
     """The report, with the worst queries' thumbnails written under `folder/thumbs`."""
     lines = [
         summary_markdown(result, k, hybrid),
-        f"| query | kind | P@{k} vector | P@{k} hybrid | P@{k} image | R@{k} vector | "
-        f"R@{k} hybrid | R@{k} image |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| query | kind | half | "
+        + " | ".join(f"{measure}@{k} {mode}" for measure in "PR" for mode in MODES)
+        + " |",
+        "|---|---|---|" + "---:|" * (2 * len(MODES)),
     ]
     by_query: dict[str, dict[str, Scored]] = {}
     for s in result.scored:
@@ -67,7 +76,8 @@ def markdown(result: RetrievalEval, k: int, hybrid: float, folder: Path) -> str:
     for text, modes in by_query.items():
         p = [modes[m].precision if m in modes else math.nan for m in MODES]
         r = [modes[m].recall if m in modes else math.nan for m in MODES]
-        lines.append(f"| {text} | {modes['vector'].query.kind} | {_cells(p)} | {_cells(r)} |")
+        query = modes["vector"].query
+        lines.append(f"| {text} | {query.kind} | {query.half} | {_cells(p)} | {_cells(r)} |")
     lines += ["", f"### The {WORST} worst queries (hybrid precision, then vector)", ""]
     worst = sorted(by_query.values(), key=lambda m: (m["hybrid"].precision, m["vector"].precision))
     for modes in worst[:WORST]:
@@ -77,18 +87,21 @@ def markdown(result: RetrievalEval, k: int, hybrid: float, folder: Path) -> str:
 
 def _failure(result: RetrievalEval, modes: dict[str, Scored], folder: Path) -> list[str]:
     query = modes["hybrid"].query
-    lines = [f"**{query.text}** ({query.kind}); relevant: {' '.join(query.relevant)}", ""]
+    lines = [
+        f"**{query.text}** ({query.kind}, {query.half}); relevant: {' '.join(query.relevant)}",
+        "",
+    ]
     for mode in (m for m in MODES if m in modes):
         s = modes[mode]
         cells = []
-        for item, base in zip(s.items, s.found, strict=True):
-            thumb = result.index.thumbnail(item)
-            name = f"thumbs/{item}.png"
+        for row_id, item in zip(s.ids, s.found, strict=True):
+            thumb = result.index.thumbnail(row_id)
+            name = f"thumbs/{row_id}.png"
             if thumb:
                 (folder / "thumbs").mkdir(parents=True, exist_ok=True)
                 (folder / name).write_bytes(thumb)
-            mark = "✓" if base in query.bases else "✗"
-            cells.append(f"![{base}]({name}){mark}")
+            mark = "✓" if item in query.items else "✗"
+            cells.append(f"![{item}]({name}){mark}")
         lines.append(
             f"- {mode} (P {s.precision:.2f}): {' '.join(cells)} — found {' '.join(s.found)}"
         )
@@ -107,8 +120,8 @@ def publish(result: RetrievalEval, k: int, hybrid: float, output: Path, experime
         mlflow.log_params({"k": k, "hybrid": hybrid, "queries": len(result.of("vector"))})
         mlflow.log_metrics(
             {
-                f"gold/{mode}/{kind}/{measure}_at_{k}": value
-                for mode, kind, _, p, r in summary(result, k)
+                f"gold/{mode}/{half}/{kind}/{measure}_at_{k}": value
+                for mode, half, kind, _, p, r in summary(result, k)
                 for measure, value in (("precision", p), ("recall", r))
             }
         )
