@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import lru_cache, partial
 from typing import cast
 
@@ -24,8 +24,9 @@ from weft.models.images import to_array
 from weft.models.tokenizer import Tokenizer
 from weft.specs import SpecError, StorageSpec
 from weft.train.spec import DataSpec, TrainSpec
+from weft.train.views import View, view
 
-COLUMNS = ["id", "text", "image"]
+COLUMNS = ["id", "text", "image", "lang"]
 
 
 def _held_out(ids: list[str], percent: float) -> np.ndarray:
@@ -134,12 +135,18 @@ def _tokenizer(serialised: str) -> Tokenizer:
 
 
 def preprocess(
-    batch: pa.Table, tokenizer: str, size: int, length: int, augment: bool, word_dropout: float
+    batch: pa.Table,
+    tokenizer: str,
+    size: int,
+    length: int,
+    augment: bool,
+    word_dropout: float,
+    views: Sequence[View] = ("caption",),
 ) -> dict[str, np.ndarray]:
     """Ray Data stage: rows → {"image": (B, 3, S, S) float32, "ids": (B, L) int64}.
 
     Augmentation draws fresh randomness in every task, so every epoch sees new crops and new
-    text views.
+    text views (`weft.train.views`).
     """
     rng = np.random.default_rng()
     images = [
@@ -147,6 +154,9 @@ def preprocess(
         for b in batch["image"].to_pylist()
     ]
     texts = batch["text"].to_pylist()
+    if list(views) != ["caption"]:
+        langs = batch["lang"].to_pylist() if "lang" in batch.column_names else [None] * len(texts)
+        texts = [view(t, lang, views, rng) for t, lang in zip(texts, langs, strict=True)]
     if word_dropout:
         texts = [drop_words(t, word_dropout, rng) for t in texts]
     ids = _tokenizer(tokenizer).encode(texts, length).numpy()
@@ -182,6 +192,7 @@ def batches(
             length=length,
             augment=train and spec.data.augment,
             word_dropout=spec.data.word_dropout if train else 0.0,
+            views=spec.data.text_views if train else ("caption",),
         ),
         batch_format="pyarrow",
         num_cpus=DATA_CPUS,

@@ -24,6 +24,14 @@ class DataSpec(_Spec):
         description="Each word of a training caption is left out with this probability (one "
         "is always kept): a new view of the text every epoch.",
     )
+    text_views: list[Literal["caption", "name", "keyword", "sentence"]] = Field(
+        default=["caption"],
+        min_length=1,
+        description="Each epoch a training row's text is one of these views of its caption "
+        '("name: keyword, keyword"), drawn at random: caption (whole), name, keyword (one), '
+        "sentence (the name in an English sentence, for English rows). See "
+        "weft.train.views.",
+    )
     shuffle: Literal["global", "buffer"] = Field(
         default="global",
         description="global: every epoch reads the training rows in a new random order (Ray "
