@@ -153,3 +153,18 @@ def test_cross_attention_maps_have_their_shape_and_rows_sum_to_one(
     assert maps.shape == (c.text.depth, 3, c.text.heads, LENGTH, 1 + c.vision.patches)
     torch.testing.assert_close(maps.sum(dim=-1), torch.ones(maps.shape[:-1]))
     assert all(not block.cross.keep_weights for block in model.blocks)
+
+
+def test_the_likelihood_ranks_each_image_by_how_well_it_explains_the_text(
+    memorised: tuple[Captioner, torch.Tensor, float, float], tokenizer: Tokenizer
+) -> None:
+    model, images, _, _ = memorised
+    for i, caption in enumerate(MEMORISED):
+        ids = tokenizer.encode([caption] * len(images), LENGTH)
+        scores = model.log_likelihood(images, ids)
+        assert int(scores.argmax()) == i  # its own image explains a caption best
+        assert scores[i] > -0.2 and scores.shape == (len(images),)
+    # the mean per token is the teacher-forcing loss, negated, for one row
+    one = tokenizer.encode(MEMORISED[:1], LENGTH)
+    loss = model.loss(images[:1], one)
+    assert model.log_likelihood(images[:1], one).item() == pytest.approx(-loss.item(), rel=1e-5)

@@ -69,6 +69,18 @@ def test_the_captioner_beam_size_defaults_to_its_config(tmp_path: Path) -> None:
         writer.predict_columns({"image": pictures}, {"beams": 2})
 
 
+def test_the_captioner_scores_how_well_each_image_explains_a_text(tmp_path: Path) -> None:
+    writer = inference.load(saved(tmp_path, "captioner-tiny"))
+    assert isinstance(writer, inference.CaptionWriter)
+    pictures = [png((255, 0, 0)), png((0, 0, 255)), png((0, 255, 0))]
+    scores = writer.likelihood(pictures, "a red circle")
+    assert scores.shape == (3,) and np.all(scores < 0)
+    ids = writer.tokenizer.encode(["a red circle"] * 3, writer.config.text.context_length)
+    size = writer.config.vision.image_size
+    direct = writer.model.log_likelihood(images.batch(pictures, size), ids).numpy()
+    assert np.allclose(scores, direct, atol=1e-5)
+
+
 def test_generation_uses_the_models_defaults_the_seed_and_the_negative_prompt(
     tmp_path: Path,
 ) -> None:

@@ -66,6 +66,17 @@ class Captioner(nn.Module):
         return teacher_forcing_loss(self, images, ids)
 
     @torch.no_grad()
+    def log_likelihood(self, images: Tensor, ids: Tensor) -> Tensor:
+        """(B,) mean log-probability per token of each row of `ids` (from its first id after
+        <bos>, <eos> included, padding not) given its image: how well the image explains the
+        text, the score a reranker orders candidate images by."""
+        logits = self(images, ids[:, :-1])
+        targets = ids[:, 1:]
+        picked = logits.log_softmax(-1).gather(-1, targets[..., None])[..., 0]  # (B, L - 1)
+        real = (targets != PAD_ID).float()
+        return (picked * real).sum(-1) / real.sum(-1).clamp(min=1)
+
+    @torch.no_grad()
     def generate(
         self,
         images: Tensor,

@@ -172,6 +172,18 @@ class CaptionWriter(Predictor):
         ]
         return [t.decode(ids) for ids in found]
 
+    @torch.no_grad()
+    def likelihood(self, data: Sequence[bytes], text: str) -> np.ndarray:
+        """How well each encoded image explains `text`: the mean log-probability per token
+        the captioner gives it (higher is better)."""
+        ids = self._ids([text])
+        return np.concatenate(
+            [
+                self.model.log_likelihood(batch, ids.expand(len(batch), -1)).cpu().numpy()
+                for batch in (self._images(data[s]) for s in _chunks(len(data)))
+            ]
+        )
+
     def predict_columns(self, columns: Columns, params: dict[str, Any]) -> Columns:
         return {"caption": self.caption(columns["image"], **self._params(params))}
 
