@@ -64,6 +64,10 @@ def eval_retrieval(
     index: Annotated[str, typer.Option(help="Where `weft index` wrote indexes.")] = ".weft/index",
     k: Annotated[int, typer.Option(help="Hits per query: precision@k and recall@k.")] = 5,
     hybrid: Annotated[float, typer.Option(help="BM25's share of the hybrid score.")] = 0.3,
+    reranker: Annotated[
+        str | None,
+        typer.Option(help="A registered captioner that reranks the hybrid's top candidates."),
+    ] = None,
     output: Annotated[Path, typer.Option(help="Where the report and thumbnails go.")] = Path(
         ".weft/quality/gold"
     ),
@@ -77,7 +81,8 @@ def eval_retrieval(
     from weft.quality.retrieval import run
 
     with user_errors(), tempfile.TemporaryDirectory(prefix="weft-gold-") as workdir:
-        result = run(load_spec(GoldSet, gold), model, index, k, hybrid, Path(workdir))
+        gold_set = load_spec(GoldSet, gold)
+        result = run(gold_set, model, index, k, hybrid, Path(workdir), reranker)
         run_id = publish(result, k, hybrid, output, experiment)
     table = Table(title=f"gold queries against {result.version}")
     for column in ("mode", "half", "queries", "n", f"P@{k}", f"R@{k}"):

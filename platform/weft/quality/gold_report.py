@@ -9,7 +9,8 @@ from pathlib import Path
 import mlflow
 
 from weft.quality.gold import HALVES
-from weft.quality.retrieval import MODES, RetrievalEval, Scored
+from weft.quality.retrieval import RetrievalEval, Scored
+from weft.serve.rerank import DEPTH
 from weft.tracking import use_experiment
 
 WORST = 8
@@ -32,7 +33,7 @@ def summary(result: RetrievalEval, k: int) -> list[tuple[str, str, str, int, flo
             result.mean(mode, "precision", kind, half),
             result.mean(mode, "recall", kind, half),
         )
-        for mode in MODES
+        for mode in result.modes
         for half in HALVES
         for kind in (None, "short", "descriptive")
     ]
@@ -41,15 +42,21 @@ def summary(result: RetrievalEval, k: int) -> list[tuple[str, str, str, int, flo
 def summary_markdown(result: RetrievalEval, k: int, hybrid: float) -> str:
     """The figures by mode and query kind, as markdown under a heading."""
     queries = len(result.of("vector"))
+    reranked = (
+        f"`reranked` (rrf's top {DEPTH} reordered by {result.reranker}'s likelihood of the "
+        f"query, {result.rerank_ms:.0f} ms a query), "
+        if result.reranker
+        else ""
+    )
     lines = [
         f"## Gold-set retrieval: {queries} queries against {result.version}",
         "",
         f"Modes: `vector` (cosine only), `hybrid` ({hybrid:g} BM25 + {1 - hybrid:g} "
-        f"cosine), `rrf` (reciprocal ranks, BM25's share {hybrid:g}), `image` (the indexed "
-        f"image of the query's first item; relevant: its other items). Relevance in items "
-        f"(a character's drawings in either style are one); recall@{k} over the relevant "
-        f"items in the index. `dev` queries may be looked at while tuning; `test` queries are "
-        f"only reported.",
+        f"cosine), `rrf` (reciprocal ranks, BM25's share {hybrid:g}), {reranked}`image` (the "
+        f"indexed image of the query's first item; relevant: its other items). Relevance in "
+        f"items (a character's drawings in either style are one); recall@{k} over the "
+        f"relevant items in the index. `dev` queries may be looked at while tuning; `test` "
+        f"queries are only reported.",
         "",
         f"| mode | half | queries | n | P@{k} | R@{k} |",
         "|---|---|---|---:|---:|---:|",
@@ -66,16 +73,16 @@ def markdown(result: RetrievalEval, k: int, hybrid: float, folder: Path) -> str:
     lines = [
         summary_markdown(result, k, hybrid),
         "| query | kind | half | "
-        + " | ".join(f"{measure}@{k} {mode}" for measure in "PR" for mode in MODES)
+        + " | ".join(f"{measure}@{k} {mode}" for measure in "PR" for mode in result.modes)
         + " |",
-        "|---|---|---|" + "---:|" * (2 * len(MODES)),
+        "|---|---|---|" + "---:|" * (2 * len(result.modes)),
     ]
     by_query: dict[str, dict[str, Scored]] = {}
     for s in result.scored:
         by_query.setdefault(s.query.text, {})[s.mode] = s
     for text, modes in by_query.items():
-        p = [modes[m].precision if m in modes else math.nan for m in MODES]
-        r = [modes[m].recall if m in modes else math.nan for m in MODES]
+        p = [modes[m].precision if m in modes else math.nan for m in result.modes]
+        r = [modes[m].recall if m in modes else math.nan for m in result.modes]
         query = modes["vector"].query
         lines.append(f"| {text} | {query.kind} | {query.half} | {_cells(p)} | {_cells(r)} |")
     lines += ["", f"### The {WORST} worst queries (hybrid precision, then vector)", ""]
@@ -91,7 +98,7 @@ def _failure(result: RetrievalEval, modes: dict[str, Scored], folder: Path) -> l
         f"**{query.text}** ({query.kind}, {query.half}); relevant: {' '.join(query.relevant)}",
         "",
     ]
-    for mode in (m for m in MODES if m in modes):
+    for mode in (m for m in result.modes if m in modes):
         s = modes[mode]
         cells = []
         for row_id, item in zip(s.ids, s.found, strict=True):
@@ -118,6 +125,9 @@ def publish(result: RetrievalEval, k: int, hybrid: float, output: Path, experime
     ) as run:
         mlflow.set_tags({"weft.stage": "eval", "weft.eval.clip": str(result.version)})
         mlflow.log_params({"k": k, "hybrid": hybrid, "queries": len(result.of("vector"))})
+        if result.reranker:
+            mlflow.set_tag("weft.eval.reranker", str(result.reranker))
+            mlflow.log_metric("gold/reranked/ms_per_query", result.rerank_ms)
         mlflow.log_metrics(
             {
                 f"gold/{mode}/{half}/{kind}/{measure}_at_{k}": value

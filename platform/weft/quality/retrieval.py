@@ -1,7 +1,9 @@
 """`weft eval retrieval`: the gold queries run against a search index built by `weft index`,
 with the registered CLIP that built it, through the same `SearchIndex` the search service
 answers from. Precision@k and recall@k per query, for vector-only text search, the two
-hybrids of BM25 and vector (weighted scores, reciprocal ranks), and image→image search.
+hybrids of BM25 and vector (weighted scores, reciprocal ranks), the reciprocal-rank hybrid's
+top candidates reranked by a captioner (`weft.serve.rerank`, when one is given), and
+image→image search.
 
 Relevance is counted in items (`weft.data.items`: a character's drawings in either style are
 one item). Recall@k is the share of a query's relevant items in the index found in its top k.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +28,11 @@ from weft.quality.gold import GoldQuery, GoldSet
 from weft.registry.artifacts import fetch_predictor
 from weft.registry.versions import ModelVersion, resolve
 from weft.serve.fusion import Fusion
+from weft.serve.rerank import DEPTH, rerank
 from weft.serve.search import MANIFEST, Hit, SearchIndex, index_location
 from weft.specs import SpecError, StorageSpec
 
-MODES = ("vector", "hybrid", "rrf", "image")
+MODES = ("vector", "hybrid", "rrf", "reranked", "image")
 # Hits an image query asks for beyond k: its own item's drawings are dropped.
 OWN_DRAWINGS = 32
 
@@ -68,6 +72,13 @@ class RetrievalEval:
     version: ModelVersion
     scored: list[Scored]
     index: SearchIndex
+    reranker: ModelVersion | None = None
+    rerank_ms: float = math.nan  # mean time to rerank one query's candidates
+
+    @property
+    def modes(self) -> list[str]:
+        """The modes scored, in `MODES` order."""
+        return [m for m in MODES if any(s.mode == m for s in self.scored)]
 
     def of(self, mode: str, kind: str | None = None, half: str | None = None) -> list[Scored]:
         """The queries scored in `mode`, of one kind and half or all."""
@@ -85,13 +96,27 @@ class RetrievalEval:
 
 
 def run(
-    gold: GoldSet, model: str, index_root: str, k: int, hybrid: float, workdir: Path
+    gold: GoldSet,
+    model: str,
+    index_root: str,
+    k: int,
+    hybrid: float,
+    workdir: Path,
+    reranker: str | None = None,
 ) -> RetrievalEval:
     """Every gold query in every mode against the index of `model` (name@alias or
-    name/version). The model, and an index on S3, are copied into `workdir`, which must
-    outlive the result (its index serves the report's thumbnails)."""
+    name/version), reranked by the captioner `reranker` if given. The models, and an index on
+    S3, are copied into `workdir`, which must outlive the result (its index serves the
+    report's thumbnails)."""
     version = resolve(model)
     index, embedder = _load(version, index_root, workdir)
+    writer, reranker_version = None, None
+    if reranker:
+        reranker_version = resolve(reranker)
+        writer, _, _ = fetch_predictor(
+            reranker_version.uri, "reranker", StorageSpec(), workdir, inference.CaptionWriter
+        )
+    rerank_seconds: list[float] = []
     items = [item_of(key) for key in index.keys]
     first_row: dict[str, int] = {}
     for row, item in enumerate(items):
@@ -104,12 +129,20 @@ def run(
         for mode, fusion in (("hybrid", Fusion.WEIGHTED), ("rrf", Fusion.RRF)):
             hits = index.search(vector, query.text, k, hybrid=hybrid, fusion=fusion)
             scored.append(score(query, mode, hits, present, k))
+        if writer is not None:
+            started = time.perf_counter()
+            candidates = index.search(vector, query.text, DEPTH, hybrid=hybrid, fusion=Fusion.RRF)
+            images = [index.thumbnail(h.id) or b"" for h in candidates]
+            best = rerank(candidates, images, query.text, writer, k)
+            rerank_seconds.append(time.perf_counter() - started)
+            scored.append(score(query, "reranked", [r.hit for r in best], present, k))
         own = next((item for item in query.items if item in present), None)
         if own is not None and (set(query.items) & present) - {own}:  # others to find by image
             hits = index.search(index.vectors[first_row[own]], None, k + OWN_DRAWINGS)
             others = [h for h in hits if item_of(h.key) != own][:k]
             scored.append(score(query, "image", others, present, k, own=own))
-    return RetrievalEval(version, scored, index)
+    rerank_ms = 1e3 * statistics.fmean(rerank_seconds) if rerank_seconds else math.nan
+    return RetrievalEval(version, scored, index, reranker_version, rerank_ms)
 
 
 def _load(version: ModelVersion, root: str, tmp: Path) -> tuple[SearchIndex, inference.Embedder]:
