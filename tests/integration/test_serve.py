@@ -224,6 +224,13 @@ def test_search_finds_k_items_with_each_part_of_the_score_and_their_lineage(
     assert fused.status_code == 200, fused.text
     scores = [h["score"] for h in fused.json()["hits"]]
     assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1 / 61 + 1e-9
+    reranked = client.post(
+        "/v1/retrieval/search", json={"text": "red circle", "k": 5, "rerank": True}
+    )
+    assert reranked.status_code == 200, reranked.text
+    by_captioner = [h["rerank_score"] for h in reranked.json()["hits"]]
+    assert len(by_captioner) == 5 and by_captioner == sorted(by_captioner, reverse=True)
+    assert all(s is None for s in (h["rerank_score"] for h in hits))
     by_image = client.post("/v1/retrieval/search", json={"image": {"b64": png((0, 0, 255))}})
     assert by_image.status_code == 200 and len(by_image.json()["hits"]) == 10
 
@@ -322,6 +329,7 @@ def test_the_demo_tour_sends_one_request_to_each_endpoint_and_shows_the_answers(
         ("/v1/retrieval/search", {"text": "a", "k": 0}, 422, "body.k"),
         ("/v1/retrieval/search", {"text": "a", "image": {"b64": "aa=="}}, 422, "exactly one"),
         ("/v1/retrieval/search", {"text": "a", "fusion": "sum"}, 422, "body.fusion"),
+        ("/v1/retrieval/search", {"image": {"b64": "aa=="}, "rerank": True}, 422, "rerank"),
         ("/v1/inference/generate", {"prompt": "a", "steps": 0}, 422, "body.steps"),
         ("/v1/inference/caption", {"images": []}, 422, "body.images"),
     ],

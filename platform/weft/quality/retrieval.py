@@ -133,7 +133,8 @@ def run(
             started = time.perf_counter()
             candidates = index.search(vector, query.text, DEPTH, hybrid=hybrid, fusion=Fusion.RRF)
             images = [index.thumbnail(h.id) or b"" for h in candidates]
-            best = rerank(candidates, images, query.text, writer, k)
+            likelihoods = writer.likelihood(images, query.text).tolist() if candidates else []
+            best = rerank(candidates, likelihoods, k)
             rerank_seconds.append(time.perf_counter() - started)
             scored.append(score(query, "reranked", [r.hit for r in best], present, k))
         own = next((item for item in query.items if item in present), None)

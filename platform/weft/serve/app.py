@@ -34,6 +34,8 @@ from weft.serve import keys, telemetry
 from weft.serve.deployments import LoadedModel, ModelServer, Refused, SafetyChecker, SearchServer
 from weft.serve.fusion import Fusion
 from weft.serve.gate import RETRY_AFTER_S, SCOPE_FIELD, Gate, Policy, charge
+from weft.serve.rerank import DEPTH as RERANK_DEPTH
+from weft.serve.rerank import Reranked, rerank
 from weft.serve.search import MANIFEST, Filters, Hit, index_location
 from weft.serve.spec import AppArgs, Batching
 from weft.specs import StorageSpec, parse_spec
@@ -123,11 +125,19 @@ class SearchRequest(BaseModel):
         description="How the vector and BM25 sides combine: `weighted` scores, or `rrf` "
         "(reciprocal ranks, each side weighted by its share).",
     )
+    rerank: bool = Field(
+        default=False,
+        description=f"Rerank the first {RERANK_DEPTH} candidates by how well each image explains "
+        "the text, in the captioner's words (text queries; costs one more unit per ten "
+        "candidates).",
+    )
 
     @model_validator(mode="after")
     def _one_query(self) -> Self:
         if (self.text is None) == (self.image is None):
             raise ValueError("give exactly one of text and image")
+        if self.rerank and self.text is None:
+            raise ValueError("rerank: needs a text query")
         return self
 
 
@@ -136,6 +146,9 @@ class SearchHit(BaseModel):
     score: float
     vector_score: float
     bm25_score: float
+    rerank_score: float | None = Field(
+        default=None, description="The captioner's mean log-probability per token of the query."
+    )
     caption: str
     lang: str | None
     nsfw: bool
@@ -300,24 +313,50 @@ class Ingress:
         else:
             assert body.image is not None
             columns, field = {"image": await self._images([body.image], "image")}, "image"
+        if body.rerank:
+            self._model("captioner")  # a 503 before any work if none is served
+            charge(request.scope, math.ceil(RERANK_DEPTH / 10))
         found = await self._predict("clip", columns, {"normalize": True}, field)
         hits: list[Hit] = await self._ask(
             index.search.remote(
                 np.asarray(found["embedding"][0], np.float32),
                 body.text,
-                body.k,
+                max(body.k, RERANK_DEPTH) if body.rerank else body.k,
                 Filters(**body.filters.model_dump()),
                 body.hybrid if body.text is not None else 0.0,
                 body.fusion,
             )
         )
+        scores: list[float | None] = [None] * len(hits)
+        if body.rerank and hits:
+            assert body.text is not None
+            reranked = await self._reranked(index, hits, body.text, body.k)
+            hits, scores = [r.hit for r in reranked], [r.likelihood for r in reranked]
         v = self.versions["clip"]
         base = (self.args.public_url or "").rstrip("/") + request.scope.get("root_path", "")
         return SearchResponse(
             model=v.name,
             version=v.version,
-            hits=[SearchHit(**vars(h), image_url=f"{base}/v1/items/{h.id}/image") for h in hits],
+            hits=[
+                SearchHit(**vars(h), rerank_score=s, image_url=f"{base}/v1/items/{h.id}/image")
+                for h, s in zip(hits, scores, strict=True)
+            ],
         )
+
+    async def _reranked(
+        self, index: DeploymentHandle, hits: list[Hit], text: str, k: int
+    ) -> list[Reranked]:
+        """`hits` reordered by the captioner's likelihood of `text` given each thumbnail."""
+        thumbnails = await self._ask(index.thumbnails.remote([h.id for h in hits]))
+        model = self._model("captioner")
+        images = [t or b"" for t in thumbnails]
+        if isinstance(model, LoadedModel):
+            likelihoods = await model.likelihood(images, text)
+        else:
+            likelihoods = await self._ask(model.likelihood.remote(images, text))
+        if isinstance(likelihoods, Refused):
+            raise HTTPException(503, f"the reranker could not score: {likelihoods.reason}")
+        return rerank(hits, likelihoods, k)
 
     @api.post(
         "/v1/inference/caption", response_model=CaptionResponse, openapi_extra=needs("search")

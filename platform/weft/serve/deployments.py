@@ -65,6 +65,17 @@ class LoadedModel:
             "params": self.predictor.params,
         }
 
+    async def likelihood(self, images: list[bytes], text: str) -> list[float] | Refused:
+        """How well each image explains `text` (a captioner's; see weft.serve.rerank), or
+        why the input was refused."""
+        writer = self.predictor
+        if not isinstance(writer, inference.CaptionWriter):
+            return Refused(f"{self.version} is a {writer.kind} model, not a captioner")
+        try:
+            return (await asyncio.to_thread(writer.likelihood, images, text)).tolist()
+        except ValueError as err:
+            return Refused(str(err))
+
     async def predict(self, columns: Columns, params: dict[str, Any]) -> Columns | Refused:
         """The answer for each row of `columns`, or why the input was refused (returned, not
         raised: a bad input is the caller's 4xx, not the replica's error)."""
@@ -159,6 +170,9 @@ class SearchServer:
 
     def thumbnail(self, item: str) -> bytes | None:
         return self.index.thumbnail(item)
+
+    def thumbnails(self, items: list[str]) -> list[bytes | None]:
+        return [self.index.thumbnail(item) for item in items]
 
 
 @serve.deployment(name="safety", max_ongoing_requests=16)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from weft.models.inference import CaptionWriter
 from weft.serve.search import Hit
 
 DEPTH = 20  # candidates reranked per query
@@ -26,13 +25,9 @@ class Reranked:
     likelihood: float  # mean log-probability per token of the query given the hit's image
 
 
-def rerank(
-    hits: Sequence[Hit], images: Sequence[bytes], text: str, writer: CaptionWriter, k: int
-) -> list[Reranked]:
-    """The `k` of `hits` whose images (encoded, in the same order) best explain `text`, best
-    first; ties keep the first stage's order."""
-    if not hits:
-        return []
-    scores = writer.likelihood(images, text)
-    order = np.argsort(-scores, kind="stable")[:k]
-    return [Reranked(hits[i], float(scores[i])) for i in order]
+def rerank(hits: Sequence[Hit], likelihoods: Sequence[float], k: int) -> list[Reranked]:
+    """The `k` of `hits` whose images best explain the query (`likelihoods`, in the same
+    order: `CaptionWriter.likelihood` of the query for each hit's image), best first; ties
+    keep the first stage's order."""
+    order = np.argsort(-np.asarray(likelihoods, float), kind="stable")[:k]
+    return [Reranked(hits[i], float(likelihoods[i])) for i in order]
