@@ -64,9 +64,12 @@ def eval_retrieval(
     index: Annotated[str, typer.Option(help="Where `weft index` wrote indexes.")] = ".weft/index",
     k: Annotated[int, typer.Option(help="Hits per query: precision@k and recall@k.")] = 5,
     hybrid: Annotated[float, typer.Option(help="BM25's share of the hybrid score.")] = 0.3,
-    reranker: Annotated[
+    captioner: Annotated[
         str | None,
-        typer.Option(help="A registered captioner that reranks the hybrid's top candidates."),
+        typer.Option(
+            help="A registered captioner: it reranks the hybrid's top candidates, and the "
+            "captions it writes are the caption-first baseline."
+        ),
     ] = None,
     output: Annotated[Path, typer.Option(help="Where the report and thumbnails go.")] = Path(
         ".weft/quality/gold"
@@ -82,7 +85,7 @@ def eval_retrieval(
 
     with user_errors(), tempfile.TemporaryDirectory(prefix="weft-gold-") as workdir:
         gold_set = load_spec(GoldSet, gold)
-        result = run(gold_set, model, index, k, hybrid, Path(workdir), reranker)
+        result = run(gold_set, model, index, k, hybrid, Path(workdir), captioner)
         run_id = publish(result, k, hybrid, output, experiment)
     table = Table(title=f"gold queries against {result.version}")
     for column in ("mode", "half", "queries", "n", f"P@{k}", f"R@{k}"):

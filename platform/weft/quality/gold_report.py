@@ -42,17 +42,18 @@ def summary(result: RetrievalEval, k: int) -> list[tuple[str, str, str, int, flo
 def summary_markdown(result: RetrievalEval, k: int, hybrid: float) -> str:
     """The figures by mode and query kind, as markdown under a heading."""
     queries = len(result.of("vector"))
-    reranked = (
-        f"`reranked` (rrf's top {DEPTH} reordered by {result.reranker}'s likelihood of the "
-        f"query, {result.rerank_ms:.0f} ms a query), "
-        if result.reranker
+    captioned = (
+        f"`reranked` (rrf's top {DEPTH} reordered by {result.captioner}'s likelihood of the "
+        f"query, {result.rerank_ms:.0f} ms a query), `caption-first` (BM25 over the captions "
+        f"{result.captioner} writes for the indexed images), "
+        if result.captioner
         else ""
     )
     lines = [
         f"## Gold-set retrieval: {queries} queries against {result.version}",
         "",
         f"Modes: `vector` (cosine only), `hybrid` ({hybrid:g} BM25 + {1 - hybrid:g} "
-        f"cosine), `rrf` (reciprocal ranks, BM25's share {hybrid:g}), {reranked}`image` (the "
+        f"cosine), `rrf` (reciprocal ranks, BM25's share {hybrid:g}), {captioned}`image` (the "
         f"indexed image of the query's first item; relevant: its other items). Relevance in "
         f"items (a character's drawings in either style are one); recall@{k} over the "
         f"relevant items in the index. `dev` queries may be looked at while tuning; `test` "
@@ -125,8 +126,8 @@ def publish(result: RetrievalEval, k: int, hybrid: float, output: Path, experime
     ) as run:
         mlflow.set_tags({"weft.stage": "eval", "weft.eval.clip": str(result.version)})
         mlflow.log_params({"k": k, "hybrid": hybrid, "queries": len(result.of("vector"))})
-        if result.reranker:
-            mlflow.set_tag("weft.eval.reranker", str(result.reranker))
+        if result.captioner:
+            mlflow.set_tag("weft.eval.captioner", str(result.captioner))
             mlflow.log_metric("gold/reranked/ms_per_query", result.rerank_ms)
         mlflow.log_metrics(
             {

@@ -1,9 +1,10 @@
 """`weft eval retrieval`: the gold queries run against a search index built by `weft index`,
 with the registered CLIP that built it, through the same `SearchIndex` the search service
 answers from. Precision@k and recall@k per query, for vector-only text search, the two
-hybrids of BM25 and vector (weighted scores, reciprocal ranks), the reciprocal-rank hybrid's
-top candidates reranked by a captioner (`weft.serve.rerank`, when one is given), and
-image→image search.
+hybrids of BM25 and vector (weighted scores, reciprocal ranks), and image→image search. With
+a captioner, two more: the reciprocal-rank hybrid's top candidates reranked by it
+(`weft.serve.rerank`), and the caption-first baseline, BM25 over the captions it writes for
+every indexed image (no CLIP, no human caption).
 
 Relevance is counted in items (`weft.data.items`: a character's drawings in either style are
 one item). Recall@k is the share of a query's relevant items in the index found in its top k.
@@ -21,18 +22,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from weft import storage
 from weft.data.items import item_of
 from weft.models import inference
 from weft.quality.gold import GoldQuery, GoldSet
 from weft.registry.artifacts import fetch_predictor
 from weft.registry.versions import ModelVersion, resolve
+from weft.serve import lexical
 from weft.serve.fusion import Fusion
+from weft.serve.lexical import Analyzers, Lexical
 from weft.serve.rerank import DEPTH, rerank
 from weft.serve.search import MANIFEST, Hit, SearchIndex, index_location
 from weft.specs import SpecError, StorageSpec
 
-MODES = ("vector", "hybrid", "rrf", "reranked", "image")
+MODES = ("vector", "hybrid", "rrf", "reranked", "caption-first", "image")
 # Hits an image query asks for beyond k: its own item's drawings are dropped.
 OWN_DRAWINGS = 32
 
@@ -72,7 +77,7 @@ class RetrievalEval:
     version: ModelVersion
     scored: list[Scored]
     index: SearchIndex
-    reranker: ModelVersion | None = None
+    captioner: ModelVersion | None = None
     rerank_ms: float = math.nan  # mean time to rerank one query's candidates
 
     @property
@@ -102,20 +107,21 @@ def run(
     k: int,
     hybrid: float,
     workdir: Path,
-    reranker: str | None = None,
+    captioner: str | None = None,
 ) -> RetrievalEval:
     """Every gold query in every mode against the index of `model` (name@alias or
-    name/version), reranked by the captioner `reranker` if given. The models, and an index on
+    name/version), and with the registered `captioner` if given. The models, and an index on
     S3, are copied into `workdir`, which must outlive the result (its index serves the
     report's thumbnails)."""
     version = resolve(model)
     index, embedder = _load(version, index_root, workdir)
-    writer, reranker_version = None, None
-    if reranker:
-        reranker_version = resolve(reranker)
+    writer, captioner_version, captioned = None, None, None
+    if captioner:
+        captioner_version = resolve(captioner)
         writer, _, _ = fetch_predictor(
-            reranker_version.uri, "reranker", StorageSpec(), workdir, inference.CaptionWriter
+            captioner_version.uri, "captioner", StorageSpec(), workdir, inference.CaptionWriter
         )
+        captioned = _captioned(index, writer, workdir / "caption-first")
     rerank_seconds: list[float] = []
     items = [item_of(key) for key in index.keys]
     first_row: dict[str, int] = {}
@@ -137,13 +143,48 @@ def run(
             best = rerank(candidates, likelihoods, k)
             rerank_seconds.append(time.perf_counter() - started)
             scored.append(score(query, "reranked", [r.hit for r in best], present, k))
+        if captioned is not None:
+            scored.append(
+                score(
+                    query,
+                    "caption-first",
+                    _by_captions(index, captioned, query.text, k),
+                    present,
+                    k,
+                )
+            )
         own = next((item for item in query.items if item in present), None)
         if own is not None and (set(query.items) & present) - {own}:  # others to find by image
             hits = index.search(index.vectors[first_row[own]], None, k + OWN_DRAWINGS)
             others = [h for h in hits if item_of(h.key) != own][:k]
             scored.append(score(query, "image", others, present, k, own=own))
     rerank_ms = 1e3 * statistics.fmean(rerank_seconds) if rerank_seconds else math.nan
-    return RetrievalEval(version, scored, index, reranker_version, rerank_ms)
+    return RetrievalEval(version, scored, index, captioner_version, rerank_ms)
+
+
+def _captioned(index: SearchIndex, writer: inference.CaptionWriter, path: Path) -> Lexical:
+    """A BM25 index, row for row with `index`, of the caption `writer` gives each image (in
+    English, as it was trained)."""
+    first = np.unique(index.images, return_index=True)[1]  # one row per distinct image
+    pictures = [index.thumbnail(index.ids[row]) or b"" for row in first]
+    written = dict(
+        zip(index.images[first].tolist(), writer.caption(pictures, beam_size=1), strict=True)
+    )
+    captions = [written[image] for image in index.images.tolist()]
+    lexical.write(captions, ["en"] * len(captions), path)
+    return Lexical(path, Analyzers.PER_LANGUAGE)
+
+
+def _by_captions(index: SearchIndex, captioned: Lexical, text: str, k: int) -> list[Hit]:
+    """The `k` images whose written captions best match `text` by BM25, one row per image."""
+    found = captioned.search(text, k * index.copies, None)
+    hits: list[Hit] = []
+    seen: set[int] = set()
+    for row, bm25 in sorted(found.items(), key=lambda item: -item[1]):
+        if int(index.images[row]) not in seen and len(hits) < k:
+            seen.add(int(index.images[row]))
+            hits.append(index.hit(row, bm25, 0.0, bm25))
+    return hits
 
 
 def _load(version: ModelVersion, root: str, tmp: Path) -> tuple[SearchIndex, inference.Embedder]:

@@ -185,7 +185,7 @@ class SearchIndex:
         bm25 = np.array([lexical.get(int(r), 0.0) / top for r in rows])
         answered, score = fuse(self.images[rows], cosine, bm25, hybrid, fusion)
         return [
-            self._hit(int(rows[i]), s, cosine[i], bm25[i])
+            self.hit(int(rows[i]), s, cosine[i], bm25[i])
             for i, s in zip(answered[:k], score[:k], strict=True)
         ]
 
@@ -211,7 +211,8 @@ class SearchIndex:
         best = np.argpartition(-scores, depth)[:depth]
         return [int(r) for r in allowed[best]]
 
-    def _hit(self, row: int, score: float, cosine: float, bm25: float) -> Hit:
+    def hit(self, row: int, score: float, cosine: float, bm25: float) -> Hit:
+        """Row `row` as an answer with its scores."""
         lang = self.langs[row]
         return Hit(
             id=self.ids[row],
