@@ -115,51 +115,64 @@ def run(
     report's thumbnails)."""
     version = resolve(model)
     index, embedder = _load(version, index_root, workdir)
-    writer, captioner_version, captioned = None, None, None
+    modes = _Modes(index, k, hybrid)
+    captioner_version = None
     if captioner:
         captioner_version = resolve(captioner)
         writer, _, _ = fetch_predictor(
             captioner_version.uri, "captioner", StorageSpec(), workdir, inference.CaptionWriter
         )
-        captioned = _captioned(index, writer, workdir / "caption-first")
-    rerank_seconds: list[float] = []
-    items = [item_of(key) for key in index.keys]
-    first_row: dict[str, int] = {}
-    for row, item in enumerate(items):
-        first_row.setdefault(item, row)
-    present = set(first_row)
+        modes.with_captioner(writer, workdir / "caption-first")
     texts = embedder.embed_texts([q.text for q in gold.queries])
-    scored = []
-    for query, vector in zip(gold.queries, texts, strict=True):
-        scored.append(score(query, "vector", index.search(vector, None, k), present, k))
-        for mode, fusion in (("hybrid", Fusion.WEIGHTED), ("rrf", Fusion.RRF)):
-            hits = index.search(vector, query.text, k, hybrid=hybrid, fusion=fusion)
-            scored.append(score(query, mode, hits, present, k))
-        if writer is not None:
-            started = time.perf_counter()
-            candidates = index.search(vector, query.text, DEPTH, hybrid=hybrid, fusion=Fusion.RRF)
-            images = [index.thumbnail(h.id) or b"" for h in candidates]
-            likelihoods = writer.likelihood(images, query.text).tolist() if candidates else []
-            best = rerank(candidates, likelihoods, k)
-            rerank_seconds.append(time.perf_counter() - started)
-            scored.append(score(query, "reranked", [r.hit for r in best], present, k))
-        if captioned is not None:
-            scored.append(
-                score(
-                    query,
-                    "caption-first",
-                    _by_captions(index, captioned, query.text, k),
-                    present,
-                    k,
-                )
-            )
-        own = next((item for item in query.items if item in present), None)
-        if own is not None and (set(query.items) & present) - {own}:  # others to find by image
-            hits = index.search(index.vectors[first_row[own]], None, k + OWN_DRAWINGS)
-            others = [h for h in hits if item_of(h.key) != own][:k]
-            scored.append(score(query, "image", others, present, k, own=own))
-    rerank_ms = 1e3 * statistics.fmean(rerank_seconds) if rerank_seconds else math.nan
+    scored = [s for q, v in zip(gold.queries, texts, strict=True) for s in modes.scored(q, v)]
+    rerank_ms = 1e3 * statistics.fmean(modes.rerank_s) if modes.rerank_s else math.nan
     return RetrievalEval(version, scored, index, captioner_version, rerank_ms)
+
+
+class _Modes:
+    """One query's answer in each mode, scored."""
+
+    def __init__(self, index: SearchIndex, k: int, hybrid: float) -> None:
+        self.index, self.k, self.hybrid = index, k, hybrid
+        self.first_row: dict[str, int] = {}  # an item's first row, for image queries
+        for row, key in enumerate(index.keys):
+            self.first_row.setdefault(item_of(key), row)
+        self.present = set(self.first_row)
+        self.writer: inference.CaptionWriter | None = None
+        self.captioned: Lexical | None = None
+        self.rerank_s: list[float] = []
+
+    def with_captioner(self, writer: inference.CaptionWriter, workdir: Path) -> None:
+        self.writer, self.captioned = writer, _captioned(self.index, writer, workdir)
+
+    def scored(self, query: GoldQuery, vector: np.ndarray) -> list[Scored]:
+        index, k = self.index, self.k
+        answers = {"vector": index.search(vector, None, k)}
+        for mode, fusion in (("hybrid", Fusion.WEIGHTED), ("rrf", Fusion.RRF)):
+            answers[mode] = index.search(vector, query.text, k, hybrid=self.hybrid, fusion=fusion)
+        if self.writer is not None and self.captioned is not None:
+            answers["reranked"] = self._reranked(query, vector, self.writer)
+            answers["caption-first"] = _by_captions(index, self.captioned, query.text, k)
+        found = [score(query, mode, hits, self.present, k) for mode, hits in answers.items()]
+        own = next((item for item in query.items if item in self.present), None)
+        if own is not None and (set(query.items) & self.present) - {own}:  # others to find
+            hits = index.search(index.vectors[self.first_row[own]], None, k + OWN_DRAWINGS)
+            others = [h for h in hits if item_of(h.key) != own][:k]
+            found.append(score(query, "image", others, self.present, k, own=own))
+        return found
+
+    def _reranked(
+        self, query: GoldQuery, vector: np.ndarray, writer: inference.CaptionWriter
+    ) -> list[Hit]:
+        started = time.perf_counter()
+        candidates = self.index.search(
+            vector, query.text, DEPTH, hybrid=self.hybrid, fusion=Fusion.RRF
+        )
+        images = [self.index.thumbnail(h.id) or b"" for h in candidates]
+        likelihoods = writer.likelihood(images, query.text).tolist() if candidates else []
+        best = rerank(candidates, likelihoods, self.k)
+        self.rerank_s.append(time.perf_counter() - started)
+        return [r.hit for r in best]
 
 
 def _captioned(index: SearchIndex, writer: inference.CaptionWriter, path: Path) -> Lexical:
