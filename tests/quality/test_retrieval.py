@@ -4,11 +4,17 @@ thing twice refused."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from weft.data.emoji import catalogue, key
+from weft.data.corpus import Manifest
+from weft.data.emoji import base_of, catalogue, key
+from weft.data.items import item_of
+from weft.data.openclipart import catalogue as clipart_catalogue
+from weft.data.openclipart import key as clipart_key
+from weft.data.symbola import symbols
 from weft.quality.gold import GoldQuery, GoldSet
 from weft.quality.retrieval import score
 from weft.serve.search import Hit
@@ -66,3 +72,17 @@ def test_the_gold_queries_name_only_emoji_the_corpus_holds() -> None:
     assert {q.half for q in gold.queries} == {"dev", "test"}
     for query in gold.queries:
         assert set(query.items) <= bases, query.text
+
+
+def test_the_drawings_gold_queries_name_only_items_the_corpora_hold() -> None:
+    gold = load_spec(GoldSet, Path(__file__).parents[2] / "jobs/gold/drawings-search.yaml")
+    drawn = {e.base for e in catalogue()} | {base_of(s.char) for s in symbols()}
+    drawings = {
+        item_of(clipart_key(d.path, "name")) for d in clipart_catalogue(Manifest("openclipart"))
+    }
+    assert len(gold.queries) >= 80
+    halves = Counter((q.half, q.kind) for q in gold.queries)
+    assert halves[("dev", "short")] == halves[("test", "short")]
+    assert halves[("dev", "descriptive")] == halves[("test", "descriptive")]
+    for query in gold.queries:
+        assert set(query.items) <= drawn | drawings, query.text
