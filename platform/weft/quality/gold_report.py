@@ -43,7 +43,7 @@ def summary_markdown(result: RetrievalEval, k: int, hybrid: float) -> str:
     """The figures by mode and query kind, as markdown under a heading."""
     queries = len(result.of("vector"))
     captioned = (
-        f"`reranked` (rrf's top {DEPTH} reordered by {result.captioner}'s likelihood of the "
+        f"`reranked` (hybrid's top {DEPTH} reordered by {result.captioner}'s likelihood of the "
         f"query, {result.rerank_ms:.0f} ms a query), `caption-first` (BM25 over the captions "
         f"{result.captioner} writes for the indexed images), "
         if result.captioner

@@ -2,7 +2,7 @@
 with the registered CLIP that built it, through the same `SearchIndex` the search service
 answers from. Precision@k and recall@k per query, for vector-only text search, the two
 hybrids of BM25 and vector (weighted scores, reciprocal ranks), and image→image search. With
-a captioner, two more: the reciprocal-rank hybrid's top candidates reranked by it
+a captioner, two more: the weighted hybrid's top candidates reranked by it
 (`weft.serve.rerank`), and the caption-first baseline, BM25 over the captions it writes for
 every indexed image (no CLIP, no human caption).
 
@@ -165,9 +165,7 @@ class _Modes:
         self, query: GoldQuery, vector: np.ndarray, writer: inference.CaptionWriter
     ) -> list[Hit]:
         started = time.perf_counter()
-        candidates = self.index.search(
-            vector, query.text, DEPTH, hybrid=self.hybrid, fusion=Fusion.RRF
-        )
+        candidates = self.index.search(vector, query.text, DEPTH, hybrid=self.hybrid)
         images = [self.index.thumbnail(h.id) or b"" for h in candidates]
         likelihoods = writer.likelihood(images, query.text).tolist() if candidates else []
         best = rerank(candidates, likelihoods, self.k)
