@@ -25,7 +25,8 @@ STARS = ("shapes/stars/star_60pt13step", "shapes/stars/star_65pt16step")  # 1,37
 ICON = "computer/icons/flat-theme/action/multiline"  # "Part of the Flat Icon Collection"
 MAP = "geography/extremadura_01"  # a description worth keeping
 LINKED = "recreation/music/quaver_nathan_eady_01"  # description "HASH(0x…)", held out
-SAMPLE = (BEAR, SWAN, *STARS, ICON, MAP, LINKED)
+BLANK = "electronics/bulb/light_bulb_karl_bartel_01"  # its PNG is wholly transparent
+SAMPLE = (BEAR, SWAN, *STARS, ICON, MAP, LINKED, BLANK)
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +104,8 @@ def test_the_corpus_holds_an_image_and_a_sidecar_per_caption(
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2_000)  # every drawing is larger
     manifest = openclipart.write_corpus(str(tmp_path / "out"), size=40)
     assert Image.MAX_IMAGE_PIXELS == 2_000  # raised for the package's files only
-    assert manifest.skipped == {"bad_svg": 1}
-    assert sum(manifest.items.values()) == len(SAMPLE) - 1
+    assert manifest.skipped == {"bad_svg": 1, "blank": 1}
+    assert sum(manifest.items.values()) == len(SAMPLE) - 2
     records = {}
     for shard in (tmp_path / "out").glob("*/shard-*.tar"):
         with tarfile.open(shard) as tar:

@@ -107,17 +107,19 @@ def write_shards(
     return manifest
 
 
-def on_white(image: Image.Image, size: int) -> bytes:
+def on_white(image: Image.Image, size: int) -> bytes | None:
     """A drawing flattened on white (transparent parts white), cropped to what is drawn and
-    `size` pixels square with its aspect kept (centred), as PNG. An RGBA `image` is shrunk in
-    place, not copied: some drawings are gigabytes decoded."""
+    `size` pixels square with its aspect kept (centred), as PNG; None if nothing is drawn
+    (all transparent or white). An RGBA `image` is shrunk in place, not copied: some drawings
+    are gigabytes decoded."""
     rgba = image if image.mode == "RGBA" else image.convert("RGBA")
     rgba.thumbnail((4 * size, 4 * size), Image.Resampling.LANCZOS, reducing_gap=3.0)
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     flat = Image.alpha_composite(white, rgba).convert("RGB")
     drawn = ImageChops.difference(flat, Image.new("RGB", flat.size, "white")).getbbox()
-    if drawn:
-        flat = flat.crop(drawn)
+    if not drawn:
+        return None
+    flat = flat.crop(drawn)
     flat.thumbnail((size, size), Image.Resampling.LANCZOS)
     canvas = Image.new("RGB", (size, size), "white")
     canvas.paste(flat, ((size - flat.width) // 2, (size - flat.height) // 2))

@@ -195,7 +195,7 @@ def describe(drawing: Drawing, titles: Counter[str]) -> Description:
 
 def catalogue(manifest: Manifest) -> list[Drawing]:
     """Every drawing with both a PNG and a readable SVG, in path order; the others are
-    counted in the manifest's `skipped`."""
+    counted in the manifest's `skipped` (as are, later, drawings whose PNG is blank)."""
     require(PACKAGES, PNG, SVG)
     found = []
     for png in sorted(PNG.rglob("*.png")):
@@ -237,6 +237,9 @@ def records(
         png_path = PNG / f"{drawing.path}.png"
         with trusted_pixels(TRUSTED_PIXELS), Image.open(png_path) as image:
             png = on_white(image, size)
+        if png is None:  # a few PNGs are wholly transparent
+            manifest.skip("blank")
+            continue
         split = split_for(drawing, text, val_percent, test_percent)
         manifest.items[split] += 1
         meta = {
