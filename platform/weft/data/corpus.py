@@ -50,6 +50,20 @@ def split_of(group: str, held_out: bool, val_percent: int, test_percent: int) ->
     )
 
 
+def with_english(languages: Iterable[str], per_item: int, field: str) -> list[str]:
+    """`languages` with English first, each once; a SpecError naming `field` unless each
+    item can have between 1 and that many records (one per language)."""
+    chosen = list(dict.fromkeys(["en", *languages]))
+    if not 1 <= per_item <= len(chosen):
+        raise SpecError(f"{field}: between 1 and the {len(chosen)} languages")
+    return chosen
+
+
+def sample(png: bytes, sidecar: dict[str, Any]) -> dict[str, bytes]:
+    """A record's members: the drawing (`key.png`) and its sidecar (`key.json`)."""
+    return {"png": png, "json": json.dumps(sidecar).encode()}
+
+
 def check_percents(val_percent: int, test_percent: int) -> None:
     if min(val_percent, test_percent) < 0 or val_percent + test_percent >= 100:
         raise SpecError("val_percent + test_percent: must leave a training split")

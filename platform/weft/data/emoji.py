@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import html
 import io
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -27,7 +26,16 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from weft.data.corpus import Manifest, check_percents, hashed, require, split_of, write_shards
+from weft.data.corpus import (
+    Manifest,
+    check_percents,
+    hashed,
+    require,
+    sample,
+    split_of,
+    with_english,
+    write_shards,
+)
 from weft.specs import SpecError, StorageSpec
 
 FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
@@ -227,7 +235,7 @@ def records(
             if cp not in named[lang]:
                 continue
             body = meta | {"caption": caption(named[lang][cp]), "language": lang}
-            yield split, key(emoji.chars, lang), {"png": png, "json": json.dumps(body).encode()}
+            yield split, key(emoji.chars, lang), sample(png, body)
 
 
 def write_corpus(
@@ -242,9 +250,7 @@ def write_corpus(
 ) -> Manifest:
     """Write the corpus under `out` (`weft.data.corpus`: WebDataset shards per split, key.png
     + key.json); the manifest, which names the languages and the held-out subgroups."""
-    languages = list(dict.fromkeys(["en", *languages]))
-    if not 1 <= per_emoji <= len(languages):
-        raise SpecError(f"per_emoji: between 1 and the {len(languages)} languages")
+    languages = with_english(languages, per_emoji, "per_emoji")
     check_percents(val_percent, test_percent)
     manifest = Manifest("emoji", about={"languages": languages, "held_out": list(HELD_OUT)})
     chosen = records(languages, per_emoji, size, val_percent, test_percent, manifest)

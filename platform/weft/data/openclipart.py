@@ -19,7 +19,6 @@ held out whole, the same concepts the emoji corpus holds out.
 
 from __future__ import annotations
 
-import json
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -34,6 +33,7 @@ from weft.data.corpus import (
     check_percents,
     on_white,
     require,
+    sample,
     split_of,
     trusted_pixels,
     write_shards,
@@ -259,8 +259,8 @@ def records(
         captions = {"name": text.caption, "description": text.description}
         for kind, caption in captions.items():
             if caption:
-                body = json.dumps(meta | {"caption": caption, "kind": kind}).encode()
-                yield split, key(drawing.path, kind), {"png": png, "json": body}
+                body = meta | {"caption": caption, "kind": kind}
+                yield split, key(drawing.path, kind), sample(png, body)
 
 
 def write_corpus(

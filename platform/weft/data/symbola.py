@@ -16,7 +16,6 @@ subgroup, so neither drawing style of a test emoji is trained on.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -31,10 +30,12 @@ from weft.data.corpus import (
     hashed,
     on_white,
     require,
+    sample,
     split_of,
+    with_english,
     write_shards,
 )
-from weft.specs import SpecError, StorageSpec
+from weft.specs import StorageSpec
 
 FONT = Path("/usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf")
 UNICODE = Path("/usr/share/unicode")
@@ -111,8 +112,6 @@ def picture(char: str, size: int) -> bytes | None:
         return None
     drawing = Image.new("RGBA", (right - left + 4, bottom - top + 4), (0, 0, 0, 0))
     ImageDraw.Draw(drawing).text((2 - left, 2 - top), char, font=font(), fill=(0, 0, 0, 255))
-    if not drawing.getchannel("A").getbbox():
-        return None
     return on_white(drawing, size)
 
 
@@ -170,8 +169,7 @@ def records(
         }
         for lang, caption in captions(symbol, languages, per_symbol).items():
             body = meta | {"caption": caption, "language": lang}
-            parts = {"png": png, "json": json.dumps(body).encode()}
-            yield split, key(symbol, lang), parts
+            yield split, key(symbol, lang), sample(png, body)
 
 
 def key(symbol: Symbol, language: str) -> str:
@@ -191,9 +189,7 @@ def write_corpus(
 ) -> Manifest:
     """Write the corpus under `out` (`weft.data.corpus`); the manifest, which names the
     languages and the held-out emoji subgroups."""
-    languages = list(dict.fromkeys(["en", *languages]))
-    if not 1 <= per_symbol <= len(languages):
-        raise SpecError(f"per_symbol: between 1 and the {len(languages)} languages")
+    languages = with_english(languages, per_symbol, "per_symbol")
     check_percents(val_percent, test_percent)
     about = {"languages": languages, "held_out": list(emoji.HELD_OUT)}
     manifest = Manifest("symbola", about=about)
