@@ -9,7 +9,7 @@ from pathlib import Path
 
 import mlflow
 
-from weft.quality.gold import HALVES
+from weft.quality.gold import HALVES, KINDS
 from weft.quality.retrieval import RetrievalEval, Scored
 from weft.serve.rerank import DEPTH
 from weft.tracking import use_experiment
@@ -36,7 +36,7 @@ def summary(result: RetrievalEval, k: int) -> list[tuple[str, str, str, int, flo
         )
         for mode in result.modes
         for half in HALVES
-        for kind in (None, "short", "descriptive")
+        for kind in (None, *KINDS)
     ]
 
 

@@ -70,34 +70,41 @@ def _analyzer(field: str) -> tantivy.TextAnalyzer:
 FIELDS = tuple(dict.fromkeys(field_of(lang) for lang in (*STEMMED, *CHARACTERS, None)))
 
 
+def _fields(analyzers: Analyzers) -> tuple[str, ...]:
+    return ("caption",) if analyzers is Analyzers.PLAIN else FIELDS
+
+
 def schema(analyzers: Analyzers) -> tantivy.Schema:
     """The captions' fields (each with its analyzer's name) and each document's row."""
     builder = tantivy.SchemaBuilder()
-    if analyzers is Analyzers.PLAIN:
-        builder.add_text_field("caption", stored=False)
-    else:
-        for field in FIELDS:
-            builder.add_text_field(field, stored=False, tokenizer_name=field)
+    for field in _fields(analyzers):
+        name = "default" if analyzers is Analyzers.PLAIN else field
+        builder.add_text_field(field, stored=False, tokenizer_name=name)
     builder.add_integer_field("row", stored=True, indexed=True, fast=True)
     return builder.build()
 
 
-def _open(path: Path, analyzers: Analyzers, create: bool = False) -> tantivy.Index:
+def _open(
+    path: Path, analyzers: Analyzers, create: bool = False
+) -> tuple[tantivy.Index, dict[str, tantivy.TextAnalyzer]]:
+    """The index at `path` and its fields' analyzers, registered with it (analyzers live in
+    the process, not the index; a plain index's field uses tantivy's own default)."""
     index = (
         tantivy.Index(schema(analyzers), path=str(path))
         if create
         else tantivy.Index.open(str(path))
     )
-    if analyzers is Analyzers.PER_LANGUAGE:  # analyzers live in the process, not the index
-        for field in FIELDS:
-            index.register_tokenizer(field, _analyzer(field))
-    return index
+    analyzed = {field: _analyzer(field) for field in _fields(analyzers)}
+    if analyzers is Analyzers.PER_LANGUAGE:
+        for field, analyzer in analyzed.items():
+            index.register_tokenizer(field, analyzer)
+    return index, analyzed
 
 
 def write(captions: Sequence[str | None], langs: Sequence[str | None], path: Path) -> None:
     """A per-language BM25 index of `captions` at `path`, row `i` holding captions[i]."""
     path.mkdir(parents=True)
-    writer = _open(path, Analyzers.PER_LANGUAGE, create=True).writer()
+    writer = _open(path, Analyzers.PER_LANGUAGE, create=True)[0].writer()
     for row, (caption, lang) in enumerate(zip(captions, langs, strict=True)):
         document = tantivy.Document(row=row)
         document.add_text(field_of(lang), caption or "")
@@ -110,11 +117,8 @@ class Lexical:
     """BM25 over an index's captions: the best rows for a query's words."""
 
     def __init__(self, path: Path, analyzers: Analyzers) -> None:
-        self.analyzers = analyzers
-        self.index = _open(path, analyzers)
+        self.index, self.analyzed = _open(path, analyzers)
         self.schema = schema(analyzers)
-        fields = ("caption",) if analyzers is Analyzers.PLAIN else FIELDS
-        self.analyzed = {field: _analyzer(field) for field in fields}
 
     def terms(self, text: str) -> list[tuple[str, str]]:
         """(field, term) for each of `text`'s words as each field's analyzer makes it."""
