@@ -10,7 +10,9 @@ import torch
 
 from weft.models import registry
 from weft.models.clip import CLIP, CLIPConfig
+from weft.models.convnet import ConvConfig
 from weft.models.tokenizer import Tokenizer
+from weft.models.vit import ViT
 
 
 @pytest.mark.parametrize("name", sorted(n for n in registry.NAMED if n.endswith("-tiny")))
@@ -64,3 +66,20 @@ def test_a_fixed_temperature_is_not_learned() -> None:
     assert isinstance(fixed, CLIP)
     assert not fixed.logit_scale.requires_grad and fixed.temperature == pytest.approx(0.1)
     assert registry.build("clip-tiny").logit_scale.requires_grad  # type: ignore[union-attr]
+
+
+def test_an_override_naming_another_image_tower_replaces_it_whole() -> None:
+    _, cfg = registry.config("clip-small", {"vision": {"kind": "conv", "width": 48}})
+    assert isinstance(cfg, CLIPConfig) and isinstance(cfg.vision, ConvConfig)
+    assert (cfg.vision.width, cfg.vision.image_size) == (48, ConvConfig().image_size)
+    with pytest.raises(ValueError, match=r"^vision\.conv\.patch_size: Extra inputs"):
+        registry.config("clip-conv-tiny", {"vision": {"patch_size": 4}})
+
+
+def test_a_clip_saved_before_image_towers_had_kinds_loads_as_a_vit(tmp_path: Path) -> None:
+    path = registry.save(registry.build("clip-tiny"), tmp_path)
+    meta = json.loads((path / registry.MODEL_FILE).read_text())
+    del meta["config"]["vision"]["kind"]
+    (path / registry.MODEL_FILE).write_text(json.dumps(meta))
+    loaded, _ = registry.load(path)
+    assert isinstance(loaded, CLIP) and isinstance(loaded.visual, ViT)

@@ -48,3 +48,13 @@ def test_saved_tokenizer_loads_the_same(tokenizer: Tokenizer, tmp_path: Path) ->
     assert loaded.encode(CAPTIONS[:3], 16).equal(tokenizer.encode(CAPTIONS[:3], 16))
     with pytest.raises(FileNotFoundError, match=r"tokenizer\.json"):
         Tokenizer.load(tmp_path / "missing")
+
+
+def test_a_lowercasing_tokenizer_folds_case_after_it_is_saved(tmp_path: Path) -> None:
+    folding = Tokenizer.train(CAPTIONS, vocab_size=300, lowercase=True)
+    folding.save(tmp_path)
+    loaded = Tokenizer.load(tmp_path)
+    shouted, spoken = ["A RED Circle"], ["a red circle"]
+    assert loaded.encode(shouted, 8).tolist() == loaded.encode(spoken, 8).tolist()
+    cased = Tokenizer.train(CAPTIONS, vocab_size=300)
+    assert cased.encode(shouted, 8).tolist() != cased.encode(spoken, 8).tolist()

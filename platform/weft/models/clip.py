@@ -1,5 +1,6 @@
-"""CLIP: a ViT and a text transformer projected into one normalised embedding space, trained
-with InfoNCE over in-batch negatives and a learnable temperature.
+"""CLIP: an image encoder (a ViT or a small convnet) and a text transformer projected into
+one normalised embedding space, trained with InfoNCE over in-batch negatives and a learnable
+temperature.
 
 The loss gathers every data-parallel worker's embeddings with their gradients, so the
 negatives are the global batch; the temperature is clamped as CLIP does (logit scale at
@@ -10,23 +11,38 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Annotated, Any
 
 import torch
 import torch.distributed as dist
 import torch.distributed._functional_collectives as funcol
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from torch import Tensor, nn
 
+from weft.models.convnet import ConvConfig, ConvNet
 from weft.models.text import TextConfig, TextTransformer
 from weft.models.tokenizer import Tokenizer
 from weft.models.vit import ViT, ViTConfig
 
 
+def _vision_kind(value: Any) -> str:
+    """A vision config's `kind`; configs saved before there were two kinds are ViTs."""
+    kind = value.get("kind", "vit") if isinstance(value, dict) else getattr(value, "kind", "vit")
+    return str(kind)
+
+
+VisionConfig = Annotated[
+    Annotated[ViTConfig, Tag("vit")] | Annotated[ConvConfig, Tag("conv")],
+    Discriminator(_vision_kind),
+]
+ImageEncoder = ViT | ConvNet
+
+
 class CLIPConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    vision: ViTConfig = ViTConfig()
+    vision: VisionConfig = ViTConfig()
     text: TextConfig = TextConfig()
     embed_dim: int = 64
     init_temperature: float = Field(default=0.07, gt=0, le=1)
@@ -38,7 +54,9 @@ class CLIP(nn.Module):
     def __init__(self, config: CLIPConfig) -> None:
         super().__init__()
         self.config = config
-        self.visual = ViT(config.vision)
+        self.visual: ImageEncoder = (
+            ViT(config.vision) if isinstance(config.vision, ViTConfig) else ConvNet(config.vision)
+        )
         self.text = TextTransformer(config.text)
         self.visual_proj = nn.Linear(config.vision.width, config.embed_dim, bias=False)
         self.text_proj = nn.Linear(config.text.width, config.embed_dim, bias=False)
@@ -49,7 +67,7 @@ class CLIP(nn.Module):
 
     def encode_image(self, images: Tensor, normalize: bool = True) -> Tensor:
         """(B, C, H, W) → (B, embed_dim), of unit length unless `normalize` is False."""
-        out = self.visual_proj(self.visual(images)[:, 0])
+        out = self.visual_proj(self.visual.pooled(images))
         return F.normalize(out, dim=-1) if normalize else out
 
     def encode_text(self, ids: Tensor, normalize: bool = True) -> Tensor:

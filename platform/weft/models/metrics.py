@@ -22,8 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from weft.models.clip import CLIP
-from weft.models.vit import ViT
+from weft.models.clip import CLIP, ImageEncoder
 
 NGRAMS = 4
 CIDER_SIGMA = 6.0
@@ -141,10 +140,10 @@ def clip_score_of(image_emb: np.ndarray, text_emb: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def image_features(encoder: ViT, images: Tensor, batch_size: int = 256) -> np.ndarray:
-    """(N, width) CLS features of (N, C, H, W) images, computed in batches."""
-    device = encoder.cls.device
-    chunks = [encoder(chunk.to(device))[:, 0].cpu() for chunk in images.split(batch_size)]
+def image_features(encoder: ImageEncoder, images: Tensor, batch_size: int = 256) -> np.ndarray:
+    """(N, width) pooled features of (N, C, H, W) images, computed in batches."""
+    device = next(encoder.parameters()).device
+    chunks = [encoder.pooled(chunk.to(device)).cpu() for chunk in images.split(batch_size)]
     return torch.cat(chunks).double().numpy()
 
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from weft.models.captioner import Captioner, CaptionerConfig
 from weft.models.clip import CLIP, CLIPConfig
+from weft.models.convnet import ConvConfig
 from weft.models.diffusion import TextToImage, TextToImageConfig
 from weft.models.text import TextConfig
 from weft.models.tokenizer import Tokenizer
@@ -42,12 +43,14 @@ KINDS: dict[str, Kind] = {
 
 _TINY_VISION = ViTConfig(image_size=32, patch_size=8, width=32, depth=2, heads=2)
 _TINY_TEXT = TextConfig(vocab_size=512, context_length=16, width=32, depth=2, heads=2)
+_TINY_CONV = ConvConfig(image_size=32, width=32, stages=3)
 _SMALL_VISION = ViTConfig(image_size=64, patch_size=8, width=256, depth=6, heads=8)
 _SMALL_TEXT = TextConfig(vocab_size=8192, context_length=32, width=256, depth=4, heads=8)
 
 NAMED: dict[str, tuple[str, BaseModel]] = {
     "clip-tiny": ("clip", CLIPConfig(vision=_TINY_VISION, text=_TINY_TEXT, embed_dim=32)),
     "clip-small": ("clip", CLIPConfig(vision=_SMALL_VISION, text=_SMALL_TEXT, embed_dim=256)),
+    "clip-conv-tiny": ("clip", CLIPConfig(vision=_TINY_CONV, text=_TINY_TEXT, embed_dim=32)),
     "captioner-tiny": (
         "captioner",
         CaptionerConfig(vision=_TINY_VISION, text=_TINY_TEXT.model_copy(update={"causal": True})),
@@ -88,9 +91,13 @@ def config(name: str, overrides: Mapping[str, Any] | None = None) -> tuple[str, 
 
 
 def _merged(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`overrides` laid over `base`, nested dicts field by field; a nested override that
+    names another `kind` (a convnet for a ViT) replaces the part whole."""
     out = dict(base)
     for key, value in overrides.items():
         nested = isinstance(value, Mapping) and isinstance(base.get(key), dict)
+        if nested and value.get("kind", base[key].get("kind")) != base[key].get("kind"):
+            nested = False
         out[key] = _merged(base[key], value) if nested else value
     return out
 

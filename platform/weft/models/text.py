@@ -26,6 +26,7 @@ class TextConfig(BaseModel):
     heads: int = 4
     mlp_ratio: float = 4.0
     causal: bool = True  # CLIP's text tower is causal; pooling at <eos> then sees the whole text
+    lowercase: bool = False  # the tokenizer folds case: "Cat" and "cat" are one token
 
 
 class TextTransformer(nn.Module):

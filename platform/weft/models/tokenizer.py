@@ -34,10 +34,17 @@ class Tokenizer:
 
     @classmethod
     def train(
-        cls, texts: Iterable[str], vocab_size: int = 4096, min_frequency: int = 2
+        cls,
+        texts: Iterable[str],
+        vocab_size: int = 4096,
+        min_frequency: int = 2,
+        lowercase: bool = False,
     ) -> Tokenizer:
+        """A tokenizer learned from `texts`; with `lowercase` it folds case, in training and in
+        every later encoding (the normaliser is saved with it)."""
         inner = _Inner(models.BPE())
-        inner.normalizer = normalizers.NFC()
+        folds = [normalizers.NFC()] + ([normalizers.Lowercase()] if lowercase else [])
+        inner.normalizer = normalizers.Sequence(folds)
         inner.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
         inner.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(

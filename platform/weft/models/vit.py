@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from pydantic import BaseModel, ConfigDict, model_validator
 from torch import Tensor, nn
@@ -16,6 +18,7 @@ from weft.models.layers import Block, recorded_weights
 class ViTConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    kind: Literal["vit"] = "vit"
     image_size: int = 32
     patch_size: int = 4
     channels: int = 3
@@ -55,6 +58,10 @@ class ViT(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.norm(x)
+
+    def pooled(self, images: Tensor) -> Tensor:
+        """(B, C, H, W) → (B, width): the CLS token's features."""
+        return self(images)[:, 0]
 
     @torch.no_grad()
     def attention_maps(self, images: Tensor) -> Tensor:

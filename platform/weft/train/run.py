@@ -85,7 +85,9 @@ def train(
     size = registry.image_size(model_config)
     spec = _checked(spec, kind)
     train_rows, val_rows = _on_cluster(spec)
-    tokenizer = Tokenizer.train(data.captions(train_rows), vocab_size=text.vocab_size)
+    tokenizer = Tokenizer.train(
+        data.captions(train_rows), vocab_size=text.vocab_size, lowercase=text.lowercase
+    )
     datasets = {
         "train": data.batches(train_rows, tokenizer, spec, size, text.context_length, train=True),
         # small and read at every evaluation: materialised once, before training starts

@@ -34,6 +34,7 @@ from weft.models.metrics import (
     topk_accuracy,
 )
 from weft.models.tokenizer import Tokenizer
+from weft.models.vit import ViT
 from weft.registry.artifacts import fetch_predictor
 from weft.specs import StorageSpec
 from weft.train.prepared import Prepared, rank
@@ -95,6 +96,8 @@ class CLIPTask(Task):
                 k = min(5, len(self.eval.classes))
                 metrics["val/zero_shot_top1"] = topk_accuracy(logits, labels[known], 1)
                 metrics[f"val/zero_shot_top{k}"] = topk_accuracy(logits, labels[known], k)
+        if not isinstance(model.visual, ViT):  # a convnet has no attention to draw
+            return metrics, {}
         maps = model.visual.attention_maps(images[:4])  # (depth, B, heads, T, T)
         return metrics, {"attention.png": _attention_grid(images[:4], maps[-1])}
 
