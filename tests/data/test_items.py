@@ -1,11 +1,20 @@
-"""Every corpus's keys read back as the item they show."""
+"""Every corpus's keys read back as the item they show, the group it is held out with, its
+language and its English names."""
 
 from __future__ import annotations
 
 import pytest
 
 from weft.data import emoji, symbola
-from weft.data.items import gold_item, item_of
+from weft.data.items import (
+    gold_item,
+    group_of,
+    in_group,
+    item_of,
+    language_of,
+    names_in_english,
+    references,
+)
 from weft.data.openclipart import key as clipart_key
 from weft.data.symbola import Symbol
 
@@ -33,3 +42,36 @@ def test_a_gold_entry_names_the_same_item() -> None:
         gold_item("openclipart/animals/bat_orlando_karam_")
         == "openclipart/animals/bat_orlando_karam_"
     )
+
+
+@pytest.mark.parametrize(
+    ("record_key", "group", "language"),
+    [
+        (emoji.key("🐦", "de"), "animal-bird", "de"),
+        (symbola.key(Symbol("🐦", "bird", "Miscellaneous Symbols and Pictographs"), "fr"),
+         "animal-bird", "fr"),  # an emoji's glyph is held out with the emoji
+        (symbola.key(Symbol("♞", "black chess knight", "Miscellaneous Symbols"), "en"),
+         "symbola:Miscellaneous Symbols", "en"),
+        (clipart_key("animals/birds/owl_01", "description"), "openclipart/animals/birds", None),
+    ],
+)  # fmt: skip
+def test_a_key_reads_back_as_its_group_and_language(
+    record_key: str, group: str, language: str | None
+) -> None:
+    assert (group_of(record_key), language_of(record_key)) == (group, language)
+
+
+def test_a_group_holds_its_subfolders_but_not_a_namesake() -> None:
+    assert in_group("openclipart/animals/birds/parrots", "openclipart/animals/birds")
+    assert in_group("animal-bird", "animal-bird")
+    assert not in_group("openclipart/animals/birdseed", "openclipart/animals/birds")
+
+
+def test_english_names_come_from_cldr_for_characters_else_from_the_english_caption() -> None:
+    cat = references(emoji.key("🐈", "de"), "")
+    assert cat[0] == "cat" and "pet" in cat
+    assert references(symbola.key(Symbol("♞", "black chess knight", "x"), "en"), "") == []
+    owl = clipart_key("animals/birds/owl_01", "name")
+    assert references(owl, "Snowy Owl: bird, night") == ["Snowy Owl", "bird", "night"]
+    assert names_in_english(owl) and not names_in_english(owl.replace("/name", "/description"))
+    assert names_in_english(emoji.key("🐈", "en")) and not names_in_english(emoji.key("🐈", "de"))

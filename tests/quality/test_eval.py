@@ -48,6 +48,7 @@ def _curated(root: Path) -> Path:
                     {
                         "key": key(chars, language),
                         "text": text,
+                        "lang": language,
                         "image": png,
                         "image_hash": chars,
                         "source_uri": str(root / "raw" / split / "shard-00000.tar"),
@@ -78,8 +79,8 @@ def _spec(root: Path, **changes: Any) -> Path:
         "zero_shot": {
             "templates": {"en": "{}", "de": "{}"},
             "classes": {
-                "animal-bird": {"en": "bird", "de": "Vogel"},
-                "plant-flower": {"en": "flower", "de": "Blume"},
+                "bird": {"groups": ["animal-bird"], "names": {"en": "bird", "de": "Vogel"}},
+                "flower": {"groups": ["plant-flower"], "names": {"en": "flower", "de": "Blume"}},
             },
         },
         "output": str(root / "quality"),
@@ -98,9 +99,9 @@ def test_eval_writes_the_table_and_logs_every_figure_to_mlflow(tmp_path: Path) -
     recall = by_on[("text→image recall@5", "test")]
     assert recall["value"] == 1.0 and recall["count"] == 10 and recall["met"] is True
     assert by_on[("text→image recall@5", "test, de captions")]["count"] == 5
-    zero_shot = by_on[("zero-shot top-1", "held-out subgroups, de prompts")]
+    zero_shot = by_on[("zero-shot top-1", "held-out classes, de prompts")]
     assert zero_shot["count"] == 3 and 0 <= zero_shot["value"] <= 1
-    assert by_on[("zero-shot top-5", "held-out subgroups, en prompts")]["value"] == 1.0  # 2 classes
+    assert by_on[("zero-shot top-5", "held-out classes, en prompts")]["value"] == 1.0  # 2 classes
     table = (tmp_path / "quality" / "tiny-quality" / "results.md").read_text()
     assert "| clip | text→image recall@5 | test | 100.0% | 100.0% | 10 | > 50.0% | yes |" in table
     mlflow.set_tracking_uri(tracking_uri())
@@ -132,7 +133,10 @@ def test_eval_writes_the_table_and_logs_every_figure_to_mlflow(tmp_path: Path) -
             {
                 "zero_shot": {
                     "templates": {"en": "{}", "de": "{}"},
-                    "classes": {"sport": {"en": "sport"}},
+                    "classes": {
+                        "sport": {"groups": ["sport"], "names": {"en": "sport"}},
+                        "tool": {"groups": ["tool"], "names": {"en": "tool", "de": "Werkzeug"}},
+                    },
                 }
             },
             "zero_shot: classes.sport: no name in de",

@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from weft.data.emoji import base_of, emoji_of, key
+from weft.data.emoji import emoji_of, key
+from weft.data.items import item_of
 from weft.quality.figures import Figure, chance_of_hit, hits_at
-from weft.quality.sets import Row, same_base
+from weft.quality.sets import Row, same_item
+from weft.quality.spec import ZeroShotSpec
 from weft.quality.table import BEGIN, END, markdown, replace_block
 from weft.specs import SpecError
 
@@ -32,13 +34,15 @@ def test_hits_at_k_breaks_ties_by_item_order_not_in_the_querys_favour() -> None:
     assert hits_at(similarity, np.array([[False, True]]), 1) == [False]
 
 
-def _row(chars: str) -> Row:
-    return Row(chars, "", "en", b"", chars, chars, base_of(chars), "")
+def _row(record_key: str) -> Row:
+    return Row(record_key, "", "en", b"", record_key, item_of(record_key), "", ())
 
 
-def test_a_skin_tone_or_gender_variant_is_relevant_to_its_base_and_nothing_else() -> None:
-    swimmer, swimmer_woman_dark, surfer = _row("🏊"), _row("🏊🏿\u200d♀️"), _row("🏄")
-    assert same_base([swimmer], [swimmer_woman_dark, surfer]).tolist() == [[True, False]]
+def test_a_variant_or_the_other_style_of_a_character_is_relevant_to_it_and_nothing_else() -> None:
+    swimmer, surfer = _row(key("🏊", "en")), _row(key("🏄", "en"))
+    swimmer_woman_dark, swimmer_symbola = _row(key("🏊🏿\u200d♀️", "de")), _row("symbola/1f3ca/en")
+    found = same_item([swimmer], [swimmer_woman_dark, surfer, swimmer_symbola])
+    assert found.tolist() == [[True, False, True]]
 
 
 def test_a_corpus_key_gives_its_emoji_and_caption_language() -> None:
@@ -71,3 +75,20 @@ def test_the_quality_block_of_a_document_is_replaced_and_the_rest_kept() -> None
     assert replace_block(document, "new table\n") == f"intro\n{BEGIN}\nnew table\n{END}\nafter\n"
     with pytest.raises(ValueError, match="no <!-- weft quality: begin -->"):
         replace_block("no markers", "t")
+
+
+def test_a_held_out_group_takes_the_label_of_the_class_that_holds_it() -> None:
+    spec = ZeroShotSpec.model_validate(
+        {
+            "classes": {
+                "bird": {
+                    "groups": ["animal-bird", "openclipart/animals/birds"],
+                    "names": {"en": "bird"},
+                },
+                "tool": {"groups": ["tool"], "names": {"en": "tool"}},
+            }
+        }
+    )
+    assert spec.class_of("openclipart/animals/birds/parrots") == "bird"
+    assert spec.class_of("animal-bird") == "bird" and spec.class_of("tool") == "tool"
+    assert spec.class_of("openclipart/animals") is None

@@ -20,8 +20,8 @@ class Recorded:
         self.calls: list[tuple[object, ...]] = []
         self.times: list[str] = []
 
-    def corpus(self, raw: str) -> None:
-        self.calls.append(("corpus", raw))
+    def corpus(self, source: str, out: str) -> None:
+        self.calls.append(("corpus", source, out))
 
     def curate(self, spec: Path) -> str:
         self.calls.append(("curate", spec))
@@ -42,8 +42,8 @@ class Recorded:
         self.calls.append(("evaluate", spec))
         return "## models\n"
 
-    def retrieval(self, gold: Path) -> str:
-        self.calls.append(("retrieval", gold))
+    def retrieval(self, gold: Path, model: str, captioner: str) -> str:
+        self.calls.append(("retrieval", gold, model, captioner))
         return "## gold\n"
 
     def done(self, step: str, seconds: float) -> None:
@@ -62,36 +62,44 @@ def test_every_step_runs_in_order_and_the_tables_land_in_the_block(tmp_path: Pat
     times = flow.run(steps, "raw", Path("c.yaml"), Path("q.yaml"), Path("g.yaml"), readme)
 
     assert steps.calls == [
-        ("corpus", "raw"),
+        *(("corpus", source, f"raw/{source}") for source in ("emoji", "openclipart", "symbola")),
         ("curate", Path("c.yaml")),
         *(
             call
             for kind in ("clip", "captioner", "diffusion")
             for call in (
-                ("train", Path(f"jobs/emoji-{kind}.yaml")),
-                ("promote", Path(f"jobs/promote-emoji-{kind}.yaml"), f"run-emoji-{kind}"),
+                ("train", Path(f"jobs/drawings-{kind}.yaml")),
+                ("promote", Path(f"jobs/promote-drawings-{kind}.yaml"), f"run-drawings-{kind}"),
             )
         ),
-        ("index", "curated/data", "emoji-clip@champion"),
+        ("index", "curated/data", "drawings-clip@champion"),
         ("evaluate", Path("q.yaml")),
-        ("retrieval", Path("g.yaml")),
+        ("retrieval", Path("g.yaml"), "drawings-clip@champion", "drawings-captioner@champion"),
     ]
-    order = ["corpus", "curation", "emoji-clip", "emoji-captioner", "emoji-diffusion", "index"]
+    corpora = ["corpus emoji", "corpus openclipart", "corpus symbola"]
+    trained = ["drawings-clip", "drawings-captioner", "drawings-diffusion"]
+    order = [*corpora, "curation", *trained, "index"]
     assert list(times) == steps.times == [*order, "eval models", "eval retrieval"]
     assert readme.read_text() == f"# Quality\n{BEGIN}\n## models\n\n## gold\n{END}\nafter\n"
 
 
 @pytest.mark.parametrize("how", ["untracked", "refused"])
 def test_a_model_not_promoted_stops_the_flow_naming_its_spec(tmp_path: Path, how: str) -> None:
-    job = (Path("jobs/emoji-captioner.yaml"), Path("jobs/promote-emoji-captioner.yaml"))
+    job = (Path("jobs/drawings-captioner.yaml"), Path("jobs/promote-drawings-captioner.yaml"))
     steps = Recorded(untracked=job[:1]) if how == "untracked" else Recorded(refused=job[1:])
     readme = _readme(tmp_path)
     before = readme.read_text()
 
-    with pytest.raises(flow.NotPromoted, match=r"^jobs/emoji-captioner.yaml: its model was not"):
+    with pytest.raises(flow.NotPromoted, match=r"^jobs/drawings-captioner.yaml: its model was"):
         flow.run(steps, "raw", Path("c.yaml"), Path("q.yaml"), Path("g.yaml"), readme)
-    assert ("train", Path("jobs/emoji-diffusion.yaml")) not in steps.calls
-    assert steps.times == ["corpus", "curation", "emoji-clip"]
+    assert ("train", Path("jobs/drawings-diffusion.yaml")) not in steps.calls
+    assert steps.times == [
+        "corpus emoji",
+        "corpus openclipart",
+        "corpus symbola",
+        "curation",
+        "drawings-clip",
+    ]
     assert readme.read_text() == before
 
 

@@ -8,9 +8,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from weft.data.items import parts
 from weft.specs import SpecError, parse_spec
 from weft.train.spec import DataSpec
-from weft.train.views import SENTENCES, parts, view
+from weft.train.views import SENTENCES, view
 
 CAT = "cat face: animal, cat, face, pet"
 

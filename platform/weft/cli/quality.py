@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +10,7 @@ import typer
 
 from weft.cli.common import console, err_console, user_errors
 from weft.cli.curate import run_curation
-from weft.cli.data import data_emoji
+from weft.cli.data import data_emoji, data_openclipart, data_symbola
 from weft.cli.eval import eval_models, eval_retrieval
 from weft.cli.index import run_index
 from weft.cli.registry import run_promotion
@@ -18,20 +19,23 @@ from weft.cli.train import run_training
 
 def quality(
     raw: Annotated[
-        str, typer.Option(help="Where the emoji corpus is written.")
-    ] = ".weft/emoji/raw",
-    spec: Annotated[Path, typer.Option(help="Its curation spec.")] = Path("pipelines/emoji.yaml"),
+        str, typer.Option(help="Where the corpora are written, each in a folder of its name.")
+    ] = ".weft/drawings/raw",
+    spec: Annotated[Path, typer.Option(help="Their curation spec.")] = Path(
+        "pipelines/drawings.yaml"
+    ),
     evaluation: Annotated[Path, typer.Option(help="The quality spec.")] = Path("jobs/quality.yaml"),
     gold: Annotated[Path, typer.Option(help="The gold queries.")] = Path(
-        "jobs/gold/emoji-search.yaml"
+        "jobs/gold/drawings-search.yaml"
     ),
     readme: Annotated[
         Path, typer.Option(help="A document whose quality block gets the new tables.")
     ] = Path("docs/quality.md"),
 ) -> None:
-    """Every figure of the quality table from nothing: write the emoji corpus and curate it;
-    train the emoji models and promote each behind its gate; index the corpus with the
-    champion CLIP; then `weft eval models` and `weft eval retrieval`. Each step's time is
+    """Every figure of the quality table from nothing: write the emoji, openclipart and
+    Symbola corpora and curate them as one; train the drawings models and promote each
+    behind its gate; index the corpus with the champion CLIP; then `weft eval models` and
+    `weft eval retrieval` (reranked by the champion captioner). Each step's time is
     printed as it ends, and all of them at the end."""
     from weft.quality import flow
 
@@ -55,8 +59,13 @@ class _Steps:
     """The steps of `weft quality` (weft.quality.flow.Steps) as the commands run them, each
     printing its summary, and each step's time as it ends."""
 
-    def corpus(self, raw: str) -> None:
-        data_emoji(raw)
+    def corpus(self, source: str, out: str) -> None:
+        writers: dict[str, Callable[[str], None]] = {
+            "emoji": data_emoji,
+            "openclipart": data_openclipart,
+            "symbola": data_symbola,
+        }
+        writers[source](out)
 
     def curate(self, spec: Path) -> str:
         return run_curation(spec)
@@ -73,8 +82,8 @@ class _Steps:
     def evaluate(self, spec: Path) -> str:
         return eval_models(spec)
 
-    def retrieval(self, gold: Path) -> str:
-        return eval_retrieval(gold)
+    def retrieval(self, gold: Path, model: str, captioner: str) -> str:
+        return eval_retrieval(gold, model, captioner=captioner)
 
     def done(self, step: str, seconds: float) -> None:
         console.print(f"[bold]{step}[/]: {seconds:.0f} s", highlight=False)

@@ -2,6 +2,9 @@
 counted in. A drawing of a character (a Noto emoji, its skin-tone and gender variants, or
 Symbola's glyph of it) is the character's base emoji, so both drawing styles of a cat answer
 "cat"; an openclipart drawing is `openclipart/<path>` (its key without the caption kind).
+Its *group* is the subject unit the corpora hold out whole: an emoji's subgroup (for
+Symbola's glyph of an emoji too), `symbola:<block>` for another symbol, and the folder of an
+openclipart drawing.
 
 Keys are written by `weft.data.emoji`, `weft.data.symbola` and `weft.data.openclipart`;
 this module is where other stages read them.
@@ -9,7 +12,10 @@ this module is where other stages read them.
 
 from __future__ import annotations
 
-from weft.data.emoji import base_of, emoji_of
+from functools import cache
+
+from weft.data.emoji import base_of, catalogue, cldr_annotations, emoji_of
+from weft.data.symbola import block_of
 
 CLIPART, SYMBOLA = "openclipart/", "symbola/"
 
@@ -28,3 +34,63 @@ def gold_item(entry: str) -> str:
     """The item a gold list's entry names: an openclipart path as written, a character as
     its base emoji."""
     return entry if entry.startswith(CLIPART) else base_of(entry)
+
+
+def group_of(key: str) -> str:
+    """`1f408_de` → "animal-mammal", `symbola/2735/en` → "symbola:Dingbats",
+    `openclipart/animals/birds/owl_x_/name` → "openclipart/animals/birds"."""
+    if key.startswith(CLIPART):
+        return key.rsplit("/", 2)[0]
+    if key.startswith(SYMBOLA):
+        char = chr(int(key.split("/")[1], 16))
+        return _subgroups().get(char) or f"symbola:{block_of(ord(char))}"
+    return _subgroups().get(emoji_of(key)[0], "")
+
+
+def in_group(group: str, named: str) -> bool:
+    """Whether `group` is the group `named` or a folder under it."""
+    return group == named or group.startswith(named + "/")
+
+
+def language_of(key: str) -> str | None:
+    """The caption language a key names (emoji and Symbola keys); None for openclipart's."""
+    if key.startswith(CLIPART):
+        return None
+    if key.startswith(SYMBOLA):
+        return key.split("/")[2]
+    return emoji_of(key)[1]
+
+
+def names_in_english(key: str) -> bool:
+    """Whether a record's caption names its drawing in English: an English emoji or Symbola
+    caption, or an openclipart drawing's title (`.../name`)."""
+    return key.endswith("/name") if key.startswith(CLIPART) else language_of(key) == "en"
+
+
+def parts(caption: str) -> tuple[str, list[str]]:
+    """A corpus caption's name and keywords: "name: a, b" → ("name", ["a", "b"])."""
+    name, colon, rest = caption.partition(": ")
+    keywords = [k.strip() for k in rest.split(",") if k.strip()] if colon else []
+    return name.strip() or caption, keywords
+
+
+def references(key: str, english: str) -> list[str]:
+    """What a person would call a record's drawing in English: CLDR's name and keywords of a
+    character that has them, else the name and keywords of `english`, its English caption."""
+    if not key.startswith(CLIPART):
+        char = chr(int(key.split("/")[1], 16)) if key.startswith(SYMBOLA) else emoji_of(key)[0]
+        found = cldr_annotations("en").get(char.replace("\ufe0f", ""))
+        if found:
+            return [found.name, *found.keywords]
+    name, keywords = parts(english)
+    return [name, *keywords] if english else []
+
+
+@cache
+def _subgroups() -> dict[str, str]:
+    """Each emoji's subgroup, by its characters and by its base (a Symbola glyph's char)."""
+    found: dict[str, str] = {}
+    for emoji in catalogue():
+        found.setdefault(emoji.chars, emoji.subgroup)
+        found.setdefault(emoji.chars.replace("\ufe0f", ""), emoji.subgroup)
+    return found

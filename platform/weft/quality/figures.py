@@ -11,10 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from weft.data import emoji
 from weft.models.inference import CaptionWriter, Embedder, ImageGenerator
 from weft.models.metrics import bleu4, cider, clip_score_of, frechet_distance, topk_accuracy
-from weft.quality.sets import Row, images_once, same_base
+from weft.quality.sets import Row, images_once, same_item
 from weft.quality.spec import ZeroShotSpec
 
 
@@ -47,19 +46,21 @@ class Figure:
 
 
 def zero_shot(embedder: Embedder, rows: list[Row], spec: ZeroShotSpec) -> list[Figure]:
-    """Top-1 and top-5 accuracy of classifying each held-out image into its subgroup by the
-    nearest class prompt, in each language of the spec's templates."""
-    items = [r for r in images_once(rows) if r.subgroup in spec.classes]
-    subgroups = list(spec.classes)
-    labels = torch.tensor([subgroups.index(r.subgroup) for r in items])
+    """Top-1 and top-5 accuracy of classifying each held-out image into its class (the class
+    whose groups hold its group) by the nearest class prompt, in each language of the spec's
+    templates."""
+    names = list(spec.classes)
+    labelled = [(r, spec.class_of(r.group)) for r in images_once(rows)]
+    items = [r for r, label in labelled if label is not None]
+    labels = torch.tensor([names.index(label) for _, label in labelled if label is not None])
     images = embedder.embed_images([r.image for r in items])
     figures = []
     for language, template in spec.templates.items():
-        prompts = [template.format(spec.classes[s][language]) for s in subgroups]
+        prompts = [template.format(spec.classes[c].names[language]) for c in names]
         logits = torch.from_numpy(images @ embedder.embed_texts(prompts).T)
-        on = f"held-out subgroups, {language} prompts"
+        on = f"held-out classes, {language} prompts"
         for k, bar in ((1, None), (5, 0.60 if language == "en" else None)):
-            top = min(k, len(subgroups))
+            top = min(k, len(names))
             figures.append(
                 Figure(
                     "clip",
@@ -68,7 +69,7 @@ def zero_shot(embedder: Embedder, rows: list[Row], spec: ZeroShotSpec) -> list[F
                     topk_accuracy(logits, labels, top),
                     bar,
                     len(items),
-                    chance=top / len(subgroups),
+                    chance=top / len(names),
                 )
             )
     return figures
@@ -82,14 +83,14 @@ def hits_at(similarity: np.ndarray, relevant: np.ndarray, k: int) -> list[bool]:
 
 
 def text_to_image(embedder: Embedder, rows: list[Row], k: int) -> list[Figure]:
-    """Recall@k of finding a caption's image (its emoji or a variant of the same base) among
-    the split's distinct images: over every caption, then per caption language."""
+    """Recall@k of finding a caption's image (any drawing of the same item) among the split's
+    distinct images: over every caption, then per caption language."""
     items = images_once(rows)
     similarity = (
         embedder.embed_texts([r.text for r in rows])
         @ embedder.embed_images([r.image for r in items]).T
     )
-    relevant = same_base(rows, items)
+    relevant = same_item(rows, items)
     hits = hits_at(similarity, relevant, k)
     chances = [chance_of_hit(len(items), int(r.sum()), k) for r in relevant]
     by_language: dict[str, list[int]] = defaultdict(list)
@@ -121,22 +122,11 @@ def chance_of_hit(items: int, relevant: int, k: int) -> float:
     return 1 - miss
 
 
-def references(row: Row) -> list[str]:
-    """A test image's reference captions: its English CLDR name and each keyword phrase."""
-    found = emoji.cldr_annotations("en").get(row.emoji.replace("\ufe0f", ""))
-    return [found.name, *found.keywords] if found else []
-
-
-def english_name(row: Row) -> str:
-    """The row's emoji's English CLDR name (its caption, if CLDR has none)."""
-    return (references(row) or [row.text])[0]
-
-
 def captioning(writer: CaptionWriter, rows: list[Row]) -> tuple[list[Figure], list[str]]:
     """BLEU-4 and CIDEr-D of the captions written for the split's distinct images; the
     figures, and the caption of each of `images_once(rows)`."""
     items = images_once(rows)
-    refs = [references(r) for r in items]
+    refs = [list(r.references) for r in items]
     hypotheses = writer.caption([r.image for r in items])
     n = len(items)
     return [
@@ -149,11 +139,11 @@ def generation(
     generator: ImageGenerator, judge: Embedder, rows: list[Row], scales: list[float], seed: int
 ) -> tuple[list[Figure], list[str], dict[float, list[bytes]]]:
     """For each guidance scale: the Fréchet distance, in the judge CLIP's image space, between
-    images drawn from the English names of the split's distinct emoji and the real images,
+    images drawn from the English names of the split's distinct drawings and the real images,
     and the CLIP score of each drawing against its prompt; then whether the CLIP score rises
     with the scale. The figures, the prompts, and the drawings by scale."""
     items = images_once(rows)
-    prompts = [english_name(r) for r in items]
+    prompts = [r.english_name for r in items]
     real = judge.image_features([r.image for r in items])
     text = judge.embed_texts(prompts)
     figures, drawn, scores = [], {}, []

@@ -1,11 +1,12 @@
-"""`weft quality`'s flow: every figure of the quality tables from nothing. Write the emoji
-corpus and curate it; train the emoji models and promote each behind its gate; index the
-corpus with the champion CLIP; measure the models (`weft eval models`) and search's gold
-queries (`weft eval retrieval`); write both tables into a document's quality block.
+"""`weft quality`'s flow: every figure of the quality tables from nothing. Write the three
+drawing corpora (emoji, openclipart, Symbola) and curate them as one dataset; train the
+drawings models and promote each behind its gate; index the corpus with the champion CLIP;
+measure the models (`weft eval models`) and search's gold queries (`weft eval retrieval`,
+reranked by the champion captioner); write both tables into a document's quality block.
 
 The steps are handed in (`Steps`; weft.cli's commands run each stage and print its summary):
-this module holds their order, the emoji jobs, each step's wall time, and what stops the flow
-(a model that is not promoted). It prints nothing itself.
+this module holds their order, the drawings jobs, each step's wall time, and what stops the
+flow (a model that is not promoted). It prints nothing itself.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from typing import Protocol
 from weft.quality.table import replace_block
 from weft.specs import SpecError
 
-# The emoji models, each trained then promoted by its run.
+SOURCES = ("emoji", "openclipart", "symbola")  # `weft data <source>`, each into raw/<source>
+# The drawings models, each trained then promoted by its run.
 JOBS = {
-    Path(f"jobs/emoji-{kind}.yaml"): Path(f"jobs/promote-emoji-{kind}.yaml")
+    Path(f"jobs/drawings-{kind}.yaml"): Path(f"jobs/promote-drawings-{kind}.yaml")
     for kind in ("clip", "captioner", "diffusion")
 }
-CLIP = "emoji-clip@champion"  # the CLIP the curated corpus is indexed with
+CLIP = "drawings-clip@champion"  # the CLIP the curated corpus is indexed with
+CAPTIONER = "drawings-captioner@champion"  # the reranker of the gold queries' answers
 
 
 class NotPromoted(RuntimeError):
@@ -34,8 +37,8 @@ class NotPromoted(RuntimeError):
 class Steps(Protocol):
     """The stages as the flow runs them, each showing what it did."""
 
-    def corpus(self, raw: str) -> None:
-        """Write the emoji corpus to `raw`."""
+    def corpus(self, source: str, out: str) -> None:
+        """Write the corpus of `source` (one of SOURCES) to `out`."""
 
     def curate(self, spec: Path) -> str:
         """Curate with a curation spec; the output's URI."""
@@ -52,8 +55,9 @@ class Steps(Protocol):
     def evaluate(self, spec: Path) -> str:
         """Measure the models of a quality spec; the table, as markdown."""
 
-    def retrieval(self, gold: Path) -> str:
-        """Score search on gold queries; the summary, as markdown."""
+    def retrieval(self, gold: Path, model: str, captioner: str) -> str:
+        """Score search on gold queries, with a registered CLIP's index and captioner; the
+        summary, as markdown."""
 
     def done(self, step: str, seconds: float) -> None:
         """A step ended after `seconds`."""
@@ -62,8 +66,8 @@ class Steps(Protocol):
 def run(
     steps: Steps, raw: str, spec: Path, evaluation: Path, gold: Path, readme: Path
 ) -> dict[str, float]:
-    """The emoji corpus to `raw`, curated with `spec`; the emoji models trained and promoted;
-    the index; the tables of the quality spec `evaluation` and the gold queries `gold`
+    """The corpora to `raw`/<source>, curated with `spec`; the drawings models trained and
+    promoted; the index; the tables of the quality spec `evaluation` and the gold queries `gold`
     written into `readme`'s quality block. Each step's wall time in seconds, in order."""
     times: dict[str, float] = {}
 
@@ -74,8 +78,9 @@ def run(
         times[step] = time.monotonic() - started
         steps.done(step, times[step])
 
-    with timed("corpus"):
-        steps.corpus(raw)
+    for source in SOURCES:
+        with timed(f"corpus {source}"):
+            steps.corpus(source, f"{raw.rstrip('/')}/{source}")
     with timed("curation"):
         curated = steps.curate(spec)
     for job, promotion in JOBS.items():
@@ -88,7 +93,7 @@ def run(
     with timed("eval models"):
         tables = [steps.evaluate(evaluation)]
     with timed("eval retrieval"):
-        tables.append(steps.retrieval(gold))
+        tables.append(steps.retrieval(gold, CLIP, CAPTIONER))
     try:
         readme.write_text(replace_block(readme.read_text(), "\n".join(tables)))
     except (OSError, ValueError) as err:

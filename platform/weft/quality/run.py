@@ -1,4 +1,4 @@
-"""`weft eval`: measure the models a spec names on the emoji corpus's held-out data, and write
+"""`weft eval`: measure the models a spec names on a curated corpus's held-out data, and write
 the table where people look: `<output>/<name>/results.md` and an MLflow run with every figure."""
 
 from __future__ import annotations
@@ -55,10 +55,7 @@ def evaluate(spec: QualitySpec) -> Evaluation:
             shown = sets.images_once(test)[: spec.samples]
             grids["captions.png"] = captioned_grid(
                 [r.image for r in shown],
-                [
-                    f"{c} | CLDR: {figures.english_name(r)}"
-                    for r, c in zip(shown, captions, strict=False)
-                ],
+                [f"{c} | named: {r.english_name}" for r, c in zip(shown, captions, strict=False)],
             )
         if spec.diffusion:
             generator = _load(spec, "diffusion", Path(tmp), inference.ImageGenerator)
@@ -109,7 +106,9 @@ def _log(
         experiment_id=use_experiment(spec.mlflow.experiment), run_name=spec.name
     ) as run:
         mlflow.set_tags({"weft.stage": "eval", **{f"weft.eval.{f}": u for f, u in models.items()}})
-        mlflow.log_params({"data": spec.data, "test": spec.test, "heldout": spec.heldout})
+        mlflow.log_params(
+            {"data": spec.data, "test": ", ".join(spec.test), "heldout": ", ".join(spec.heldout)}
+        )
         mlflow.log_metrics({f.key: f.value for f in found})
         mlflow.log_text(table, RESULTS)
         for name, grid in grids.items():

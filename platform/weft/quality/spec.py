@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from weft.data.items import in_group
 from weft.specs import MlflowSpec, StorageSpec, _Spec
+
+
+class ZeroShotClass(_Spec):
+    """A held-out class: the groups whose drawings show it, and its name in each language."""
+
+    groups: list[str] = Field(
+        min_length=1,
+        description="Groups (`weft.data.items.group_of`): an emoji subgroup, `symbola:<block>` "
+        "or an openclipart folder, whose subfolders count too.",
+    )
+    names: dict[str, str] = Field(description="The class's name in each prompt language.")
 
 
 class ZeroShotSpec(_Spec):
@@ -15,31 +27,39 @@ class ZeroShotSpec(_Spec):
         default={"en": "{}"},
         description="A prompt template per language (`{}` takes the class name); English first.",
     )
-    classes: dict[str, dict[str, str]] = Field(
-        description="Each held-out subgroup (as emoji-test.txt names it) with its class name "
-        "in every language of `templates`."
+    classes: dict[str, ZeroShotClass] = Field(
+        min_length=2, description="The held-out classes, by label."
     )
 
     @model_validator(mode="after")
     def _every_language_named(self) -> ZeroShotSpec:
-        for subgroup, names in self.classes.items():
-            missing = set(self.templates) - set(names)
+        for label, held in self.classes.items():
+            missing = set(self.templates) - set(held.names)
             if missing:
                 raise ValueError(
-                    f"classes.{subgroup}: no name in {', '.join(sorted(missing))} "
+                    f"classes.{label}: no name in {', '.join(sorted(missing))} "
                     "(every language of zero_shot.templates needs one)"
                 )
         return self
 
+    def class_of(self, group: str) -> str | None:
+        """The label of the class whose groups hold `group`, if one does."""
+        return next(
+            (c for c, held in self.classes.items() if any(in_group(group, g) for g in held.groups)),
+            None,
+        )
+
 
 class QualitySpec(_Spec):
-    """`weft eval`: the figures of the models given, on a curated emoji corpus's test and
-    held-out splits, written as a table (markdown and MLflow)."""
+    """`weft eval`: the figures of the models given, on a curated corpus's test and held-out
+    splits, written as a table (markdown and MLflow)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     data: str = Field(description="The curated corpus (a `weft curate` output), local or s3://.")
-    test: str = Field(description="The test split's source folder (its rows' `source_uri`).")
-    heldout: str = Field(description="The held-out subgroups' source folder.")
+    test: list[str] = Field(
+        min_length=1, description="The test split's source folders (its rows' `source_uri`)."
+    )
+    heldout: list[str] = Field(min_length=1, description="The held-out classes' source folders.")
     clip: str | None = Field(
         default=None,
         description="A CLIP: a model folder, runs:/<run>/model or models:/<name>@<alias>.",
@@ -66,6 +86,11 @@ class QualitySpec(_Spec):
     output: str = Field(default=".weft/quality", description="Where the table and grids go.")
     storage: StorageSpec = StorageSpec()
     mlflow: MlflowSpec = MlflowSpec(experiment="weft-quality")
+
+    @field_validator("test", "heldout", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _judged(self) -> QualitySpec:

@@ -19,6 +19,8 @@ from typing import Literal, TypeVar
 
 import numpy as np
 
+from weft.data.items import parts
+
 T = TypeVar("T")
 
 View = Literal["caption", "name", "keyword", "sentence"]
@@ -32,13 +34,6 @@ SENTENCES = (
     "a drawing of {name}, {keyword}",
     "a picture of {keyword}: {name}",
 )
-
-
-def parts(caption: str) -> tuple[str, list[str]]:
-    """A caption's name and keywords: "name: a, b" → ("name", ["a", "b"])."""
-    name, colon, rest = caption.partition(": ")
-    keywords = [k.strip() for k in rest.split(",") if k.strip()] if colon else []
-    return name.strip() or caption, keywords
 
 
 def view(caption: str, lang: str | None, views: Sequence[View], rng: np.random.Generator) -> str:
