@@ -20,6 +20,7 @@ from weft.cli import app
 from weft.data.emoji import key, picture
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
+from weft.quality import figures as quality_figures
 from weft.tracking import tracking_uri
 
 # (emoji, subgroup, English caption, German caption)
@@ -90,7 +91,12 @@ def _spec(root: Path, **changes: Any) -> Path:
     return path
 
 
-def test_eval_writes_the_table_and_logs_every_figure_to_mlflow(tmp_path: Path) -> None:
+def test_eval_writes_the_table_and_logs_every_figure_to_mlflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        quality_figures, "MIN_PER_LANGUAGE", 5
+    )  # the split has 5 captions a language
     result = CliRunner().invoke(app, ["eval", "models", str(_spec(tmp_path))])
     assert result.exit_code == 0, result.output
     figures = json.loads((tmp_path / "quality" / "tiny-quality" / "figures.json").read_text())
@@ -120,6 +126,11 @@ def test_eval_writes_the_table_and_logs_every_figure_to_mlflow(tmp_path: Path) -
     assert samples <= {p.name for p in (tmp_path / "quality" / "tiny-quality").iterdir()}
     logged = mlflow.MlflowClient().list_artifacts(run.info.run_id, "samples")
     assert {Path(a.path).name for a in logged} == samples
+    monkeypatch.setattr(quality_figures, "MIN_PER_LANGUAGE", 6)
+    fewer = CliRunner().invoke(app, ["eval", "models", str(_spec(tmp_path / "fewer"))])
+    assert fewer.exit_code == 0, fewer.output
+    fewer_table = (tmp_path / "fewer" / "quality" / "tiny-quality" / "results.md").read_text()
+    assert "de captions" not in fewer_table and "| test |" in fewer_table
 
 
 @pytest.mark.parametrize(

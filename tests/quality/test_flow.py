@@ -42,8 +42,8 @@ class Recorded:
         self.calls.append(("evaluate", spec))
         return "## models\n"
 
-    def retrieval(self, gold: Path, model: str, captioner: str) -> str:
-        self.calls.append(("retrieval", gold, model, captioner))
+    def retrieval(self, gold: Path, model: str, captioner: str, hybrid: float) -> str:
+        self.calls.append(("retrieval", gold, model, captioner, hybrid))
         return "## gold\n"
 
     def done(self, step: str, seconds: float) -> None:
@@ -74,7 +74,7 @@ def test_every_step_runs_in_order_and_the_tables_land_in_the_block(tmp_path: Pat
         ),
         ("index", "curated/data", "drawings-clip@champion"),
         ("evaluate", Path("q.yaml")),
-        ("retrieval", Path("g.yaml"), "drawings-clip@champion", "drawings-captioner@champion"),
+        ("retrieval", Path("g.yaml"), flow.CLIP, flow.CAPTIONER, flow.HYBRID),
     ]
     corpora = ["corpus emoji", "corpus openclipart", "corpus symbola"]
     trained = ["drawings-clip", "drawings-captioner", "drawings-diffusion"]

@@ -82,8 +82,8 @@ class _Steps:
     def evaluate(self, spec: Path) -> str:
         return eval_models(spec)
 
-    def retrieval(self, gold: Path, model: str, captioner: str) -> str:
-        return eval_retrieval(gold, model, captioner=captioner)
+    def retrieval(self, gold: Path, model: str, captioner: str, hybrid: float) -> str:
+        return eval_retrieval(gold, model, hybrid=hybrid, captioner=captioner)
 
     def done(self, step: str, seconds: float) -> None:
         console.print(f"[bold]{step}[/]: {seconds:.0f} s", highlight=False)
