@@ -72,7 +72,7 @@ def test_an_override_naming_another_image_tower_replaces_it_whole() -> None:
     _, cfg = registry.config("clip-small", {"vision": {"kind": "conv", "width": 48}})
     assert isinstance(cfg, CLIPConfig) and isinstance(cfg.vision, ConvConfig)
     assert (cfg.vision.width, cfg.vision.image_size) == (48, ConvConfig().image_size)
-    with pytest.raises(ValueError, match=r"^vision\.conv\.patch_size: Extra inputs"):
+    with pytest.raises(ValueError, match=r"^vision\.patch_size: Extra inputs"):
         registry.config("clip-conv-tiny", {"vision": {"patch_size": 4}})
 
 

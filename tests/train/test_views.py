@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from weft.data.items import parts
+from weft.captions import parts
 from weft.specs import SpecError, parse_spec
 from weft.train.spec import DataSpec
 from weft.train.views import SENTENCES, view

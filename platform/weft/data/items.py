@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from weft.captions import parts
 from weft.data.emoji import base_of, catalogue, cldr_annotations, emoji_of
 from weft.data.symbola import block_of
 
@@ -65,13 +66,6 @@ def names_in_english(key: str) -> bool:
     """Whether a record's caption names its drawing in English: an English emoji or Symbola
     caption, or an openclipart drawing's title (`.../name`)."""
     return key.endswith("/name") if key.startswith(CLIPART) else language_of(key) == "en"
-
-
-def parts(caption: str) -> tuple[str, list[str]]:
-    """A corpus caption's name and keywords: "name: a, b" → ("name", ["a", "b"])."""
-    name, colon, rest = caption.partition(": ")
-    keywords = [k.strip() for k in rest.split(",") if k.strip()] if colon else []
-    return name.strip() or caption, keywords
 
 
 def references(key: str, english: str) -> list[str]:

@@ -43,6 +43,7 @@ KINDS: dict[str, Kind] = {
 
 _TINY_VISION = ViTConfig(image_size=32, patch_size=8, width=32, depth=2, heads=2)
 _TINY_TEXT = TextConfig(vocab_size=512, context_length=16, width=32, depth=2, heads=2)
+TOWERS = ("vit", "conv")  # the kinds of image tower a CLIP's `vision` may name
 _TINY_CONV = ConvConfig(image_size=32, width=32, stages=3)
 _SMALL_VISION = ViTConfig(image_size=64, patch_size=8, width=256, depth=6, heads=8)
 _SMALL_TEXT = TextConfig(vocab_size=8192, context_length=32, width=256, depth=4, heads=8)
@@ -86,7 +87,12 @@ def config(name: str, overrides: Mapping[str, Any] | None = None) -> tuple[str, 
         return kind, type(cfg).model_validate(_merged(cfg.model_dump(), overrides))
     except ValidationError as err:
         first = err.errors(include_url=False)[0]
-        field = ".".join(str(part) for part in first["loc"])
+        loc = first["loc"]  # a tagged union's tag follows its field: vision.conv.width
+        field = ".".join(
+            str(part)
+            for i, part in enumerate(loc)
+            if not (i and loc[i - 1] == "vision" and part in TOWERS)
+        )
         raise FieldError(field, f"{first['msg']} (a field of {name})") from None
 
 

@@ -19,7 +19,7 @@ from typing import Literal, TypeVar
 
 import numpy as np
 
-from weft.data.items import parts
+from weft.captions import parts
 
 T = TypeVar("T")
 
