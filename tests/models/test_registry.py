@@ -83,3 +83,14 @@ def test_a_clip_saved_before_image_towers_had_kinds_loads_as_a_vit(tmp_path: Pat
     (path / registry.MODEL_FILE).write_text(json.dumps(meta))
     loaded, _ = registry.load(path)
     assert isinstance(loaded, CLIP) and isinstance(loaded.visual, ViT)
+
+
+def test_the_weights_digest_names_the_weights_wherever_they_are_saved(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = registry.build("clip-conv-tiny")
+    first = registry.weights_digest(registry.save(model, tmp_path / "a"))
+    assert registry.weights_digest(registry.save(model, tmp_path / "b")) == first
+    with torch.no_grad():
+        model.logit_scale.add_(1)  # type: ignore[operator]
+    assert registry.weights_digest(registry.save(model, tmp_path / "c")) != first
+    assert len(first) == 12

@@ -118,10 +118,13 @@ def test_eval_writes_the_table_and_logs_every_figure_to_mlflow(
     captioner = {f["measure"]: f for f in figures if f["model"] == "captioner"}
     assert set(captioner) == {"BLEU-4", "CIDEr-D"} and captioner["BLEU-4"]["count"] == 5
     drawn = [f for f in figures if f["model"] == "diffusion"]
+    judged_by = f"judge {registry.weights_digest(tmp_path / 'clip')}"  # no judge: the CLIP
     assert [f["on"] for f in drawn if f["measure"] == "Fréchet distance"] == [
-        "test names, CFG 0",
-        "test names, CFG 3",
+        f"test names, CFG 0, {judged_by}",
+        f"test names, CFG 3, {judged_by}",
     ]
+    matched = [f for f in drawn if f["measure"] == "own prompt among 10"]
+    assert len(matched) == 2 and all(f["chance"] == 0.1 and f["count"] == 5 for f in matched)
     samples = {"captions.png", "generated_cfg0.png", "generated_cfg3.png"}
     assert samples <= {p.name for p in (tmp_path / "quality" / "tiny-quality").iterdir()}
     logged = mlflow.MlflowClient().list_artifacts(run.info.run_id, "samples")
@@ -172,3 +175,22 @@ def test_a_model_given_as_an_option_is_measured_alone(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     figures = json.loads((tmp_path / "quality" / "tiny-quality" / "figures.json").read_text())
     assert {f["model"] for f in figures} == {"clip"}
+
+
+def test_a_fixed_judge_scores_the_drawings_beside_the_floor_of_two_real_splits(
+    tmp_path: Path,
+) -> None:
+    judge = _model("clip-conv-tiny", tmp_path / "judge")
+    reference = str(tmp_path / "raw" / "heldout")  # another real split
+    spec = _spec(tmp_path, judge=judge, reference=reference, clip=None, captioner=None)
+    result = CliRunner().invoke(app, ["eval", "models", str(spec)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads((tmp_path / "quality" / "tiny-quality" / "figures.json").read_text())
+    by = f"judge {registry.weights_digest(judge)}"
+    on = {f["on"] for f in figures if f["measure"] == "Fréchet distance"}
+    assert on == {
+        f"real val vs real test, {by}",
+        f"test names, CFG 0, {by}",
+        f"test names, CFG 3, {by}",
+    }
+    assert {f["model"] for f in figures} == {"diffusion"}

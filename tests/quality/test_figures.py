@@ -8,7 +8,7 @@ import pytest
 
 from weft.data.emoji import emoji_of, key
 from weft.data.items import item_of
-from weft.quality.figures import Figure, chance_of_hit, hits_at
+from weft.quality.figures import Figure, chance_of_hit, hits_at, matched_among
 from weft.quality.sets import Row, same_item
 from weft.quality.spec import ZeroShotSpec
 from weft.quality.table import BEGIN, END, markdown, replace_block
@@ -92,3 +92,17 @@ def test_a_held_out_group_takes_the_label_of_the_class_that_holds_it() -> None:
     assert spec.class_of("openclipart/animals/birds/parrots") == "bird"
     assert spec.class_of("animal-bird") == "bird" and spec.class_of("tool") == "tool"
     assert spec.class_of("openclipart/animals") is None
+
+
+def test_a_drawing_matches_its_prompt_only_when_closer_to_it_than_to_every_other_drawn() -> None:
+    texts = np.eye(4)  # four prompts, each its own direction
+    images = np.array([[1.0, 0, 0, 0], [0.5, 0.5, 0, 0], [0, 0, 0.2, 0.9], [0, 0, 0, 1.0]])
+    prompts = ["cat", "dog", "owl", "bee"]
+    # 0 and 3 are nearest their own; 1 ties with "cat" (a miss); 2 is nearer "bee"
+    assert matched_among(images, texts, prompts, among=4, seed=0) == [True, False, False, True]
+
+
+def test_the_other_prompts_never_repeat_the_drawings_own() -> None:
+    texts = np.array([[1.0, 0], [1.0, 0], [0, 1.0]])  # prompts 0 and 1 are the same words
+    images = np.array([[1.0, 0], [1.0, 0], [0, 1.0]])
+    assert matched_among(images, texts, ["cat", "cat", "dog"], among=10, seed=0) == [True] * 3

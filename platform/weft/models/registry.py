@@ -5,6 +5,7 @@ model reads text, `tokenizer.json`. `save` and `load` are one call each.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -140,6 +141,12 @@ def save(model: nn.Module, directory: str | Path, tokenizer: Tokenizer | None = 
     if tokenizer is not None:
         tokenizer.save(path)
     return path
+
+
+def weights_digest(directory: str | Path) -> str:
+    """The first 12 hex digits of the SHA-256 of a saved model's weights: which model it is,
+    whatever folder or registry version it was read from."""
+    return hashlib.sha256((Path(directory) / WEIGHTS_FILE).read_bytes()).hexdigest()[:12]
 
 
 def load_kind(directory: str | Path) -> str:

@@ -141,36 +141,85 @@ def captioning(writer: CaptionWriter, rows: list[Row]) -> tuple[list[Figure], li
     ], hypotheses
 
 
+@dataclass(frozen=True)
+class Judge:
+    """The CLIP whose spaces the diffusion figures are taken in, and its version (the hash
+    of its weights), written beside each figure so that figures compare only under one."""
+
+    embedder: Embedder
+    version: str
+
+
 def generation(
-    generator: ImageGenerator, judge: Embedder, rows: list[Row], scales: list[float], seed: int
+    generator: ImageGenerator,
+    judge: Judge,
+    rows: list[Row],
+    scales: list[float],
+    seed: int,
+    reference: list[Row] | None = None,
 ) -> tuple[list[Figure], list[str], dict[float, list[bytes]]]:
-    """For each guidance scale: the Fréchet distance, in the judge CLIP's image space, between
-    images drawn from the English names of the split's distinct drawings and the real images,
-    and the CLIP score of each drawing against its prompt; then whether the CLIP score rises
-    with the scale. The figures, the prompts, and the drawings by scale."""
+    """For each guidance scale, images drawn from the English names of the split's distinct
+    drawings, judged in the judge CLIP's spaces: their Fréchet distance to the real images,
+    their CLIP score against their prompts, and how often a drawing is closer to its own
+    prompt than to 9 others; then whether the CLIP score rises with the scale. With
+    `reference` rows (another real split), the Fréchet distance between the real images of
+    both: the floor a perfect generator would reach. The figures, the prompts, and the
+    drawings by scale."""
     items = images_once(rows)
     prompts = [r.english_name for r in items]
-    real = judge.image_features([r.image for r in items])
-    text = judge.embed_texts(prompts)
+    real = judge.embedder.image_features([r.image for r in items])
+    text = judge.embedder.embed_texts(prompts)
+    by = f"judge {judge.version}"
+    n = len(items)
     figures, drawn, scores = [], {}, []
+    if reference:
+        other = judge.embedder.image_features([r.image for r in images_once(reference)])
+        floor = frechet_distance(other, real)
+        figures.append(
+            Figure("diffusion", "Fréchet distance", f"real val vs real test, {by}", floor,
+                   count=n, percent=False)
+        )  # fmt: skip
     for scale in scales:
         drawn[scale] = generator.generate(prompts, cfg_scale=scale, seed=seed)
-        on = f"test names, CFG {scale:g}"
-        distance = frechet_distance(judge.image_features(drawn[scale]), real)
-        scores.append(clip_score_of(judge.embed_images(drawn[scale]), text))
+        on = f"test names, CFG {scale:g}, {by}"
+        distance = frechet_distance(judge.embedder.image_features(drawn[scale]), real)
+        pictures = judge.embedder.embed_images(drawn[scale])
+        scores.append(clip_score_of(pictures, text))
+        matched = float(np.mean(matched_among(pictures, text, prompts, MATCH_AMONG, seed)))
         figures += [
-            Figure("diffusion", "Fréchet distance", on, distance, 50, len(items), True, False),
-            Figure("diffusion", "CLIP score", on, scores[-1], None, len(items), percent=False),
-        ]
+            Figure("diffusion", "Fréchet distance", on, distance, 50, n, True, False),
+            Figure("diffusion", "CLIP score", on, scores[-1], None, n, percent=False),
+            Figure("diffusion", f"own prompt among {MATCH_AMONG}", on, matched, 0.70, n,
+                   chance=1 / MATCH_AMONG),
+        ]  # fmt: skip
     rises = sum(b > a for a, b in itertools.pairwise(scores)) / max(1, len(scores) - 1)
     figures.append(
         Figure(
             "diffusion",
             "CLIP score rises with CFG",
-            "steps between scales",
+            f"steps between scales, {by}",
             rises,
             0.99,
             len(scales) - 1,
         )
     )
     return figures, prompts, drawn
+
+
+MATCH_AMONG = 10  # a drawing against its own prompt and this many minus one others
+
+
+def matched_among(
+    images: np.ndarray, texts: np.ndarray, prompts: list[str], among: int, seed: int
+) -> list[bool]:
+    """For each drawing (row i of unit `images`, drawn from `prompts[i]`, embedded as row i
+    of unit `texts`), whether it is closer to its own prompt than to each of `among - 1`
+    other prompts drawn at random (seeded) from those that differ from it; a tie is a miss."""
+    rng = np.random.default_rng(seed)
+    found = []
+    for i, prompt in enumerate(prompts):
+        others = [j for j, p in enumerate(prompts) if p != prompt]
+        picked = rng.choice(others, size=min(among - 1, len(others)), replace=False)
+        own = float(images[i] @ texts[i])
+        found.append(bool(all(own > float(images[i] @ texts[j]) for j in picked)))
+    return found

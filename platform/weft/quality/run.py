@@ -14,7 +14,7 @@ import mlflow
 from PIL import Image
 
 from weft import storage
-from weft.models import inference
+from weft.models import inference, registry
 from weft.models.images import captioned_grid
 from weft.models.inference import Predictor
 from weft.quality import fashion, figures, sets
@@ -39,6 +39,8 @@ class Evaluation:
 def evaluate(spec: QualitySpec) -> Evaluation:
     """Each model of the spec measured, the table written and logged."""
     folders = {"test": spec.test} | ({"heldout": spec.heldout} if spec.clip else {})
+    if spec.diffusion and spec.reference:
+        folders["reference"] = spec.reference
     splits = sets.read_splits(spec.data, folders, spec.storage)
     test = splits["test"]
     found: list[Figure] = []
@@ -59,8 +61,9 @@ def evaluate(spec: QualitySpec) -> Evaluation:
             )
         if spec.diffusion:
             generator = _load(spec, "diffusion", Path(tmp), inference.ImageGenerator)
+            judge = _judge(spec, Path(tmp))
             scores, prompts, drawn = figures.generation(
-                generator, clip, test, spec.cfg_scales, spec.seed
+                generator, judge, test, spec.cfg_scales, spec.seed, splits.get("reference")
             )
             found += scores
             for scale, pictures in drawn.items():
@@ -76,6 +79,15 @@ def evaluate(spec: QualitySpec) -> Evaluation:
 
 def _load(spec: QualitySpec, field: str, tmp: Path, kind: type[P]) -> P:
     return fetch_predictor(getattr(spec, field), field, spec.storage, tmp, kind)[0]
+
+
+def _judge(spec: QualitySpec, tmp: Path) -> figures.Judge:
+    """The spec's fixed judge, else its CLIP, with the hash of its weights as its version."""
+    field = "judge" if spec.judge else "clip"
+    embedder, directory, _ = fetch_predictor(
+        getattr(spec, field), field, spec.storage, tmp / "judge", inference.Embedder
+    )
+    return figures.Judge(embedder, registry.weights_digest(directory))
 
 
 def _write(

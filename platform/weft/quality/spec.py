@@ -64,6 +64,17 @@ class QualitySpec(_Spec):
         default=None,
         description="A CLIP: a model folder, runs:/<run>/model or models:/<name>@<alias>.",
     )
+    judge: str | None = Field(
+        default=None,
+        description="A CLIP trained once and kept (a model folder), in whose spaces the "
+        "diffusion model's drawings are judged, so that its figures compare across runs; the "
+        "hash of its weights is written beside each. Without one, `clip` judges.",
+    )
+    reference: list[str] = Field(
+        default=[],
+        description="Another real split's source folders (val): the judge's Fréchet distance "
+        "between its images and the test split's is the floor beside the drawings'.",
+    )
     captioner: str | None = None
     diffusion: str | None = None
     vit_epochs: int | None = Field(
@@ -87,15 +98,15 @@ class QualitySpec(_Spec):
     storage: StorageSpec = StorageSpec()
     mlflow: MlflowSpec = MlflowSpec(experiment="weft-quality")
 
-    @field_validator("test", "heldout", mode="before")
+    @field_validator("test", "heldout", "reference", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _judged(self) -> QualitySpec:
-        if self.diffusion and not self.clip:
-            raise ValueError("diffusion: its drawings are judged by a CLIP: give clip too")
+        if self.diffusion and not (self.judge or self.clip):
+            raise ValueError("diffusion: its drawings are judged by a CLIP: give judge or clip")
         if not (self.clip or self.captioner or self.diffusion or self.vit_epochs):
             raise ValueError("name at least one of clip, captioner, diffusion and vit_epochs")
         return self
