@@ -60,6 +60,7 @@ bench: setup test-data  ## benchmarks print figures; nothing in them is a timed 
 	$(BIN)/python -m tests.perf.bench_fashion_mnist  # needs: apt-get install dataset-fashion-mnist
 	$(BIN)/python -m tests.perf.bench_index
 	$(BIN)/python -m tests.perf.bench_serve  # serves the champions of `make demo`
+	$(BIN)/python -m tests.perf.bench_query drawings-clip@champion  # the index of `make quality`
 
 clean:
 	rm -rf .weft .pytest_cache .mypy_cache .ruff_cache

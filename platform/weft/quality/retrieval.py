@@ -114,7 +114,7 @@ def run(
     S3, are copied into `workdir`, which must outlive the result (its index serves the
     report's thumbnails)."""
     version = resolve(model)
-    index, embedder = _load(version, index_root, workdir)
+    index, embedder = load_index(version, index_root, workdir)
     modes = _Modes(index, k, hybrid)
     captioner_version = None
     if captioner:
@@ -198,7 +198,10 @@ def _by_captions(index: SearchIndex, captioned: Lexical, text: str, k: int) -> l
     return hits
 
 
-def _load(version: ModelVersion, root: str, tmp: Path) -> tuple[SearchIndex, inference.Embedder]:
+def load_index(
+    version: ModelVersion, root: str, tmp: Path
+) -> tuple[SearchIndex, inference.Embedder]:
+    """The index `weft index` built with a registered CLIP under `root`, and that CLIP."""
     location = index_location(root, version, StorageSpec())
     if not storage.exists(location.join(MANIFEST)):
         raise SpecError(f"index: none of {version} under {root}: run `weft index` first")
