@@ -8,7 +8,7 @@ import pytest
 
 from weft.data.emoji import emoji_of, key
 from weft.data.items import item_of
-from weft.quality.figures import Figure, chance_of_hit, hits_at, matched_among
+from weft.quality.figures import Figure, chance_of_hit, hits_at, matched_among, sampled
 from weft.quality.sets import Row, same_item
 from weft.quality.spec import ZeroShotSpec
 from weft.quality.table import BEGIN, END, markdown, replace_block
@@ -106,3 +106,11 @@ def test_the_other_prompts_never_repeat_the_drawings_own() -> None:
     texts = np.array([[1.0, 0], [1.0, 0], [0, 1.0]])  # prompts 0 and 1 are the same words
     images = np.array([[1.0, 0], [1.0, 0], [0, 1.0]])
     assert matched_among(images, texts, ["cat", "cat", "dog"], among=10, seed=0) == [True] * 3
+
+
+def test_a_sample_of_the_drawings_keeps_their_order_and_is_the_same_for_a_seed() -> None:
+    rows = [_row(key(chr(0x1F600 + i), "en")) for i in range(10)]
+    picked = sampled(rows, 4, seed=3)
+    assert len(picked) == 4 and picked == sorted(picked, key=rows.index)
+    assert picked == sampled(rows, 4, seed=3) and sampled(rows, None, 0) == rows
+    assert sampled(rows, 20, seed=3) == rows

@@ -157,15 +157,16 @@ def generation(
     scales: list[float],
     seed: int,
     reference: list[Row] | None = None,
+    drawn_at_most: int | None = None,
 ) -> tuple[list[Figure], list[str], dict[float, list[bytes]]]:
     """For each guidance scale, images drawn from the English names of the split's distinct
-    drawings, judged in the judge CLIP's spaces: their Fréchet distance to the real images,
-    their CLIP score against their prompts, and how often a drawing is closer to its own
-    prompt than to 9 others; then whether the CLIP score rises with the scale. With
-    `reference` rows (another real split), the Fréchet distance between the real images of
-    both: the floor a perfect generator would reach. The figures, the prompts, and the
-    drawings by scale."""
-    items = images_once(rows)
+    drawings (at most `drawn_at_most` of them, a seeded sample), judged in the judge CLIP's
+    spaces: their Fréchet distance to the real images, their CLIP score against their
+    prompts, and how often a drawing is closer to its own prompt than to 9 others; then
+    whether the CLIP score rises with the scale. With `reference` rows (another real split),
+    the Fréchet distance between the real images of both: the floor a perfect generator
+    would reach. The figures, the prompts, and the drawings by scale."""
+    items = sampled(images_once(rows), drawn_at_most, seed)
     prompts = [r.english_name for r in items]
     real = judge.embedder.image_features([r.image for r in items])
     text = judge.embedder.embed_texts(prompts)
@@ -204,6 +205,14 @@ def generation(
         )
     )
     return figures, prompts, drawn
+
+
+def sampled(rows: list[Row], at_most: int | None, seed: int) -> list[Row]:
+    """`rows`, or `at_most` of them drawn at random (seeded), in their order."""
+    if at_most is None or len(rows) <= at_most:
+        return rows
+    picked = np.random.default_rng(seed).choice(len(rows), size=at_most, replace=False)
+    return [rows[i] for i in sorted(picked)]
 
 
 MATCH_AMONG = 10  # a drawing against its own prompt and this many minus one others

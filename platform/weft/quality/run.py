@@ -63,7 +63,13 @@ def evaluate(spec: QualitySpec) -> Evaluation:
             generator = _load(spec, "diffusion", Path(tmp), inference.ImageGenerator)
             judge = _judge(spec, Path(tmp))
             scores, prompts, drawn = figures.generation(
-                generator, judge, test, spec.cfg_scales, spec.seed, splits.get("reference")
+                generator,
+                judge,
+                test,
+                spec.cfg_scales,
+                spec.seed,
+                splits.get("reference"),
+                spec.drawn,
             )
             found += scores
             for scale, pictures in drawn.items():

@@ -88,6 +88,12 @@ class QualitySpec(_Spec):
         default=[1.0, 3.0, 7.5], min_length=1, description="Diffusion: guidance scales drawn at."
     )
     seed: int = Field(default=0, description="Diffusion: the starting noise.")
+    drawn: int | None = Field(
+        default=None,
+        ge=2,
+        description="Diffusion: draw from at most this many test drawings' names (a seeded "
+        "sample; each costs a sampling run per guidance scale); none: every one.",
+    )
     samples: int = Field(default=16, ge=1, description="Images in each sample grid.")
     tried: dict[str, str] = Field(
         default={},
