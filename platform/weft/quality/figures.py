@@ -4,7 +4,9 @@ library's own inference API (`Embedder`, `CaptionWriter`, `ImageGenerator`)."""
 from __future__ import annotations
 
 import itertools
+import logging
 import re
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -15,6 +17,8 @@ from weft.models.inference import CaptionWriter, Embedder, ImageGenerator
 from weft.models.metrics import bleu4, cider, clip_score_of, frechet_distance, topk_accuracy
 from weft.quality.sets import Row, images_once, same_item
 from weft.quality.spec import ZeroShotSpec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -180,8 +184,11 @@ def generation(
             Figure("diffusion", "Fréchet distance", f"real val vs real test, {by}", floor,
                    count=n, percent=False)
         )  # fmt: skip
-    for scale in scales:
+    for step, scale in enumerate(scales, 1):
+        log.info("eval diffusion scale=%g names=%d step=%d/%d", scale, n, step, len(scales))
+        started = time.monotonic()
         drawn[scale] = generator.generate(prompts, cfg_scale=scale, seed=seed)
+        log.info("eval diffusion scale=%g seconds=%.1f", scale, time.monotonic() - started)
         on = f"test names, CFG {scale:g}, {by}"
         distance = frechet_distance(judge.embedder.image_features(drawn[scale]), real)
         pictures = judge.embedder.embed_images(drawn[scale])
