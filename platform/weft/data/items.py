@@ -24,11 +24,7 @@ CLIPART, SYMBOLA = "openclipart/", "symbola/"
 def item_of(key: str) -> str:
     """The item a corpus record shows: `1f408_de` and `symbola/1f408/en` → "🐈",
     `openclipart/animals/bat_x_/name` → "openclipart/animals/bat_x_"."""
-    if key.startswith(CLIPART):
-        return key.rpartition("/")[0]
-    if key.startswith(SYMBOLA):
-        return base_of(chr(int(key.split("/")[1], 16)))
-    return base_of(emoji_of(key)[0])
+    return key.rpartition("/")[0] if key.startswith(CLIPART) else base_of(_char_of(key))
 
 
 def gold_item(entry: str) -> str:
@@ -42,10 +38,10 @@ def group_of(key: str) -> str:
     `openclipart/animals/birds/owl_x_/name` → "openclipart/animals/birds"."""
     if key.startswith(CLIPART):
         return key.rsplit("/", 2)[0]
+    char = _char_of(key)
     if key.startswith(SYMBOLA):
-        char = chr(int(key.split("/")[1], 16))
         return _subgroups().get(char) or f"symbola:{block_of(ord(char))}"
-    return _subgroups().get(emoji_of(key)[0], "")
+    return _subgroups().get(char, "")
 
 
 def in_group(group: str, named: str) -> bool:
@@ -72,12 +68,16 @@ def references(key: str, english: str) -> list[str]:
     """What a person would call a record's drawing in English: CLDR's name and keywords of a
     character that has them, else the name and keywords of `english`, its English caption."""
     if not key.startswith(CLIPART):
-        char = chr(int(key.split("/")[1], 16)) if key.startswith(SYMBOLA) else emoji_of(key)[0]
-        found = cldr_annotations("en").get(char.replace("\ufe0f", ""))
+        found = cldr_annotations("en").get(_char_of(key).replace("\ufe0f", ""))
         if found:
             return [found.name, *found.keywords]
     name, keywords = parts(english)
     return [name, *keywords] if english else []
+
+
+def _char_of(key: str) -> str:
+    """The character an emoji or Symbola key draws: `1f408_de`, `symbola/1f408/en` → "🐈"."""
+    return chr(int(key.split("/")[1], 16)) if key.startswith(SYMBOLA) else emoji_of(key)[0]
 
 
 @cache
