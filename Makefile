@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 .PHONY: setup test-data demo quality test lint unit bench clean
 # Real images and their names (image near-dup tests, the corpora of weft.data): Debian's emoji
 # font, CLDR's names and keywords, Unicode's emoji groups and names, openclipart's drawings
-# (PNG and SVG) and the Symbola font.
+# (PNG and SVG), the Symbola font, and Fashion-MNIST's photographs (the transfer set).
 EMOJI_FONT := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 CLDR_NAMES := /usr/share/unicode/cldr/common/annotations/en.xml
 EMOJI_TEST := /usr/share/unicode/emoji/emoji-test.txt
@@ -28,7 +28,8 @@ $(EMOJI_FONT) $(CLDR_NAMES) $(EMOJI_TEST) $(CLIPART_PNG) $(CLIPART_SVG) $(SYMBOL
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-noto-color-emoji \
 		unicode-cldr-core unicode-data openclipart-png openclipart-svg fonts-symbola
 
-test-data: $(EMOJI_FONT) $(CLDR_NAMES) $(EMOJI_TEST) $(CLIPART_PNG) $(CLIPART_SVG) $(SYMBOLA)
+test-data: $(EMOJI_FONT) $(CLDR_NAMES) $(EMOJI_TEST) $(CLIPART_PNG) $(CLIPART_SVG) $(SYMBOLA) \
+	$(FASHION_MNIST)
 
 $(FASHION_MNIST):
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends dataset-fashion-mnist
@@ -36,7 +37,7 @@ $(FASHION_MNIST):
 demo: setup  ## the end-to-end demo on embedded defaults
 	$(BIN)/weft demo
 
-quality: setup test-data $(FASHION_MNIST)  ## every figure of docs/quality.md's quality tables, in MLflow
+quality: setup test-data  ## every figure of docs/quality.md's quality tables, in MLflow
 	$(BIN)/weft quality
 
 test: setup test-data lint  ## lint, type-check, then the whole suite (unit + integration)

@@ -17,7 +17,7 @@ from weft import storage
 from weft.models import inference, registry
 from weft.models.images import captioned_grid
 from weft.models.inference import Predictor
-from weft.quality import fashion, figures, sets
+from weft.quality import fashion, figures, sets, transfer
 from weft.quality.figures import Figure
 from weft.quality.spec import QualitySpec
 from weft.quality.table import markdown
@@ -50,6 +50,8 @@ def evaluate(spec: QualitySpec) -> Evaluation:
             clip = _load(spec, "clip", Path(tmp), inference.Embedder)
             found += figures.zero_shot(clip, splits["heldout"], spec.zero_shot)
             found += figures.text_to_image(clip, test, spec.recall_at)
+            if spec.transfer:
+                found += transfer.zero_shot(clip, spec.transfer, spec.seed)
         if spec.captioner:
             writer = _load(spec, "captioner", Path(tmp), inference.CaptionWriter)
             scores, captions = figures.captioning(writer, test)

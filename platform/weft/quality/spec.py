@@ -83,6 +83,13 @@ class QualitySpec(_Spec):
         description="Train a ViT classifier this many epochs on Fashion-MNIST and measure it.",
     )
     zero_shot: ZeroShotSpec
+    transfer: int | None = Field(
+        default=None,
+        ge=1,
+        description="CLIP: name this many Fashion-MNIST test photographs of each clothing "
+        "class that has an emoji by CLDR's names of it, in every language of the emoji corpus "
+        "(pictures none of the drawing corpora holds); none: skip.",
+    )
     recall_at: int = Field(default=10, ge=1, description="K of text→image recall@K.")
     cfg_scales: list[float] = Field(
         default=[1.0, 3.0, 7.5], min_length=1, description="Diffusion: guidance scales drawn at."
