@@ -46,6 +46,16 @@ def test_sentences_are_english_only() -> None:
     assert {view(german, "de", ["sentence"], rng) for _ in range(20)} == {german}
 
 
+def test_a_wordnet_view_is_a_broader_or_other_word_of_the_name_or_a_keyword() -> None:
+    rng = np.random.default_rng(0)
+    drawn = {view("parrot: tropical", "en", ["wordnet"], rng) for _ in range(100)}
+    assert drawn == {"bird", "vertebrate", "chordate"}  # WordNet knows no noun "tropical"
+    assert {view("parrot: animal", "en", ["wordnet"], rng) for _ in range(100)} >= {"organism"}
+    assert view("xqzzy", "en", ["wordnet"], rng) == "xqzzy"  # unknown to WordNet: the name
+    german = "Papagei: Vogel"
+    assert view(german, "de", ["wordnet"], rng) == german
+
+
 def test_every_view_asked_for_is_drawn() -> None:
     rng = np.random.default_rng(1)
     drawn = Counter(view(CAT, "en", ["caption", "name", "keyword"], rng) for _ in range(600))

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from weft.specs import FieldError, MlflowSpec, StorageSpec, _Spec
+from weft.train.views import View
 
 
 class DataSpec(_Spec):
@@ -24,12 +25,13 @@ class DataSpec(_Spec):
         description="Each word of a training caption is left out with this probability (one "
         "is always kept): a new view of the text every epoch.",
     )
-    text_views: list[Literal["caption", "name", "keyword", "sentence"]] = Field(
+    text_views: list[View] = Field(
         default=["caption"],
         min_length=1,
         description="Each epoch a training row's text is one of these views of its caption "
         '("name: keyword, keyword"), drawn at random: caption (whole), name, keyword (one), '
-        "sentence (the name in an English sentence, for English rows). See "
+        "sentence (the name in an English sentence, for English rows), wordnet (a synonym or "
+        "broader word of the name or a keyword, for English rows). See "
         "weft.train.views.",
     )
     shuffle: Literal["global", "buffer"] = Field(

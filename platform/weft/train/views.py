@@ -9,7 +9,10 @@ for (`data.text_views`):
 - `name`: the part before the colon ("cat face");
 - `keyword`: one of the keywords after it ("pet"), else the name;
 - `sentence`: for an English row, the name (and sometimes a keyword) in a sentence such as
-  "a drawing of cat face"; other languages keep the caption, rather than mix languages.
+  "a drawing of cat face"; other languages keep the caption, rather than mix languages;
+- `wordnet`: for an English row, a word WordNet relates to its name or to one of its
+  keywords, a synonym or what it is a kind of ("parrot" → "bird"); else the name. Other
+  languages keep the caption.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from typing import Literal, TypeVar
 
 import numpy as np
 
+from weft import wordnet
 from weft.captions import parts
 
 T = TypeVar("T")
 
-View = Literal["caption", "name", "keyword", "sentence"]
+View = Literal["caption", "name", "keyword", "sentence", "wordnet"]
 SENTENCES = (
     "a drawing of {name}",
     "a picture of {name}",
@@ -49,6 +53,10 @@ def view(caption: str, lang: str | None, views: Sequence[View], rng: np.random.G
     if lang != "en":
         return caption
     keyword = _one(keywords, rng) if keywords else name
+    if chosen == "wordnet":
+        terms = (keyword, name) if rng.integers(2) else (name,)
+        related = next((r for r in map(wordnet.related, terms) if r), ())
+        return _one(related, rng) if related else name
     return _one(SENTENCES, rng).format(name=name, keyword=keyword)
 
 
