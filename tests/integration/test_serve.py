@@ -231,6 +231,11 @@ def test_search_finds_k_items_with_each_part_of_the_score_and_their_lineage(
     by_captioner = [h["rerank_score"] for h in reranked.json()["hits"]]
     assert len(by_captioner) == 5 and by_captioner == sorted(by_captioner, reverse=True)
     assert all(s is None for s in (h["rerank_score"] for h in hits))
+    unmoved = client.post(
+        "/v1/retrieval/search",
+        json={"text": "a red circle", "k": 5, "rerank": True, "rerank_share": 0},
+    ).json()["hits"]
+    assert [h["id"] for h in unmoved] == [h["id"] for h in hits]  # share 0: the first order
     by_image = client.post("/v1/retrieval/search", json={"image": {"b64": png((0, 0, 255))}})
     assert by_image.status_code == 200 and len(by_image.json()["hits"]) == 10
 
@@ -330,6 +335,7 @@ def test_the_demo_tour_sends_one_request_to_each_endpoint_and_shows_the_answers(
         ("/v1/retrieval/search", {"text": "a", "image": {"b64": "aa=="}}, 422, "exactly one"),
         ("/v1/retrieval/search", {"text": "a", "fusion": "sum"}, 422, "body.fusion"),
         ("/v1/retrieval/search", {"image": {"b64": "aa=="}, "rerank": True}, 422, "rerank"),
+        ("/v1/retrieval/search", {"text": "a", "rerank_share": 1.5}, 422, "body.rerank_share"),
         ("/v1/inference/generate", {"prompt": "a", "steps": 0}, 422, "body.steps"),
         ("/v1/inference/caption", {"images": []}, 422, "body.images"),
     ],

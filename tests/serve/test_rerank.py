@@ -48,3 +48,18 @@ def test_candidates_are_ordered_by_the_likelihood_of_the_query(tmp_path: Path) -
     assert rerank([], [], k=3) == []
     tied = rerank(hits[:3], [-1.0, -1.0, -1.0], k=3)
     assert [r.hit.id for r in tied] == ["id-0", "id-1", "id-2"]  # ties keep the first order
+
+
+def test_the_fused_order_moves_from_the_first_stages_to_the_likelihoods_with_the_share() -> None:
+    hits = [hit(n) for n in range(4)]
+    likelihoods = [-4.0, -3.0, -1.0, -2.0]  # the likelihood's order: 2, 3, 1, 0
+
+    def order(share: float) -> list[str]:
+        return [r.hit.id for r in rerank(hits, likelihoods, k=4, share=share)]
+
+    assert order(0.0) == ["id-0", "id-1", "id-2", "id-3"]
+    assert order(1.0) == ["id-2", "id-3", "id-1", "id-0"]
+    # halfway, (1/(60 + first rank) + 1/(60 + likelihood rank)) / 2: id-2 (3rd, 1st), then
+    # id-0 (1st, 4th) just ahead of id-1 (2nd, 3rd), and id-3 (4th, 2nd) last
+    assert order(0.5) == ["id-2", "id-0", "id-1", "id-3"]
+    assert [r.likelihood for r in rerank(hits, likelihoods, k=2, share=0.5)] == [-1.0, -4.0]

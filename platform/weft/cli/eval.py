@@ -71,6 +71,15 @@ def eval_retrieval(
             "captions it writes are the caption-first baseline."
         ),
     ] = None,
+    rerank_share: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="The captioner's share of the reranked order, fused by reciprocal ranks with "
+            "the hybrid's (1: its order alone). Default: the service's (weft.serve.rerank).",
+        ),
+    ] = None,
     output: Annotated[Path, typer.Option(help="Where the report and thumbnails go.")] = Path(
         ".weft/quality/gold"
     ),
@@ -82,10 +91,12 @@ def eval_retrieval(
     from weft.quality.gold import GoldSet
     from weft.quality.gold_report import REPORT, publish, summary, summary_markdown
     from weft.quality.retrieval import run
+    from weft.serve.rerank import SHARE
 
     with user_errors(), tempfile.TemporaryDirectory(prefix="weft-gold-") as workdir:
         gold_set = load_spec(GoldSet, gold)
-        result = run(gold_set, model, index, k, hybrid, Path(workdir), captioner)
+        share = SHARE if rerank_share is None else rerank_share
+        result = run(gold_set, model, index, k, hybrid, Path(workdir), captioner, share)
         run_id = publish(result, k, hybrid, output, experiment)
     table = Table(title=f"gold queries against {result.version}")
     for column in ("mode", "half", "queries", "n", f"P@{k}", f"R@{k}"):

@@ -45,7 +45,9 @@ def summary_markdown(result: RetrievalEval, k: int, hybrid: float) -> str:
     queries = len(result.of("vector"))
     captioned = (
         f"`reranked` (hybrid's top {DEPTH} reordered by {result.captioner}'s likelihood of the "
-        f"query, {result.rerank_ms:.0f} ms a query), `caption-first` (BM25 over the captions "
+        f"query, fused by reciprocal ranks with the hybrid's order at a share of "
+        f"{result.rerank_share:g}, {result.rerank_ms:.0f} ms a query), `caption-first` (BM25 "
+        f"over the captions "
         f"{result.captioner} writes for the indexed images), "
         if result.captioner
         else ""

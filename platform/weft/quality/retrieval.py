@@ -33,7 +33,7 @@ from weft.registry.versions import ModelVersion, resolve
 from weft.serve import lexical
 from weft.serve.fusion import Fusion
 from weft.serve.lexical import Analyzers, Lexical
-from weft.serve.rerank import DEPTH, rerank
+from weft.serve.rerank import DEPTH, SHARE, rerank
 from weft.serve.search import MANIFEST, Hit, SearchIndex, index_location
 from weft.specs import SpecError, StorageSpec
 
@@ -79,6 +79,7 @@ class RetrievalEval:
     index: SearchIndex
     captioner: ModelVersion | None = None
     rerank_ms: float = math.nan  # mean time to rerank one query's candidates
+    rerank_share: float = SHARE  # the captioner's share of the reranked order
 
     @property
     def modes(self) -> list[str]:
@@ -108,6 +109,7 @@ def run(
     hybrid: float,
     workdir: Path,
     captioner: str | None = None,
+    rerank_share: float = SHARE,
 ) -> RetrievalEval:
     """Every gold query in every mode against the index of `model` (name@alias or
     name/version), and with the registered `captioner` if given. The models, and an index on
@@ -115,7 +117,7 @@ def run(
     report's thumbnails)."""
     version = resolve(model)
     index, embedder = load_index(version, index_root, workdir)
-    modes = _Modes(index, k, hybrid)
+    modes = _Modes(index, k, hybrid, rerank_share)
     captioner_version = None
     if captioner:
         captioner_version = resolve(captioner)
@@ -126,14 +128,14 @@ def run(
     texts = embedder.embed_texts([q.text for q in gold.queries])
     scored = [s for q, v in zip(gold.queries, texts, strict=True) for s in modes.scored(q, v)]
     rerank_ms = 1e3 * statistics.fmean(modes.rerank_s) if modes.rerank_s else math.nan
-    return RetrievalEval(version, scored, index, captioner_version, rerank_ms)
+    return RetrievalEval(version, scored, index, captioner_version, rerank_ms, rerank_share)
 
 
 class _Modes:
     """One query's answer in each mode, scored."""
 
-    def __init__(self, index: SearchIndex, k: int, hybrid: float) -> None:
-        self.index, self.k, self.hybrid = index, k, hybrid
+    def __init__(self, index: SearchIndex, k: int, hybrid: float, share: float) -> None:
+        self.index, self.k, self.hybrid, self.share = index, k, hybrid, share
         self.first_row: dict[str, int] = {}  # an item's first row, for image queries
         for row, key in enumerate(index.keys):
             self.first_row.setdefault(item_of(key), row)
@@ -168,7 +170,7 @@ class _Modes:
         candidates = self.index.search(vector, query.text, DEPTH, hybrid=self.hybrid)
         images = [self.index.thumbnail(h.id) or b"" for h in candidates]
         likelihoods = writer.likelihood(images, query.text).tolist() if candidates else []
-        best = rerank(candidates, likelihoods, self.k)
+        best = rerank(candidates, likelihoods, self.k, self.share)
         self.rerank_s.append(time.perf_counter() - started)
         return [r.hit for r in best]
 

@@ -35,6 +35,7 @@ from weft.serve.deployments import LoadedModel, ModelServer, Refused, SafetyChec
 from weft.serve.fusion import Fusion
 from weft.serve.gate import RETRY_AFTER_S, SCOPE_FIELD, Gate, Policy, charge
 from weft.serve.rerank import DEPTH as RERANK_DEPTH
+from weft.serve.rerank import SHARE as RERANK_SHARE
 from weft.serve.rerank import Reranked, rerank
 from weft.serve.search import MANIFEST, Filters, Hit, index_location
 from weft.serve.spec import AppArgs, Batching
@@ -130,6 +131,13 @@ class SearchRequest(BaseModel):
         description=f"Rerank the first {RERANK_DEPTH} candidates by how well each image explains "
         "the text, in the captioner's words (text queries; costs one more unit per ten "
         "candidates).",
+    )
+    rerank_share: float = Field(
+        default=RERANK_SHARE,
+        ge=0,
+        le=1,
+        description="With rerank: the captioner's share of the order, fused by reciprocal "
+        "ranks with the first stage's (1: the captioner's order alone).",
     )
 
     @model_validator(mode="after")
@@ -330,7 +338,7 @@ class Ingress:
         scores: list[float | None] = [None] * len(hits)
         if body.rerank and hits:
             assert body.text is not None
-            reranked = await self._reranked(index, hits, body.text, body.k)
+            reranked = await self._reranked(index, hits, body.text, body.k, body.rerank_share)
             hits, scores = [r.hit for r in reranked], [r.likelihood for r in reranked]
         v = self.versions["clip"]
         base = (self.args.public_url or "").rstrip("/") + request.scope.get("root_path", "")
@@ -344,9 +352,10 @@ class Ingress:
         )
 
     async def _reranked(
-        self, index: DeploymentHandle, hits: list[Hit], text: str, k: int
+        self, index: DeploymentHandle, hits: list[Hit], text: str, k: int, share: float
     ) -> list[Reranked]:
-        """`hits` reordered by the captioner's likelihood of `text` given each thumbnail."""
+        """`hits` reordered by the captioner's likelihood of `text` given each thumbnail,
+        fused with their order at `share`."""
         thumbnails = await self._ask(index.thumbnails.remote([h.id for h in hits]))
         model = self._model("captioner")
         images = [t or b"" for t in thumbnails]
@@ -356,7 +365,7 @@ class Ingress:
             likelihoods = await self._ask(model.likelihood.remote(images, text))
         if isinstance(likelihoods, Refused):
             raise HTTPException(503, f"the reranker could not score: {likelihoods.reason}")
-        return rerank(hits, likelihoods, k)
+        return rerank(hits, likelihoods, k, share)
 
     @api.post(
         "/v1/inference/caption", response_model=CaptionResponse, openapi_extra=needs("search")

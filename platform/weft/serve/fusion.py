@@ -38,8 +38,8 @@ def fuse(
         _, image = np.unique(images, return_inverse=True)
         best_cosine = _best_per(image, cosine)
         best_bm25 = _best_per(image, bm25)
-        lexical = np.where(best_bm25 > 0, hybrid / (K + _ranks(best_bm25)), 0.0)
-        score = ((1 - hybrid) / (K + _ranks(best_cosine)) + lexical)[image]
+        lexical = np.where(best_bm25 > 0, hybrid / (K + ranks(best_bm25)), 0.0)
+        score = ((1 - hybrid) / (K + ranks(best_cosine)) + lexical)[image]
     order = np.lexsort((-cosine, -bm25, -score))  # the last key sorts first
     first = np.unique(images[order], return_index=True)[1]
     answered = order[np.sort(first)]
@@ -52,8 +52,8 @@ def _best_per(group: np.ndarray, values: np.ndarray) -> np.ndarray:
     return best
 
 
-def _ranks(values: np.ndarray) -> np.ndarray:
+def ranks(values: np.ndarray) -> np.ndarray:
     """1 for the highest value, 2 for the next, ... (ties in order of position)."""
-    ranks = np.empty(len(values))
-    ranks[np.argsort(-values, kind="stable")] = np.arange(1, len(values) + 1)
-    return ranks
+    out = np.empty(len(values))
+    out[np.argsort(-values, kind="stable")] = np.arange(1, len(values) + 1)
+    return out
