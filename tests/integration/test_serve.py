@@ -225,7 +225,8 @@ def test_search_finds_k_items_with_each_part_of_the_score_and_their_lineage(
     scores = [h["score"] for h in fused.json()["hits"]]
     assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1 / 61 + 1e-9
     reranked = client.post(
-        "/v1/retrieval/search", json={"text": "red circle", "k": 5, "rerank": True}
+        "/v1/retrieval/search",
+        json={"text": "red circle", "k": 5, "rerank": True, "rerank_share": 1},
     )
     assert reranked.status_code == 200, reranked.text
     by_captioner = [h["rerank_score"] for h in reranked.json()["hits"]]

@@ -42,11 +42,11 @@ def test_candidates_are_ordered_by_the_likelihood_of_the_query(tmp_path: Path) -
     images = [png(c) for c in colours]
     hits = [hit(n) for n in range(len(images))]
     scores = captioner.likelihood(images, "a red circle")
-    best = rerank(hits, list(scores), k=3)
+    best = rerank(hits, list(scores), k=3, share=1.0)
     assert [r.hit.id for r in best] == [f"id-{n}" for n in np.argsort(-scores, kind="stable")[:3]]
     assert [r.likelihood for r in best] == sorted(scores.tolist(), reverse=True)[:3]
     assert rerank([], [], k=3) == []
-    tied = rerank(hits[:3], [-1.0, -1.0, -1.0], k=3)
+    tied = rerank(hits[:3], [-1.0, -1.0, -1.0], k=3, share=1.0)
     assert [r.hit.id for r in tied] == ["id-0", "id-1", "id-2"]  # ties keep the first order
 
 

@@ -22,7 +22,10 @@ from weft.serve.fusion import K, ranks
 from weft.serve.search import Hit
 
 DEPTH = 20  # candidates reranked per query
-SHARE = 1.0  # the likelihood's share of the fused order
+# The likelihood's share of the fused order, chosen on the gold set's dev half: the drawings
+# captioner loses precision at every share (0.741 unreranked; 0.2 → 0.727, 0.5 → 0.609, 1 →
+# 0.391), least at 0.2.
+SHARE = 0.2
 
 
 @dataclass(frozen=True)
