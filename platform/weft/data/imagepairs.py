@@ -25,6 +25,7 @@ from PIL import Image
 from weft.curate.phash import hamming, image_key
 from weft.curate.shards import tar_shard
 from weft.data.emoji import FONT, render
+from weft.models.images import png_bytes
 
 NAMES = Path("/usr/share/unicode/cldr/common/annotations/en.xml")
 
@@ -47,9 +48,7 @@ def emoji() -> tuple[Emoji, ...]:
 
 
 def _png(img: Image.Image) -> tuple[str, bytes]:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return "png", buf.getvalue()
+    return "png", png_bytes(img)
 
 
 def _jpeg(img: Image.Image, quality: int) -> tuple[str, bytes]:

@@ -96,8 +96,13 @@ def batch(images: Sequence[bytes], size: int) -> torch.Tensor:
 def to_png(image: torch.Tensor) -> bytes:
     """A (3, H, W) image in [-1, 1] as PNG bytes."""
     pixels = ((image.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    return png_bytes(Image.fromarray(pixels))
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """`image` encoded as PNG."""
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
+    image.save(buffer, format="PNG")
     return buffer.getvalue()
 
 

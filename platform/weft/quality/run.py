@@ -3,7 +3,6 @@ the table where people look: `<output>/<name>/results.md` and an MLflow run with
 
 from __future__ import annotations
 
-import io
 import json
 import tempfile
 from dataclasses import asdict, dataclass
@@ -15,7 +14,7 @@ from PIL import Image
 
 from weft import storage
 from weft.models import inference, registry
-from weft.models.images import captioned_grid
+from weft.models.images import captioned_grid, png_bytes
 from weft.models.inference import Predictor
 from weft.quality import fashion, figures, sets, transfer
 from weft.quality.figures import Figure
@@ -104,16 +103,10 @@ def _write(
     out = storage.resolve(spec.output, spec.storage).join(spec.name)
     storage.write_bytes(out.join(RESULTS), table.encode())
     for name, grid in grids.items():
-        storage.write_bytes(out.join(name), _png(grid))
+        storage.write_bytes(out.join(name), png_bytes(grid))
     body = json.dumps([asdict(f) | {"met": f.met} for f in found], indent=1, ensure_ascii=False)
     storage.write_bytes(out.join("figures.json"), body.encode())
     return out
-
-
-def _png(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
 
 
 def _log(

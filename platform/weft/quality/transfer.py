@@ -7,13 +7,12 @@ CLDR's name of that emoji ("Damenstiefel", "ブーツ")."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import torch
 from PIL import Image
 
 from weft.data import emoji
+from weft.models.images import png_bytes
 from weft.models.inference import Embedder
 from weft.models.metrics import topk_accuracy
 from weft.quality import fashion
@@ -39,13 +38,7 @@ def photographs(per_class: int, seed: int) -> tuple[list[bytes], torch.Tensor]:
         picked += chosen.tolist()
         classes += [index] * len(chosen)
     grey = ((1 - images[picked, 0]) * 127.5).round().byte().numpy()  # un-negated
-    return [_png(pixels) for pixels in grey], torch.tensor(classes)
-
-
-def _png(pixels: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(pixels, mode="L").save(out, format="PNG")
-    return out.getvalue()
+    return [png_bytes(Image.fromarray(pixels, mode="L")) for pixels in grey], torch.tensor(classes)
 
 
 def names(language: str) -> list[str]:

@@ -29,6 +29,7 @@ from pydantic import Field
 from weft import cluster, storage
 from weft.curate.dataset import curated
 from weft.models import inference
+from weft.models.images import png_bytes
 from weft.registry.artifacts import fetch_model
 from weft.registry.versions import resolve
 from weft.serve import lexical
@@ -161,9 +162,7 @@ class _Embed:
 def _thumbnail(data: bytes, side: int) -> bytes:
     image = Image.open(io.BytesIO(data)).convert("RGB")
     image.thumbnail((side, side))
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
+    return png_bytes(image)
 
 
 def _read_items(folder: Path) -> tuple[np.ndarray, list[str], list[str]]:
