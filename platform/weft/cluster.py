@@ -24,6 +24,8 @@ DASHBOARD = "WEFT_DASHBOARD"
 
 # Ray's single-node switch (its default on macOS and Windows), read when a process imports ray.
 SINGLE_NODE = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR  # "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+# Set by Ray in a submitted job's driver: the job's runtime env and metadata.
+IN_JOB = "RAY_JOB_CONFIG_JSON_ENV_VAR"
 
 # Ray Data's share of a CPU per task or actor: training workers, a sweep's trainers and an
 # index's actors hold whole CPUs or set shares, and on a small machine whole-CPU data tasks
@@ -105,7 +107,8 @@ def connect(num_cpus: int | None = None, dashboard: bool | None = None) -> None:
     """Join the cluster at `RAY_ADDRESS` if set, else start a local Ray on 127.0.0.1 only.
 
     On a remote cluster the `weft` package travels with the job (`py_modules`), so workers
-    run the driver's code; its dependencies come from the cluster image (`infra/`). A local
+    run the driver's code; its dependencies come from the cluster image (`infra/`). A Ray
+    Job's driver (`weft submit`) has its code in the job's runtime env already. A local
     Ray lives as long as the command that started it; its dashboard starts when asked
     (`dashboard`, else `WEFT_DASHBOARD=1`, `--dashboard`): on 2 cores it adds about a second
     to the start.
@@ -118,6 +121,8 @@ def connect(num_cpus: int | None = None, dashboard: bool | None = None) -> None:
     if address is None:
         wanted = os.environ.get(DASHBOARD) == "1" if dashboard is None else dashboard
         _start_on_loopback(num_cpus, wanted)
+    elif IN_JOB in os.environ:  # a Ray Job's driver: the job's runtime env carries the code
+        ray.init(address=address, logging_level=logging.WARNING)
     else:
         package = str(Path(weft.__file__).parent)
         ray.init(

@@ -9,7 +9,7 @@ import logging
 
 import typer
 
-from weft.cli import curate, data, demo, index, quality, registry, serve, train, tune
+from weft.cli import audit, curate, data, demo, index, jobs, quality, registry, serve, train, tune
 from weft.cli import eval as evaluation
 
 app = typer.Typer(
@@ -28,11 +28,14 @@ for name, command in (
     ("models", registry.models),
     ("index", index.index_command),
     ("serve", serve.serve_command),
+    ("submit", jobs.submit_command),
+    ("audit", audit.audit_command),
     ("demo-data", demo.demo_data),
     ("demo", demo.demo),
     ("quality", quality.quality),
 ):
     app.command(name)(command)
+app.add_typer(jobs.jobs_app, name="jobs")
 app.add_typer(serve.keys_app, name="keys")
 app.add_typer(data.data_app, name="data")
 app.add_typer(evaluation.eval_app, name="eval")
