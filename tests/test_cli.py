@@ -119,6 +119,23 @@ def test_keys_add_prints_the_key_once_and_stores_its_hash(tmp_path: Path) -> Non
     assert bad.exit_code == 2 and "scopes: root" in bad.output
 
 
+def test_keys_add_with_a_role_takes_its_scopes(tmp_path: Path) -> None:
+    from weft.serve import keys
+
+    file = tmp_path / "keys.json"
+    made = runner.invoke(app, ["keys", "add", "ops", "--role", "operator", "--file", str(file)])
+    assert made.exit_code == 0, made.output
+    (entry,) = keys.load(file)
+    assert entry.role == "operator" and entry.scopes == list(keys.ROLES["operator"])
+    assert entry.allows("promote") and not entry.allows("train")
+    listed = runner.invoke(app, ["keys", "list", "--file", str(file)])
+    assert "operator" in listed.stdout
+    both = ["keys", "add", "x", "--role", "viewer", "--scopes", "search", "--file", str(file)]
+    assert "give a role or scopes, not both" in runner.invoke(app, both).output
+    unknown = runner.invoke(app, ["keys", "add", "x", "--role", "root", "--file", str(file)])
+    assert unknown.exit_code == 2 and "role: root: use admin, researcher" in unknown.output
+
+
 def test_keys_list_shows_names_and_scopes_and_revoke_removes_one(tmp_path: Path) -> None:
     from weft.serve import keys
 

@@ -20,6 +20,10 @@ ABOVE = ("weft.data", "weft.demo", "weft.cli")
 # A package (or module) → what none of its modules may import.
 FORBIDDEN = {
     "weft.specs": (*STAGES, *ABOVE),  # the bottom layer: every stage's specs build on it
+    "weft.audit": (*STAGES, *ABOVE, "weft.jobs"),
+    # Ray Jobs send specs to the stages' commands and import none of them: the Serve ingress
+    # submits training jobs through it.
+    "weft.jobs": (*STAGES, *ABOVE),
     "weft.serve": ("weft.train", "weft.tune", "weft.quality", *ABOVE),
     "weft.models": ("ray", "mlflow", *ABOVE),
     "weft.curate": ("weft.train", "weft.tune", "weft.serve", "weft.registry", *ABOVE),

@@ -311,3 +311,69 @@ def test_a_node_killed_mid_curation_the_output_is_the_undisturbed_runs(project: 
     assert report is not None
     assert report["counts"]["content_hash"] == undisturbed["counts"]["content_hash"]
     assert report["counts"]["kept"] == undisturbed["counts"]["kept"]
+
+
+# Run where Ray's token is the cluster's (the test process's own Ray has another): the
+# product API's job routes, behind the gate, on a keys file of a researcher and a viewer.
+HTTP_CLIENT = """
+import asyncio, json, sys
+import httpx
+from fastapi import FastAPI
+from weft.serve import gate, keys, trainjobs
+
+file = sys.argv[2] + "/keys.json"
+tokens = {role: keys.add(file, role, role=role) for role in ("researcher", "viewer")}
+app = FastAPI()
+app.add_middleware(gate.Gate)
+app.include_router(trainjobs.router)
+app.state.jobs_address = sys.argv[1]
+app.state.policy = gate.Policy(keys.Keyring(file), True, 1 << 20, 10, 120)
+spec = json.loads(sys.argv[3])
+
+async def main():
+    found = {}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=120) as c:
+        def post(body, role):
+            headers = {"Authorization": "Bearer " + tokens[role]}
+            return c.post("/v1/train/jobs", json={"spec": body}, headers=headers)
+
+        found["viewer"] = (await post(spec, "viewer")).status_code
+        found["curation"] = (await post({"inputs": []}, "researcher")).json()
+        made = await post(spec, "researcher")
+        found["made"] = [made.status_code, made.json()]
+        job = made.json()["id"]
+        for _ in range(240):
+            headers = {"Authorization": "Bearer " + tokens["viewer"]}
+            got = (await c.get(f"/v1/train/jobs/{job}", headers=headers)).json()
+            if got["status"] in ("SUCCEEDED", "FAILED", "STOPPED"):
+                break
+            await asyncio.sleep(0.5)
+        found["done"] = got
+        found["unknown"] = (await c.get("/v1/train/jobs/nope", headers=headers)).status_code
+    print(json.dumps(found))
+
+asyncio.run(main())
+"""
+
+
+def test_the_http_api_submits_a_training_job_and_reports_it(project: Project) -> None:
+    """A spec the job refuses (an unknown field) fails fast: the report says why."""
+    spec = training(project, "over-http", steps=5) | {"epochs": 3}
+    done = subprocess.run(
+        [sys.executable, "-c", HTTP_CLIENT, project.cluster.dashboard, str(project.root),
+         json.dumps(spec)],
+        env=project.env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["viewer"] == 403
+    assert "not a training spec" in found["curation"]["detail"]
+    status, made = found["made"]
+    assert status == 202 and made["submitted_by"] == "key:researcher"
+    report = found["done"]
+    assert report["status"] == "FAILED" and report["exit_code"] == 2, report
+    assert "epochs" in report["message"]
+    assert found["unknown"] == 404
+    submitted = [e for e in _audit(project) if e["target"] == made["id"]]
+    assert [(e["action"], e["who"]) for e in submitted] == [("submit", "key:researcher")]

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from weft import audit
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
 from weft.registry.promote import promote, registered
@@ -87,6 +88,23 @@ def test_a_failing_model_is_refused_and_the_champion_stays(tracking: Path) -> No
     listed = {v.version: v for v in registered()}
     assert listed["1"].aliases == ["champion"] and listed["1"].gate == "passed"
     assert listed["2"].gate.startswith("failed: val/zero_shot_top1")
+
+
+def test_promotions_and_alias_moves_leave_audit_lines(
+    tracking: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(audit.AUDIT, str(tracking / "audit"))
+    monkeypatch.setenv(audit.USER, "ops")
+    promote(SPEC, trained_run(tracking, "first", val__loss=2.5, val__zero_shot_top1=0.4))
+    promote(SPEC, trained_run(tracking, "worse", val__loss=2.6, val__zero_shot_top1=0.2))
+    lines = [(e.who, e.action, e.target, e.outcome, e.detail) for e in audit.read()]
+    assert [line[:4] for line in lines] == [
+        ("ops", "promote", "clip-test/1", "ok"),
+        ("ops", "alias", "clip-test@champion", "ok"),
+        ("ops", "promote", "clip-test/2", "refused"),
+        ("ops", "alias", "clip-test@challenger", "ok"),
+    ]
+    assert lines[1][4] == {"to": "1", "previous": "-"}
 
 
 def test_a_threshold_and_a_missing_metric_fail_the_gate(tracking: Path) -> None:

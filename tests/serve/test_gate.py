@@ -48,25 +48,25 @@ def make_app(tmp_path: Path, **limits: Any) -> tuple[FastAPI, dict[str, str]]:
         timeout_s=limits.pop("timeout_s", 5.0),
     )
 
-    @app.post("/echo", openapi_extra={gate.SCOPE_FIELD: "search"})
+    @app.post("/echo", openapi_extra={gate.SCOPE_FIELD: ["search"]})
     async def echo(body: Body, request: Request) -> dict[str, int]:
         gate.charge(request.scope, body.n)
         return {"n": body.n}
 
     included = APIRouter()  # as Serve's class-based ingress mounts its routes
 
-    @included.post("/draw", openapi_extra={gate.SCOPE_FIELD: "generate"})
+    @included.post("/draw", openapi_extra={gate.SCOPE_FIELD: ["generate"]})
     async def draw() -> dict[str, str]:
         return {}
 
     app.include_router(included)
 
-    @app.get("/slow", openapi_extra={gate.SCOPE_FIELD: "search"})
+    @app.get("/slow", openapi_extra={gate.SCOPE_FIELD: ["search"]})
     async def slow() -> dict[str, str]:
         await asyncio.sleep(30)
         return {}
 
-    @app.get("/broken", openapi_extra={gate.SCOPE_FIELD: "search"})
+    @app.get("/broken", openapi_extra={gate.SCOPE_FIELD: ["search"]})
     async def broken() -> dict[str, str]:
         raise RuntimeError("a bug")
 
@@ -241,4 +241,4 @@ async def test_docs_can_be_closed(tmp_path: Path) -> None:
         for path in ("/openapi.json", "/docs", "/redoc"):
             assert (await c.get(path)).status_code == 404
     schema = json.loads(json.dumps(open_app.openapi()))
-    assert schema["paths"]["/draw"]["post"][gate.SCOPE_FIELD] == "generate"
+    assert schema["paths"]["/draw"]["post"][gate.SCOPE_FIELD] == ["generate"]

@@ -169,7 +169,7 @@ def _print_job(view: JobView) -> None:
     if view.output:
         rows.append(("output", view.output))
     if view.message and view.status != "SUCCEEDED":
-        rows.append(("message", view.message.splitlines()[0][:300]))
+        rows.append(("message", view.reason))
     for row in rows:
         table.add_row(*row)
     console.print(table)

@@ -70,9 +70,17 @@ KeysFile = Annotated[
 @keys_app.command("add")
 def keys_add(
     name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
+    role: Annotated[
+        str | None,
+        typer.Option(help="admin, researcher, operator or viewer: the role's scopes."),
+    ] = None,
     scopes: Annotated[
-        str, typer.Option(help="Comma-separated: search, generate, admin.")
-    ] = "search",
+        str | None,
+        typer.Option(
+            help="Comma-separated, instead of a role: search, generate, train, promote, keys, "
+            "read, admin (default: search)."
+        ),
+    ] = None,
     per_minute: Annotated[int, typer.Option(help="Requests a minute (per replica).")] = 600,
     file: KeysFile = ".weft/keys.json",
 ) -> None:
@@ -80,14 +88,26 @@ def keys_add(
     from weft.serve import keys
 
     with user_errors():
-        given = [s.strip() for s in scopes.split(",") if s.strip()]
-        unknown = sorted(set(given) - {"search", "generate", "admin"})
+        if role is not None and scopes is not None:
+            raise SpecError("role: give a role or scopes, not both")
+        if role is not None and role not in keys.ROLES:
+            raise SpecError(f"role: {role}: use {', '.join(keys.ROLES)}")
+        given = [s.strip() for s in (scopes or "search").split(",") if s.strip()]
+        unknown = sorted(set(given) - set(keys.SCOPES))
         if unknown or not given:
             raise SpecError(
-                f"scopes: {', '.join(unknown) or 'none given'}: use search, generate, admin"
+                f"scopes: {', '.join(unknown) or 'none given'}: use {', '.join(keys.SCOPES)}"
             )
-        key = keys.add(file, name, cast(list[keys.Scope], given), per_minute)
-    err_console.print(f"key {name} ({', '.join(given)}) stored hashed in {file}; it is shown once:")
+        key = keys.add(
+            file,
+            name,
+            cast(list[keys.Scope], given),
+            per_minute,
+            role=cast(keys.Role | None, role),
+        )
+    entry = next(e for e in keys.load(file) if e.name == name)
+    what = f"role {role}: {', '.join(entry.scopes)}" if role else ", ".join(entry.scopes)
+    err_console.print(f"key {name} ({what}) stored hashed in {file}; it is shown once:")
     print(key)
 
 
@@ -99,10 +119,10 @@ def keys_list(file: KeysFile = ".weft/keys.json") -> None:
     with user_errors():
         entries = keys.load(file)
     table = Table(title=f"keys in {file}")
-    for column in ("name", "scopes", "per minute"):
+    for column in ("name", "role", "scopes", "per minute"):
         table.add_column(column)
     for e in entries:
-        table.add_row(e.name, ", ".join(e.scopes), str(e.per_minute))
+        table.add_row(e.name, e.role or "-", ", ".join(e.scopes), str(e.per_minute))
     console.print(table)
 
 

@@ -35,6 +35,18 @@ def address(given: str | None = None) -> str:
     return env if env.startswith(("http://", "https://")) else LOCAL
 
 
+def this_cluster() -> str | None:
+    """The job API's address of the cluster this process runs in (a Serve replica's), if
+    that cluster runs a dashboard."""
+    from ray._private import ray_constants
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    found = _internal_kv_get(
+        ray_constants.DASHBOARD_ADDRESS, namespace=ray_constants.KV_NAMESPACE_DASHBOARD
+    )
+    return f"http://{found.decode()}" if found else None
+
+
 def client(where: str) -> Any:
     """A JobSubmissionClient for the dashboard at `where`; one that cannot be reached or
     refuses the token is a SpecError naming the address and what to do."""
@@ -94,6 +106,14 @@ class JobView:
     @property
     def done(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def reason(self) -> str:
+        """Why it ended as it did, in a line: Weft's own `error:` lines in the log tail that
+        Ray's message quotes, else the message's first line."""
+        lines = [line.strip() for line in self.message.splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("error:")]
+        return " ".join(errors)[:500] if errors else (lines[0][:500] if lines else "")
 
     @property
     def code(self) -> int:

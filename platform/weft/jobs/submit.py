@@ -1,5 +1,5 @@
 """A spec sent to a Ray cluster as a Ray Job: the same `weft` command, run there by
-`weft.jobs.entry`, with Weft's code and the project's files in its runtime environment.
+`weft.cli.job_entry`, with Weft's code and the project's files in its runtime environment.
 
 What travels, and how:
 - the code: the `weft` package as a `py_modules` entry, so the job runs the submitter's code
@@ -163,7 +163,7 @@ def metadata(job: Job) -> dict[str, str]:
 
 
 def entrypoint(job: Job) -> str:
-    return shlex.join(["python", "-m", "weft.jobs.entry", *job.arguments])
+    return shlex.join(["python", "-m", "weft.cli.job_entry", *job.arguments])
 
 
 def sizes(job: Job) -> dict[str, int]:

@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from weft import audit
 from weft.registry.spec import Bound, PromoteSpec
 from weft.specs import SpecError
 from weft.tracking import GENERATION_TAG, LINEAGE_TAGS, tracking_uri
@@ -83,8 +84,17 @@ def promote(spec: PromoteSpec, run_id: str) -> Decision:
     version = _register(client, spec, run, checks)
     passed = all(c.passed for c in checks)
     alias = spec.alias if passed else spec.challenger
+    target = f"{spec.model}/{version.version}"
+    audit.record("promote", target, "ok" if passed else "refused", run=run_id)
     if alias:
+        before = _current(client, spec.model, alias)
         client.set_registered_model_alias(spec.model, alias, version.version)
+        audit.record(
+            "alias",
+            f"{spec.model}@{alias}",
+            to=str(version.version),
+            previous=str(before.version) if before else "-",
+        )
     return Decision(
         spec.model,
         str(version.version),

@@ -30,7 +30,7 @@ from ray.serve.handle import DeploymentHandle
 from weft import storage
 from weft.models import images
 from weft.registry.versions import ModelVersion
-from weft.serve import keys, telemetry
+from weft.serve import keys, telemetry, trainjobs
 from weft.serve.deployments import LoadedModel, ModelServer, Refused, SafetyChecker, SearchServer
 from weft.serve.fusion import Fusion
 from weft.serve.gate import RETRY_AFTER_S, SCOPE_FIELD, Gate, Policy, charge
@@ -222,11 +222,13 @@ api = FastAPI(
     dependencies=[Depends(HTTPBearer(auto_error=False))],
 )
 api.add_middleware(Gate)
+api.include_router(trainjobs.router)
 
 
-def needs(scope: keys.Scope) -> dict[str, Any]:
-    """A route's key scope, as the OpenAPI extension the gate reads."""
-    return {SCOPE_FIELD: scope}
+def needs(*scopes: keys.Scope) -> dict[str, Any]:
+    """A route's key scopes (a key needs one of them), as the OpenAPI extension the gate
+    reads."""
+    return {SCOPE_FIELD: list(scopes)}
 
 
 # The handlers are registered before `@serve.ingress` takes the app.
@@ -270,6 +272,7 @@ class Ingress:
         self.args = args
         self.readable = [storage.resolve(p) for p in args.readable]
         self.defaults: dict[str, dict[str, Any]] = {}  # role → the version's params
+        api.state.jobs_address = args.jobs_address
         api.state.policy = Policy(
             keyring=None if args.keys is None else keys.Keyring(args.keys),
             docs=args.docs,
@@ -410,7 +413,7 @@ class Ingress:
         headers = {"X-Weft-Model": v.name, "X-Weft-Model-Version": v.version}
         return Response(image, media_type="image/png", headers=headers | {"X-Weft-Safety": checked})
 
-    @api.get("/v1/models", openapi_extra=needs("search"))
+    @api.get("/v1/models", openapi_extra=needs("search", "read"))
     async def deployed(self) -> dict[str, Any]:
         """The versions this app serves, and its index."""
         models = {}

@@ -6,8 +6,9 @@ included) counted and logged under a request id that is safe to log.
 Order, and the answer to each refusal:
 1. `/docs`, `/redoc`, `/openapi.json` when closed (`docs: false`): 404.
 2. The key (when the app has a keys file): none or unknown 401, over its rate 429, without
-   the route's scope 403. Each authenticated request spends one unit of its key's rate;
-   the route charges the rest of its cost once the body is parsed (`charge`).
+   one of the route's scopes 403; each of these refusals goes to the audit log. Each
+   authenticated request spends one unit of its key's rate; the route charges the rest of
+   its cost once the body is parsed (`charge`).
 3. The body: over `max_body_bytes` 413 (by its `Content-Length`, or as it is read when it is
    chunked), not arrived within `body_timeout_s` 408.
 4. The answer: not ready within `timeout_s` 503 with `Retry-After`; an unexpected error 500
@@ -19,6 +20,7 @@ Serve's proxy has its own `request_timeout_s`, but a caller can lift it with a h
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -31,6 +33,7 @@ from typing import Any
 
 from starlette.routing import Match
 
+from weft import audit
 from weft.serve import keys, telemetry
 
 Scope = MutableMapping[str, Any]
@@ -60,12 +63,20 @@ class Policy:
 
 
 class Refusal(Exception):
-    """An answer given by the gate itself: status, detail and headers."""
+    """An answer given by the gate itself: status, detail and headers; `who` for a refusal
+    of access (the key's name, or `anonymous`), which the audit log records."""
 
-    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        who: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.headers = headers or {}
+        self.who = who
 
 
 def request_id(scope: Scope) -> str:
@@ -86,6 +97,7 @@ def charge(scope: Scope, cost: float) -> None:
             429,
             f"key {entry.name}: this request costs {cost:g} units, more than the key's "
             f"{entry.per_minute} a minute; split it",
+            who=entry.name,
         )
     _spend(scope["app"].state.policy, entry, cost - 1)
 
@@ -119,6 +131,8 @@ class Gate:
             async with asyncio.timeout(policy.timeout_s):
                 await self.app(scope, _replay(body, receive), sending)
         except Refusal as refusal:
+            if refusal.who is not None:
+                _audit(refusal, scope["method"], route, rid)
             if not started:
                 await _answer(sending, refusal.status, str(refusal), refusal.headers)
         except TimeoutError:
@@ -134,7 +148,22 @@ class Gate:
             telemetry.record(rid, scope["method"], route, status, ms)
 
 
-async def _admit(scope: Scope, policy: Policy, needs: keys.Scope | None) -> None:
+def _audit(refusal: Refusal, method: str, route: str, rid: str) -> None:
+    """Record a refused request in the audit log, off the event loop (the answer does not
+    wait for it)."""
+    record = functools.partial(
+        audit.record,
+        "request",
+        f"{method} {route}",
+        "refused",
+        who=refusal.who,
+        status=str(refusal.status),
+        request_id=rid,
+    )
+    asyncio.get_running_loop().run_in_executor(None, record)
+
+
+async def _admit(scope: Scope, policy: Policy, needs: list[keys.Scope]) -> None:
     """Refuses closed docs and requests without a key that may use the route."""
     path = scope["path"][len(scope.get("root_path", "")) :]
     if path in DOCS:
@@ -152,10 +181,13 @@ async def _admit(scope: Scope, policy: Policy, needs: keys.Scope | None) -> None
             401,
             "Authorization: a valid `Bearer <key>` is required",
             {"WWW-Authenticate": "Bearer"},
+            who="anonymous",
         )
     _spend(policy, entry, 1)
-    if needs is not None and not entry.allows(needs):
-        raise Refusal(403, f"key {entry.name}: lacks the {needs} scope")
+    if needs and not entry.allows(*needs):
+        raise Refusal(
+            403, f"key {entry.name}: lacks the {' or '.join(needs)} scope", who=entry.name
+        )
     scope.setdefault("state", {})["key"] = entry
 
 
@@ -166,6 +198,7 @@ def _spend(policy: Policy, entry: keys.KeyEntry, cost: float) -> None:
             429,
             f"key {entry.name}: over {entry.per_minute} units a minute",
             {"Retry-After": str(max(1, math.ceil(wait)))},
+            who=entry.name,
         )
 
 
@@ -210,14 +243,14 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def _route(scope: Scope) -> tuple[str, keys.Scope | None]:
-    """The route's template (a bounded metric tag) and the key scope it needs."""
+def _route(scope: Scope) -> tuple[str, list[keys.Scope]]:
+    """The route's template (a bounded metric tag) and the key scopes it takes (any one)."""
     for route in _leaves(scope["app"].routes):
         match, _ = route.matches(scope)
         if match == Match.FULL:
             extra = getattr(route, "openapi_extra", None) or {}
-            return getattr(route, "path", "unmatched"), extra.get(SCOPE_FIELD)
-    return "unmatched", None
+            return getattr(route, "path", "unmatched"), list(extra.get(SCOPE_FIELD, []))
+    return "unmatched", []
 
 
 def _leaves(routes: list[Any]) -> Iterator[Any]:

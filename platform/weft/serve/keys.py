@@ -20,14 +20,26 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from weft import storage
+from weft import audit, storage
 from weft.specs import SpecError, _Spec
 
-Scope = Literal["search", "generate", "admin"]
+# What a key may do: search (embeddings, search, captions, the served models), generate,
+# train (submit training jobs and read them), promote (move aliases), keys (manage keys),
+# read (models, jobs and metrics), admin (everything).
+Scope = Literal["search", "generate", "train", "promote", "keys", "read", "admin"]
+SCOPES: tuple[Scope, ...] = get_args(Scope)
+Role = Literal["admin", "researcher", "operator", "viewer"]
+# Each role is a named set of scopes.
+ROLES: dict[Role, tuple[Scope, ...]] = {
+    "admin": ("admin",),
+    "researcher": ("search", "generate", "train", "read"),
+    "operator": ("promote", "keys", "read", "search"),
+    "viewer": ("search", "read"),
+}
 PREFIX = "weft_"
 log = logging.getLogger("ray.serve")
 
@@ -38,10 +50,12 @@ class KeyEntry(_Spec):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     scopes: list[Scope] = Field(min_length=1)
+    role: Role | None = Field(default=None, description="The role its scopes came from.")
     per_minute: int = Field(default=600, ge=1, description="Requests a minute, per replica.")
 
-    def allows(self, scope: Scope) -> bool:
-        return scope in self.scopes or "admin" in self.scopes
+    def allows(self, *wanted: Scope) -> bool:
+        """Whether the key has one of the `wanted` scopes (admin has them all)."""
+        return "admin" in self.scopes or any(scope in self.scopes for scope in wanted)
 
 
 ENTRIES = TypeAdapter(list[KeyEntry])
@@ -62,16 +76,28 @@ def load(uri: str | Path) -> list[KeyEntry]:
         raise SpecError(f"keys: {uri} is not a keys file ({err.errors()[0]['msg']})") from None
 
 
-def add(uri: str | Path, name: str, scopes: list[Scope], per_minute: int) -> str:
-    """Make a key, store its hash under `name` in the keys file (created if need be), and
-    return the key: the only time it is seen."""
+def add(
+    uri: str | Path,
+    name: str,
+    scopes: list[Scope] | None = None,
+    per_minute: int = 600,
+    role: Role | None = None,
+) -> str:
+    """Make a key with `scopes`, or those of `role`; store its hash under `name` in the keys
+    file (created if need be), and return the key: the only time it is seen. The audit log
+    records the change (the name and scopes, never the key)."""
+    if role is not None:
+        scopes = list(ROLES[role])
+    if not scopes:
+        raise SpecError("scopes: give scopes or a role")
     where = storage.resolve(str(uri))
     entries = load(uri) if storage.exists(where) else []
     if any(e.name == name for e in entries):
         raise SpecError(f"name: a key named {name} is already in {uri}")
     key = PREFIX + secrets.token_urlsafe(32)
-    entries.append(KeyEntry(name=name, sha256=digest(key), scopes=scopes, per_minute=per_minute))
-    _store(where, entries)
+    entry = KeyEntry(name=name, sha256=digest(key), scopes=scopes, role=role, per_minute=per_minute)
+    _store(where, [*entries, entry])
+    audit.record("key.add", name, scopes=",".join(scopes), role=role or "-", file=str(uri))
     return key
 
 
@@ -83,6 +109,7 @@ def revoke(uri: str | Path, name: str) -> None:
     if len(kept) == len(entries):
         raise SpecError(f"name: no key named {name} in {uri}")
     _store(storage.resolve(str(uri)), kept)
+    audit.record("key.revoke", name, file=str(uri))
 
 
 def _store(where: storage.Location, entries: list[KeyEntry]) -> None:

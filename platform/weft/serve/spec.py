@@ -62,6 +62,12 @@ class AppArgs(_Spec):
         "below the Serve config's http_options.request_timeout_s.",
     )
     docs: bool = Field(default=True, description="Serve /docs and /openapi.json.")
+    jobs_address: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+/?$",
+        description="The Ray job API that POST /v1/train/jobs submits to; null: that of the "
+        "cluster the app runs in.",
+    )
     public_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",

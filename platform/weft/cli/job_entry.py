@@ -1,4 +1,4 @@
-"""What a submitted job runs: `python -m weft.jobs.entry <weft arguments>`, the same `weft`
+"""What a submitted job runs: `python -m weft.cli.job_entry <weft arguments>`, the same `weft`
 command as at the submitter's terminal.
 
 Where the cluster runs on the submitter's machine (a local head node), the submitter's folder
