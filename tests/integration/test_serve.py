@@ -9,6 +9,7 @@ import io
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import struct
@@ -448,6 +449,59 @@ def test_requests_are_counted_timed_and_carry_their_request_id(app: dict[str, An
         if "id=req-42" in line
     ]
     assert len(lines) == 1 and "route=/v1/retrieval/search status=200 ms=" in lines[0]
+
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "infra" / "monitoring" / "grafana-weft.json"
+
+
+def queried_series() -> set[str]:
+    """Every series the Grafana dashboard's panels and variables query."""
+    board = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+    exprs += [v["query"] for v in board["templating"]["list"] if v["type"] == "query"]
+    return {name for e in exprs for name in re.findall(r"\b(ray_weft_[a-z_]+)\b", e)}
+
+
+def test_every_series_the_grafana_dashboard_queries_is_on_rays_endpoint(
+    app: dict[str, Any], demo_corpus: Path, tmp_path: Path
+) -> None:
+    """A small curation, a short training (scraped while it runs: its gauges live as long as
+    the run) and a few requests; then each series the dashboard charts has samples."""
+    from tests.integration.conftest import _curated
+    from tests.integration.test_train import clip_spec
+    from weft.train.run import train
+
+    _curated("metrics", str(demo_corpus / "docs"), "jsonl", tmp_path / "curated")
+    for text in ("a red circle", "a square"):
+        app["client"].post("/v1/retrieval/search", json={"text": text, "k": 2})
+    wanted = queried_series()
+    assert len(wanted) == 7, wanted  # 1 of curation, 3 of training, 3 of serving
+    spec = clip_spec(
+        app["curated"],
+        tmp_path,
+        name="metrics-run",
+        optim={"lr": 1e-3, "warmup_steps": 1, "max_steps": 60, "batch_size": 8},
+        workers={"count": 1, "cpus": 0.5},  # beside the app's replicas on 2 CPUs
+        checkpoint={"every_steps": 60},
+        eval={"every_steps": 60, "batches": 1},
+    )
+    training = threading.Thread(target=train, args=(spec,))
+    training.start()
+    port = ray._private.worker._global_node.metrics_export_port
+    samples: set[str] = set()  # every sample line of Weft's series, over the scrapes
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not wanted <= _series(samples):
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        samples |= {line for line in text.splitlines() if line.startswith("ray_weft_")}
+        time.sleep(1)
+    training.join()
+    assert wanted <= _series(samples), sorted(wanted - _series(samples))
+    assert any('pipeline="metrics"' in line for line in samples)
+    assert any('run="metrics-run"' in line for line in samples)
+
+
+def _series(samples: set[str]) -> set[str]:
+    return {line.split("{", 1)[0] for line in samples}
 
 
 def test_a_killed_replica_is_replaced_and_its_failed_requests_counted(

@@ -24,7 +24,7 @@ import pyarrow.dataset as pads
 import ray
 from ray.data import Dataset
 
-from weft import cluster, storage
+from weft import cluster, metrics, storage
 from weft.curate import publish
 from weft.curate.dedup import (
     EDGES,
@@ -375,6 +375,8 @@ def _filter_and_write(
 
 
 def _log_done(spec: CurateSpec, counts: Counts) -> None:
+    """The run's log line, and its rows on Ray's metrics endpoint."""
+    metrics.curation(spec.name, counts.rows())
     log.info(
         "curate done name=%s input=%d kept=%d removed=%d quarantined=%d content_hash=%s",
         spec.name,

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel
 
+from weft import metrics
 from weft.curate.schema import KEPT, QUARANTINED, REMOVED
 
 DATASET_FORMAT = "weft.curated.v1"
@@ -76,6 +77,18 @@ class Counts(BaseModel):
     languages_before: dict[str, int] = {}
     languages_after: dict[str, int] = {}
     content_hash: str = ""
+
+    def rows(self) -> list[metrics.Row]:
+        """The counts as metric rows: kept rows under stage `output`, the others under the
+        stage that removed or quarantined them, by reason."""
+        found = [metrics.Row("output", KEPT, "kept", self.kept)]
+        for decision, table in ((REMOVED, self.removed), (QUARANTINED, self.quarantined)):
+            found += [
+                metrics.Row(stage, decision, reason, n)
+                for stage, reasons in table.items()
+                for reason, n in reasons.items()
+            ]
+        return found
 
     @classmethod
     def from_summaries(cls, summaries: list[pa.Table]) -> Counts:

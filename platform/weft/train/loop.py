@@ -27,6 +27,7 @@ import torch.distributed as dist
 from pyarrow.fs import S3FileSystem
 from torch import Tensor
 
+from weft import metrics
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
 from weft.storage import StorageError
@@ -49,7 +50,7 @@ def train_loop(config: dict[str, Any]) -> None:
     prepared = prepare(registry.build(spec.model.name, spec.model.overrides).to(device), spec)
     # after `prepare`: state the task keeps beside the weights (an EMA) matches their shards
     task = TASKS[registry.config(spec.model.name)[0]](prepared.model, tokenizer, spec)
-    tracker = _Tracker(config.get("mlflow")) if rank() == 0 else None
+    tracker = _Tracker(config.get("mlflow"), spec.name) if rank() == 0 else None
     step, epoch, position = _resume(prepared, device)
     shard = ray.train.get_dataset_shard("train")
     held_out = _held_out_batches(spec, device) if rank() == 0 else []
@@ -213,13 +214,16 @@ def _checkpoint(
 class _Tracker:
     """MLflow logging from rank 0 into the run the driver opened."""
 
-    def __init__(self, run: dict[str, str] | None) -> None:
+    def __init__(self, run: dict[str, str] | None, name: str) -> None:
+        self.name = name
         self.run_id = run["run_id"] if run else None
         if run:
             mlflow.set_tracking_uri(run["tracking_uri"])
         self.client = mlflow.MlflowClient() if run else None
 
     def metrics(self, values: dict[str, float], step: int) -> None:
+        """To MLflow, and the step, loss and samples/s to Ray's metrics endpoint."""
+        metrics.training(self.name, values, step)
         if self.client and self.run_id:
             timestamp = int(time.time() * 1000)
             self.client.log_batch(
