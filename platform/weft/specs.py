@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -147,6 +147,41 @@ def parse_spec(model: type[S], data: object, source: str = "<spec>") -> S:
         return model.model_validate(data)
     except ValidationError as err:
         raise SpecError(format_validation_error(source, err)) from None
+
+
+def unknown_fields(model: type[BaseModel], data: object, path: str = "") -> list[str]:
+    """The dotted paths of the fields in `data` that `model` has not, looking into the models
+    its fields hold (alone, optional or in lists): for a schema that ignores unknown fields
+    (Ray Serve's), where a misspelled one would be silently dropped."""
+    if not isinstance(data, dict):
+        return []
+    fields = {f.alias or name: f for name, f in model.model_fields.items()}
+    fields |= {name: f for name, f in model.model_fields.items()}
+    found = []
+    for key, value in data.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key not in fields:
+            found.append(where)
+            continue
+        inner = _models_in(fields[key].annotation)
+        if inner is None:
+            continue
+        for i, item in enumerate(value if isinstance(value, list) else [value]):
+            found += unknown_fields(
+                inner, item, f"{where}.{i}" if isinstance(value, list) else where
+            )
+    return found
+
+
+def _models_in(annotation: object) -> type[BaseModel] | None:
+    """The model an annotation holds: `M`, `M | None`, `list[M]`; else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _models_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def read_yaml(path: str | Path) -> object:

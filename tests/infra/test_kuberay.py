@@ -16,12 +16,17 @@ import jsonschema
 import pytest
 import yaml
 
+from weft.jobs.kinds import COMMANDS, kind_of
+from weft.serve.local import parse_config
+from weft.specs import read_yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = sorted((ROOT / "infra" / "kuberay").glob("*.yaml"))
 CRDS = Path(__file__).parent / "crds" / "v1.7.0"
 # Ray's ports a client outside the cluster must not reach by default (docs/serving.md):
 # the GCS, the dashboard (its job API runs code) and Ray Client.
 PRIVATE_PORTS = {6379, 8265, 10001}
+RAY_VERSION = "2.60.0"  # the image's (tests/infra/test_image.py)
 
 
 def documents() -> Iterator[tuple[str, dict[str, Any]]]:
@@ -76,7 +81,7 @@ def containers(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def test_there_are_manifests_to_check() -> None:
     kinds = {doc["kind"] for _, doc in DOCUMENTS}
-    assert {"RayCluster", "RayJob"} <= kinds
+    assert {"RayCluster", "RayJob", "RayService"} <= kinds
 
 
 @pytest.mark.parametrize(("where", "doc"), DOCUMENTS, ids=[w for w, _ in DOCUMENTS])
@@ -121,12 +126,101 @@ def test_every_container_is_pinned_bounded_and_unprivileged(
         assert security.get("runAsNonRoot") is True, f"{where} {name}: runAsNonRoot"
 
 
-def test_weft_images_carry_the_packages_version() -> None:
+def test_weft_images_carry_the_packages_version_and_gpu_pods_the_cuda_variant() -> None:
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    images = {c["image"] for _, doc in DOCUMENTS for c in containers(doc)}
-    weft = {i for i in images if i.rpartition("/")[2].startswith("weft:")}
-    assert weft and all(i.endswith(f":{version}") for i in weft), (images, version)
-    assert f"-t weft:{version} " in (ROOT / "infra" / "image" / "Dockerfile").read_text()
+    for where, doc in DOCUMENTS:
+        for c in containers(doc):
+            if not c["image"].rpartition("/")[2].startswith("weft:"):
+                continue
+            gpu = "nvidia.com/gpu" in c["resources"]["limits"]
+            wanted = f"weft:{version}-cuda" if gpu else f"weft:{version}"
+            assert c["image"].endswith(wanted), f"{where} {c['name']}: {c['image']}, not {wanted}"
+
+
+def clusters() -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every Ray cluster spec: a RayCluster's, and those a RayJob or RayService starts."""
+    for where, doc in DOCUMENTS:
+        spec = doc["spec"]
+        found = {"RayCluster": spec, "RayJob": spec.get("rayClusterSpec")}.get(doc["kind"])
+        if doc["kind"] == "RayService":
+            found = spec["rayClusterConfig"]
+        if found is not None:
+            yield where, found
+
+
+CLUSTERS = list(clusters())
+
+
+@pytest.mark.parametrize(("where", "cluster"), CLUSTERS, ids=[w for w, _ in CLUSTERS])
+def test_every_cluster_autoscales_within_bounds(where: str, cluster: dict[str, Any]) -> None:
+    assert cluster.get("enableInTreeAutoscaling") is True, where
+    assert {"cpu", "memory"} <= set(cluster["autoscalerOptions"]["resources"]["limits"]), where
+    assert cluster["rayVersion"] == RAY_VERSION, where
+    for group in cluster["workerGroupSpecs"]:
+        low, now, high = group["minReplicas"], group["replicas"], group["maxReplicas"]
+        assert 0 <= low <= now <= high, f"{where} {group['groupName']}: {low} {now} {high}"
+
+
+def test_gpu_groups_ask_for_gpus_on_gpu_nodes_only() -> None:
+    groups = [
+        (where, g)
+        for where, c in CLUSTERS
+        for g in c["workerGroupSpecs"]
+        if g["groupName"] == "gpu"
+    ]
+    assert groups
+    for where, group in groups:
+        pod = group["template"]["spec"]
+        assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}, where
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
+            "tolerations"
+        ], where
+        for c in pod["containers"]:
+            asked = c["resources"]
+            assert asked["requests"]["nvidia.com/gpu"] == asked["limits"]["nvidia.com/gpu"], where
+
+
+JOBS = [(w, d) for w, d in DOCUMENTS if d["kind"] == "RayJob"]
+
+
+@pytest.mark.parametrize(("where", "job"), JOBS, ids=[w for w, _ in JOBS])
+def test_every_rayjob_cleans_up_is_bounded_and_runs_a_shipped_spec(
+    where: str, job: dict[str, Any]
+) -> None:
+    spec = job["spec"]
+    assert spec["shutdownAfterJobFinishes"] is True and "rayClusterSpec" in spec, where
+    assert spec["backoffLimit"] >= 0 and spec["activeDeadlineSeconds"] > 0, where
+    command, _, path = spec["entrypoint"].removeprefix("weft ").rpartition(" ")
+    data = read_yaml(ROOT / path)  # in the image: pipelines/, jobs/, serve/
+    assert isinstance(data, dict)
+    assert command == " ".join(COMMANDS[kind_of(data, path)]), where
+
+
+def test_the_rayservice_serves_serve_weft_yaml_with_the_clusters_settings() -> None:
+    """One source of truth: serveConfigV2 is serve/weft.yaml but for CLUSTER_SETTINGS, and
+    passes the checks `weft serve` makes (Ray's schema, unknown fields, the app's args)."""
+    (doc,) = [d for _, d in DOCUMENTS if d["kind"] == "RayService"]
+    served = yaml.safe_load(doc["spec"]["serveConfigV2"])
+    expected = yaml.safe_load((ROOT / "serve" / "weft.yaml").read_text())
+    for dotted, value in CLUSTER_SETTINGS.items():
+        *parents, last = dotted.split(".")
+        node = expected
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node[last] = value
+    assert served == expected, "rayservice.yaml's serveConfigV2 left serve/weft.yaml:\n" + (
+        yaml.safe_dump(expected, sort_keys=False)
+    )
+    parse_config(served, "rayservice.yaml: serveConfigV2")
+
+
+# What a cluster's serve config sets differently from serve/weft.yaml (a local Weft's).
+CLUSTER_SETTINGS: dict[str, Any] = {
+    "http_options.host": "0.0.0.0",
+    "applications.0.args.index": "s3://weft-demo/index",
+    "applications.0.args.readable": ["s3://weft-demo/curated"],
+    "applications.0.args.keys": "s3://weft-demo/keys.json",
+}
 
 
 @pytest.mark.parametrize(("where", "doc"), DOCUMENTS, ids=[w for w, _ in DOCUMENTS])

@@ -65,3 +65,16 @@ def test_a_deployment_the_app_does_not_make_is_refused_naming_it(tmp_path: Path)
     apart.write_text(bad.read_text().replace("clip_in_ingress: true", "clip_in_ingress: false"))
     (app,) = load_config(apart).applications
     assert "clip" in {d.name for d in app.deployments}
+
+
+def test_a_misspelled_field_ray_would_drop_is_refused_naming_it(tmp_path: Path) -> None:
+    """Ray's schema ignores unknown fields: `num_replica` would leave the default in place."""
+    bad = tmp_path / "typo.yaml"
+    text = CONFIG.read_text().replace("num_replicas: 1", "num_replica: 1", 1)
+    bad.write_text(text.replace("  request_timeout_s:", "  request_timeout:"))
+    with pytest.raises(SpecError) as refused:
+        load_config(bad)
+    assert str(refused.value).splitlines() == [
+        f"{bad}: http_options.request_timeout: unknown field (check the spelling)",
+        f"{bad}: applications.0.deployments.1.num_replica: unknown field (check the spelling)",
+    ]

@@ -24,7 +24,7 @@ from ray.serve.schema import ApplicationStatus, ServeDeploySchema
 from weft import cluster
 from weft.serve.app import unready
 from weft.serve.spec import AppArgs
-from weft.specs import SpecError, format_validation_error, parse_spec, read_yaml
+from weft.specs import SpecError, format_validation_error, parse_spec, read_yaml, unknown_fields
 from weft.tracking import tracking_uri
 
 log = logging.getLogger(__name__)
@@ -33,17 +33,27 @@ BUILDER = "weft.serve.app:build"
 
 
 def load_config(path: Path) -> ServeDeploySchema:
-    """A Serve config file, validated by Ray's own schema and, for Weft's apps, by the app's
-    args (a deployment the app does not make for them is named); errors name the field."""
-    data = read_yaml(path)
+    """A Serve config file, checked by `parse_config`."""
+    return parse_config(read_yaml(path), str(path))
+
+
+def parse_config(data: object, source: str) -> ServeDeploySchema:
+    """A Serve config, validated by Ray's own schema with unknown fields refused (Ray's
+    schema drops them silently) and, for Weft's apps, by the app's args (a deployment the
+    app does not make for them is named); errors name the field."""
     try:
         config = ServeDeploySchema.model_validate(data)
     except ValidationError as err:
-        raise SpecError(format_validation_error(str(path), err)) from None
+        raise SpecError(format_validation_error(source, err)) from None
+    unknown = unknown_fields(ServeDeploySchema, data)
+    if unknown:
+        raise SpecError(
+            "\n".join(f"{source}: {u}: unknown field (check the spelling)" for u in unknown)
+        )
     for i, app in enumerate(config.applications):
         if app.import_path != BUILDER:
             continue
-        where = f"{path}: applications.{i}"
+        where = f"{source}: applications.{i}"
         made = parse_spec(AppArgs, app.args or {}, f"{where}.args").deployments()
         for j, deployment in enumerate(app.deployments):
             if deployment.name not in made:
