@@ -13,7 +13,7 @@ import torch
 from weft import audit
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
-from weft.registry.promote import promote, registered
+from weft.registry.promote import move_alias, promote, registered
 from weft.registry.pyfunc import log_model
 from weft.registry.spec import PromoteSpec
 from weft.specs import SpecError, parse_spec
@@ -123,3 +123,26 @@ def test_a_run_without_a_model_is_refused_naming_it(tracking: Path) -> None:
         mlflow.log_metrics({"val/loss": 1.0, "val/zero_shot_top1": 0.5})
     with pytest.raises(SpecError, match=f"run {run.info.run_id}: logged no model to register"):
         promote(SPEC, run.info.run_id)
+
+
+def test_an_alias_rolls_back_only_to_a_version_that_passed_its_gate(
+    tracking: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(audit.AUDIT, str(tracking / "audit"))
+    promote(SPEC, trained_run(tracking, "first", val__loss=2.5, val__zero_shot_top1=0.4))
+    promote(SPEC, trained_run(tracking, "second", val__loss=2.4, val__zero_shot_top1=0.45))
+    promote(SPEC, trained_run(tracking, "worse", val__loss=2.6, val__zero_shot_top1=0.2))
+    client = mlflow.MlflowClient()
+    assert str(client.get_model_version_by_alias("clip-test", "champion").version) == "2"
+    assert move_alias("clip-test", "champion", "1") == "2"  # the rollback
+    assert str(client.get_model_version_by_alias("clip-test", "champion").version) == "1"
+    with pytest.raises(SpecError, match=r"clip-test/3 did not pass its gate \(val/zero_shot"):
+        move_alias("clip-test", "champion", "3")
+    with pytest.raises(SpecError, match="clip-test has no version 9"):
+        move_alias("clip-test", "champion", "9")
+    assert move_alias("clip-test", "champion", "3", unchecked=True) == "1"
+    moves = [(e.target, e.detail) for e in audit.read() if e.action == "alias"][-2:]
+    assert moves == [
+        ("clip-test@champion", {"to": "1", "previous": "2"}),
+        ("clip-test@champion", {"to": "3", "previous": "1"}),
+    ]

@@ -25,6 +25,7 @@ for name, command in (
     ("train", train.train),
     ("tune", tune.tune),
     ("promote", registry.promote),
+    ("alias", registry.alias),
     ("models", registry.models),
     ("index", index.index_command),
     ("serve", serve.serve_command),

@@ -77,6 +77,25 @@ def _print_decision(decision: object) -> None:
         )
 
 
+def alias(
+    model: Annotated[str, typer.Argument(help="The registered model, e.g. weft-clip.")],
+    name: Annotated[str, typer.Argument(help="The alias, e.g. champion.")],
+    version: Annotated[str, typer.Argument(help="The version it is to name.")],
+    unchecked: Annotated[
+        bool, typer.Option("--unchecked", help="Also a version that failed its gate.")
+    ] = False,
+) -> None:
+    """Point an alias at a version: to roll back to the one before, or forward again. Serving
+    apps that follow the alias move with it; the audit log records the move."""
+    from weft.registry.promote import move_alias
+
+    with user_errors():
+        previous = move_alias(model, name, version, unchecked=unchecked)
+    console.print(
+        f"models:/{model}@{name} → version {version} (was {previous or 'unset'})", highlight=False
+    )
+
+
 def models() -> None:
     """Registered models: versions, aliases, gate results and lineage."""
     from weft.registry.promote import registered

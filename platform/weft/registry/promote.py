@@ -87,14 +87,7 @@ def promote(spec: PromoteSpec, run_id: str) -> Decision:
     target = f"{spec.model}/{version.version}"
     audit.record("promote", target, "ok" if passed else "refused", run=run_id)
     if alias:
-        before = _current(client, spec.model, alias)
-        client.set_registered_model_alias(spec.model, alias, version.version)
-        audit.record(
-            "alias",
-            f"{spec.model}@{alias}",
-            to=str(version.version),
-            previous=str(before.version) if before else "-",
-        )
+        _move(client, spec.model, alias, str(version.version))
     return Decision(
         spec.model,
         str(version.version),
@@ -103,6 +96,32 @@ def promote(spec: PromoteSpec, run_id: str) -> Decision:
         alias,
         str(champion.version) if champion else None,
     )
+
+
+def move_alias(model: str, alias: str, version: str, *, unchecked: bool = False) -> str | None:
+    """Point `model@alias` at `version` (to roll back, or forward again): only a version that
+    passed its gate, unless `unchecked`. The version the alias named before, if any; the
+    audit log records the move."""
+    client = _client()
+    try:
+        found = client.get_model_version(model, version)
+    except MlflowException:
+        raise SpecError(f"version: {model} has no version {version}") from None
+    if found.tags.get(f"{GATE}.passed") != "true" and not unchecked:
+        failed = found.tags.get(f"{GATE}.failed") or "no gate result"
+        raise SpecError(
+            f"version: {model}/{version} did not pass its gate ({failed}); --unchecked moves "
+            "the alias anyway"
+        )
+    return _move(client, model, alias, version)
+
+
+def _move(client: MlflowClient, model: str, alias: str, version: str) -> str | None:
+    before = _current(client, model, alias)
+    client.set_registered_model_alias(model, alias, version)
+    previous = str(before.version) if before else None
+    audit.record("alias", f"{model}@{alias}", to=version, previous=previous or "-")
+    return previous
 
 
 def _current(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
