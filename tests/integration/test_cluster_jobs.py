@@ -187,6 +187,27 @@ def test_a_two_worker_training_job_puts_one_worker_on_each_node(
     assert max(loss_steps(run.info.run_id)) == 10
 
 
+def test_a_failing_job_ends_weft_submit_with_its_exit_code_and_reason(project: Project) -> None:
+    spec = project.spec("bad.yaml", training(project, "bad", steps=5) | {"epochs": 3})
+    _, done = project.submit(spec)
+    assert done.returncode == 2, done.stdout[-2000:]  # the job's: `weft train`'s bad spec
+    assert "FAILED" in done.stdout and "epochs: unknown field" in done.stdout
+
+
+def test_a_stopped_job_is_stopped_and_its_stop_audited(project: Project) -> None:
+    spec = project.spec("long.yaml", training(project, "long", steps=100_000))
+    job_id, _ = project.submit(spec, "--no-wait")
+    stopped = project.weft("jobs", "stop", job_id)
+    assert stopped.returncode == 0 and "stopping" in stopped.stderr, stopped.stderr
+    deadline = time.monotonic() + 60
+    while ray_job(project.cluster, job_id)["status"] != "STOPPED":
+        assert time.monotonic() < deadline, ray_job(project.cluster, job_id)
+        time.sleep(0.5)
+    status = project.weft("jobs", "status", job_id)
+    assert status.returncode != 0 and "STOPPED" in status.stdout
+    assert [e["who"] for e in _audit(project) if e["action"] == "stop"] == ["dana"]
+
+
 def test_credentials_stay_out_of_the_entrypoint_metadata_logs_dashboard_and_audit(
     project: Project,
 ) -> None:
