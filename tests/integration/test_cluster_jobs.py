@@ -134,19 +134,17 @@ def ray_job(cluster: Cluster, submission_id: str) -> dict[str, Any]:
 
 
 def job_runs(tracking: str, submission_id: str) -> list[Any]:
-    mlflow.set_tracking_uri(tracking)
-    return list(
-        mlflow.search_runs(
-            search_all_experiments=True,
-            filter_string=f"tags.`weft.job` = '{submission_id}'",
-            output_format="list",
-        )
-    )
+    """The MLflow runs a job started (a client of its own: `mlflow.set_tracking_uri` would
+    also set the environment of this process's later tests)."""
+    client = mlflow.MlflowClient(tracking_uri=tracking)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return list(client.search_runs(experiments, f"tags.`weft.job` = '{submission_id}'"))
 
 
-def loss_steps(run_id: str) -> list[int]:
+def loss_steps(tracking: str, run_id: str) -> list[int]:
     """The steps at which the run logged its loss (the first, and every 10th)."""
-    return [m.step for m in mlflow.MlflowClient().get_metric_history(run_id, "loss")]
+    client = mlflow.MlflowClient(tracking_uri=tracking)
+    return [m.step for m in client.get_metric_history(run_id, "loss")]
 
 
 def test_a_curation_job_runs_on_both_nodes_streams_its_logs_and_publishes(
@@ -184,7 +182,7 @@ def test_a_two_worker_training_job_puts_one_worker_on_each_node(
     assert len(workers) == 2, actors
     (run,) = job_runs(tracking, job_id)
     assert run.info.status == "FINISHED" and "val/loss" in run.data.metrics
-    assert max(loss_steps(run.info.run_id)) == 10
+    assert max(loss_steps(tracking, run.info.run_id)) == 10
 
 
 def test_a_failing_job_ends_weft_submit_with_its_exit_code_and_reason(project: Project) -> None:
@@ -298,7 +296,7 @@ def test_a_node_killed_mid_training_the_job_resumes_from_its_checkpoint_on_a_new
     assert events and events[0].startswith("killed"), events
     assert followed.returncode == 0, followed.stdout[-3000:] + followed.stderr[-3000:]
     (run,) = job_runs(tracking, job_id)
-    steps = loss_steps(run.info.run_id)
+    steps = loss_steps(tracking, run.info.run_id)
     assert set(steps) == {1, 10, 20, 30} and steps.count(1) == 1, steps  # resumed, not restarted
 
 

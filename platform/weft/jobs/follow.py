@@ -168,16 +168,14 @@ def status(api: Any, job_id: str) -> JobView:
 
 def mlflow_runs(job_id: str) -> list[str]:
     """The MLflow runs the job started (tagged `weft.job` by its run context), oldest first."""
-    import mlflow
+    from mlflow import MlflowClient
 
     from weft.tracking import tracking_uri
 
-    mlflow.set_tracking_uri(tracking_uri())
-    runs = mlflow.search_runs(
-        search_all_experiments=True,
-        filter_string=f"tags.`weft.job` = '{job_id}'",
-        order_by=["start_time ASC"],
-        output_format="list",
+    client = MlflowClient(tracking_uri=tracking_uri())  # leaves the process's MLflow as it is
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(
+        experiments, f"tags.`weft.job` = '{job_id}'", order_by=["start_time ASC"]
     )
     return [r.info.run_id for r in runs]
 
