@@ -61,6 +61,8 @@ def _training() -> dict[str, Any]:
 def curation(pipeline: str, rows: Iterable[Row]) -> None:
     counter = _curation()
     for row in rows:
+        if row.rows <= 0:  # a counter only goes up (Ray refuses 0)
+            continue
         tags = {"pipeline": pipeline, "stage": row.stage, "decision": row.decision}
         counter.inc(row.rows, tags=tags | {"reason": row.reason})
 
