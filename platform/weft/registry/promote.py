@@ -98,10 +98,12 @@ def promote(spec: PromoteSpec, run_id: str) -> Decision:
     )
 
 
-def move_alias(model: str, alias: str, version: str, *, unchecked: bool = False) -> str | None:
+def move_alias(
+    model: str, alias: str, version: str, *, unchecked: bool = False, who: str | None = None
+) -> str | None:
     """Point `model@alias` at `version` (to roll back, or forward again): only a version that
     passed its gate, unless `unchecked`. The version the alias named before, if any; the
-    audit log records the move."""
+    audit log records the move as `who`'s (this process's user by default)."""
     client = _client()
     try:
         found = client.get_model_version(model, version)
@@ -113,14 +115,16 @@ def move_alias(model: str, alias: str, version: str, *, unchecked: bool = False)
             f"version: {model}/{version} did not pass its gate ({failed}); --unchecked moves "
             "the alias anyway"
         )
-    return _move(client, model, alias, version)
+    return _move(client, model, alias, version, who)
 
 
-def _move(client: MlflowClient, model: str, alias: str, version: str) -> str | None:
+def _move(
+    client: MlflowClient, model: str, alias: str, version: str, who: str | None = None
+) -> str | None:
     before = _current(client, model, alias)
     client.set_registered_model_alias(model, alias, version)
     previous = str(before.version) if before else None
-    audit.record("alias", f"{model}@{alias}", to=version, previous=previous or "-")
+    audit.record("alias", f"{model}@{alias}", who=who, to=version, previous=previous or "-")
     return previous
 
 

@@ -30,7 +30,7 @@ from ray.serve.handle import DeploymentHandle
 from weft import storage
 from weft.models import images
 from weft.registry.versions import ModelVersion
-from weft.serve import keys, telemetry, trainjobs
+from weft.serve import admin, keys, telemetry, trainjobs
 from weft.serve.deployments import LoadedModel, ModelServer, Refused, SafetyChecker, SearchServer
 from weft.serve.fusion import Fusion
 from weft.serve.gate import RETRY_AFTER_S, SCOPE_FIELD, Gate, Policy, charge
@@ -223,6 +223,7 @@ api = FastAPI(
 )
 api.add_middleware(Gate)
 api.include_router(trainjobs.router)
+api.include_router(admin.router)
 
 
 def needs(*scopes: keys.Scope) -> dict[str, Any]:

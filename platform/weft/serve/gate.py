@@ -86,6 +86,13 @@ def request_id(scope: Scope) -> str:
     return given if SAFE_ID.fullmatch(given) else uuid.uuid4().hex
 
 
+def caller(scope: Scope) -> str:
+    """Who sent the request, as the audit log names them: `key:<name>`, or `anonymous` in an
+    app without keys."""
+    entry: keys.KeyEntry | None = scope.get("state", {}).get("key")
+    return f"key:{entry.name}" if entry is not None else "anonymous"
+
+
 def charge(scope: Scope, cost: float) -> None:
     """Spend a request's cost beyond the unit the gate took (a route calls it once the body
     is parsed and the work it asks for is known); over the key's rate a Refusal (429)."""

@@ -82,10 +82,13 @@ def add(
     scopes: list[Scope] | None = None,
     per_minute: int = 600,
     role: Role | None = None,
+    *,
+    who: str | None = None,
 ) -> str:
     """Make a key with `scopes`, or those of `role`; store its hash under `name` in the keys
     file (created if need be), and return the key: the only time it is seen. The audit log
-    records the change (the name and scopes, never the key)."""
+    records the change (the name and scopes, never the key) as `who`'s (this process's user
+    by default)."""
     if role is not None:
         scopes = list(ROLES[role])
     if not scopes:
@@ -97,11 +100,11 @@ def add(
     key = PREFIX + secrets.token_urlsafe(32)
     entry = KeyEntry(name=name, sha256=digest(key), scopes=scopes, role=role, per_minute=per_minute)
     _store(where, [*entries, entry])
-    audit.record("key.add", name, scopes=",".join(scopes), role=role or "-", file=str(uri))
+    audit.record("key.add", name, who=who, scopes=",".join(scopes), role=role or "-", file=str(uri))
     return key
 
 
-def revoke(uri: str | Path, name: str) -> None:
+def revoke(uri: str | Path, name: str, *, who: str | None = None) -> None:
     """Remove the key named `name` from the keys file; running apps refuse it within
     `Keyring.reload_s`."""
     entries = load(uri)
@@ -109,7 +112,7 @@ def revoke(uri: str | Path, name: str) -> None:
     if len(kept) == len(entries):
         raise SpecError(f"name: no key named {name} in {uri}")
     _store(storage.resolve(str(uri)), kept)
-    audit.record("key.revoke", name, file=str(uri))
+    audit.record("key.revoke", name, who=who, file=str(uri))
 
 
 def _store(where: storage.Location, entries: list[KeyEntry]) -> None:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from weft.jobs import follow, submit
 from weft.jobs.kinds import kind_of
-from weft.serve.gate import SCOPE_FIELD
+from weft.serve.gate import SCOPE_FIELD, caller
 from weft.specs import SpecError
 
 router = APIRouter()
@@ -84,8 +84,7 @@ def _client(address: str) -> Any:
 )
 async def submit_training(body: TrainJobRequest, request: Request) -> TrainJob:
     """Submit a training job; 202 with its id, to follow with GET /v1/train/jobs/{id}."""
-    key = request.scope.get("state", {}).get("key")
-    user = f"key:{key.name}" if key is not None else "anonymous"
+    user = caller(request.scope)
     try:
         if kind_of(body.spec, "body.spec") != "train":
             raise SpecError("body.spec: not a training spec (it needs a data block)")
