@@ -110,19 +110,15 @@ class Cluster:
 
     def tasks(self, job_id: str) -> list[dict[str, Any]]:
         """The tasks of a Ray job (the job's Ray id, not its submission id)."""
-        found = self.api(
-            "/api/v0/tasks",
-            filter_keys="job_id",
-            filter_predicates="=",
-            filter_values=job_id,
-            detail="1",
-            limit="10000",
-        )
-        return list(found["data"]["result"]["result"])
+        return self._of_job("tasks", job_id)
 
     def actors(self, job_id: str) -> list[dict[str, Any]]:
+        return self._of_job("actors", job_id)
+
+    def _of_job(self, kind: str, job_id: str) -> list[dict[str, Any]]:
+        """The state API's list of `kind` (tasks, actors) of one Ray job."""
         found = self.api(
-            "/api/v0/actors",
+            f"/api/v0/{kind}",
             filter_keys="job_id",
             filter_predicates="=",
             filter_values=job_id,

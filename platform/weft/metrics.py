@@ -32,7 +32,7 @@ class Row:
     rows: int
 
 
-def _tags(*names: str) -> tuple[str]:
+def tag_keys(*names: str) -> tuple[str]:
     """Tag names as Ray's signature types them (it says a 1-tuple, and takes any)."""
     return cast(tuple[str], names)
 
@@ -44,7 +44,7 @@ def _curation() -> Any:
     return Counter(
         "weft_curation_rows",
         description="Rows of curation runs, by the stage that decided and the decision.",
-        tag_keys=_tags("pipeline", "stage", "decision", "reason"),
+        tag_keys=tag_keys("pipeline", "stage", "decision", "reason"),
     )
 
 
@@ -53,7 +53,7 @@ def _training() -> dict[str, Any]:
     from ray.util.metrics import Gauge
 
     return {
-        key: Gauge(name, description=f"A training run's latest {key}.", tag_keys=_tags("run"))
+        key: Gauge(name, description=f"A training run's latest {key}.", tag_keys=tag_keys("run"))
         for key, name in TRAINING.items()
     }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -191,7 +192,7 @@ def stream(api: Any, job_id: str, write: Callable[[str], object]) -> JobView:
     asyncio.run(tail())
     view = status(api, job_id)
     while not view.done:  # the stream can end a moment before the status does
-        asyncio.run(asyncio.sleep(0.2))
+        time.sleep(0.2)
         view = status(api, job_id)
     return view
 

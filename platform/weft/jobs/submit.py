@@ -21,7 +21,7 @@ import re
 import secrets
 import shlex
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ def prepare(spec_path: Path, kind: Kind | None = None, root: Path | None = None)
     stat = path.stat()
     job = _job(spec, kind or kind_of(spec, str(spec_path)), str(path.relative_to(root)), root)
     env = {SUBMIT_DIR: str(root), SUBMIT_STAT: f"{stat.st_ino}:{stat.st_mtime_ns}"}
-    return Job(**{**job.__dict__, "local": True, "env": env})
+    return replace(job, local=True, env=env)
 
 
 def prepare_inline(spec: dict[str, Any], kind: Kind, user: str) -> Job:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import cache
-from typing import cast
 
 from ray.serve import metrics
+
+from weft.metrics import tag_keys
 
 # Serve's own logger: its lines go to the replica's log file (`logs/serve/replica_*.log`),
 # formatted and tagged (deployment, replica, request id) as Serve's own.
@@ -25,11 +26,6 @@ class Telemetry:
     versions: metrics.Gauge
 
 
-def _tags(*names: str) -> tuple[str]:
-    """Tag names as Ray's signature types them (it says a 1-tuple, and takes any)."""
-    return cast(tuple[str], names)
-
-
 @cache
 def telemetry() -> Telemetry:
     """The app's metrics, made once per replica process."""
@@ -37,18 +33,18 @@ def telemetry() -> Telemetry:
         requests=metrics.Counter(
             "weft_http_requests",
             description="Requests answered, by route and status code.",
-            tag_keys=_tags("route", "method", "status"),
+            tag_keys=tag_keys("route", "method", "status"),
         ),
         latency=metrics.Histogram(
             "weft_http_request_latency_ms",
             description="Time to answer a request, by route.",
             boundaries=BOUNDARIES_MS,
-            tag_keys=_tags("route", "method"),
+            tag_keys=tag_keys("route", "method"),
         ),
         versions=metrics.Gauge(
             "weft_served_version",
             description="The registered version served in each role (the index: its CLIP's).",
-            tag_keys=_tags("role", "model"),
+            tag_keys=tag_keys("role", "model"),
         ),
     )
 
