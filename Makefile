@@ -14,6 +14,8 @@ CLIPART_PNG := /usr/share/openclipart/png
 CLIPART_SVG := /usr/share/openclipart/svg
 SYMBOLA := /usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz
+# The browser the search page's test drives (headless, through Selenium).
+CHROMEDRIVER := /usr/bin/chromedriver
 
 $(BIN)/.weft-installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +31,10 @@ $(EMOJI_FONT) $(CLDR_NAMES) $(EMOJI_TEST) $(CLIPART_PNG) $(CLIPART_SVG) $(SYMBOL
 		unicode-cldr-core unicode-data openclipart-png openclipart-svg fonts-symbola
 
 test-data: $(EMOJI_FONT) $(CLDR_NAMES) $(EMOJI_TEST) $(CLIPART_PNG) $(CLIPART_SVG) $(SYMBOLA) \
-	$(FASHION_MNIST)
+	$(FASHION_MNIST) $(CHROMEDRIVER)
+
+$(CHROMEDRIVER):
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver
 
 $(FASHION_MNIST):
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends dataset-fashion-mnist

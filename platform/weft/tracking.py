@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -63,3 +64,16 @@ def generation_tags(config: object) -> dict[str, str]:
     if generation is None:
         return {}
     return {f"{GENERATION_TAG}{k}": str(v) for k, v in generation.model_dump().items()}
+
+
+def log_dataset(uri: str, content_hash: str, name: str, context: str) -> None:
+    """Record the curated dataset at `uri` (a published version) as an input of the active
+    run: MLflow's dataset lineage, by content hash, with no row read."""
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    with warnings.catch_warnings():  # MLflow registers its local-files source twice, and says so
+        warnings.simplefilter("ignore", UserWarning)
+        source = resolve_dataset_source(uri)
+    dataset = MetaDataset(source, name=name, digest=content_hash)  # type: ignore[abstract]
+    mlflow.log_input(dataset, context=context)

@@ -85,3 +85,21 @@ def test_an_image_on_several_rows_is_detected_once_and_each_row_gets_its_verdict
     assert out["status"].to_pylist() == [REMOVED, KEPT, REMOVED, REMOVED]
     scores = out["nsfw_score"].to_pylist()
     assert scores[0] == scores[2] == scores[3] >= 0.3
+
+
+def test_an_image_a_removed_row_keeps_for_its_thumbnail_is_checked_and_dropped_if_unsafe() -> None:
+    """A duplicate removed before this stage keeps its image for the explorer's thumbnail:
+    the check scores it, drops it if unsafe, and leaves its decision as it was."""
+    portrait = (SAMPLES / "grace_hopper.jpg").read_bytes()
+    drawn = encode(draw(np.random.default_rng(2), 96)[0], "PNG")
+    face_is_unsafe = NsfwFilter(NsfwSpec(unsafe_labels=["FACE_FEMALE"], threshold=0.3))
+    columns = {f.name: pa.nulls(2, f.type) for f in ROW_SCHEMA}
+    columns |= {
+        "image": pa.array([portrait, drawn], pa.binary()),
+        "status": pa.array([REMOVED, REMOVED]),
+        "reason": pa.array(["near_duplicate", "exact_duplicate"]),
+    }
+    out = face_is_unsafe(pa.table(columns, schema=ROW_SCHEMA))
+    assert out["reason"].to_pylist() == ["near_duplicate", "exact_duplicate"]
+    assert out["image"].to_pylist() == [None, drawn]
+    assert out["nsfw_score"].to_pylist()[0] >= 0.3

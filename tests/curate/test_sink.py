@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from types import SimpleNamespace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from PIL import Image
 
 from weft import storage
 from weft.curate.report import Counts
-from weft.curate.schema import KEPT, QUARANTINED, REMOVED, ROW_SCHEMA, with_columns
-from weft.curate.sink import Part, PartsSink
+from weft.curate.schema import KEPT, QUARANTINED, REMOVED, ROW_SCHEMA, THUMBNAIL, with_columns
+from weft.curate.sink import THUMBNAIL_SIDE, Part, PartsSink
 
 PARTS = [
     Part("data", KEPT, ["id", "text"]),
@@ -64,3 +66,25 @@ def test_a_retried_task_rewrites_its_own_files(tmp_path: Path) -> None:
         sink.write([rows(("a", KEPT, None))], SimpleNamespace(task_idx=0))  # type: ignore[arg-type]
     assert pq.read_table(tmp_path / "data")["id"].to_pylist() == ["a"]
     assert not (tmp_path / "removed").exists()  # a part with no rows gets no file
+
+
+def test_a_removed_row_keeps_a_small_thumbnail_of_its_image_and_no_image_bytes(
+    tmp_path: Path,
+) -> None:
+    picture = io.BytesIO()
+    Image.new("RGB", (300, 200), (200, 30, 30)).save(picture, format="JPEG")
+    block = with_columns(
+        rows(("kept", KEPT, None), ("dup", REMOVED, "near_duplicate"), ("no-image", REMOVED, "x")),
+        image=[picture.getvalue(), picture.getvalue(), None],
+    )
+    parts = [Part("data", KEPT, ["id", "image"]), Part("removed", REMOVED, ["id"], thumbnails=True)]
+    PartsSink(storage.resolve(str(tmp_path)), parts, 10).write(
+        [block],
+        SimpleNamespace(task_idx=0),  # type: ignore[arg-type]
+    )
+    removed = pq.read_table(tmp_path / "removed")
+    assert removed.column_names == ["id", THUMBNAIL]
+    thumb, missing = removed[THUMBNAIL].to_pylist()
+    assert missing is None
+    assert Image.open(io.BytesIO(thumb)).size == (THUMBNAIL_SIDE, THUMBNAIL_SIDE * 2 // 3)
+    assert pq.read_table(tmp_path / "data")["image"].to_pylist() == [picture.getvalue()]

@@ -30,6 +30,9 @@ ROWS = [
     ("d-de", "img-d", "ein gelber Stern", "de", (0.2, 0.6, 0.0, 0.7746)),
 ]
 
+# Perceptual hashes: img-b is a near duplicate of img-a (3 bits apart), the others are not.
+PHASHES = {"img-a": 0x0F0F, "img-b": 0x0F0F ^ 0b10101, "img-c": -1, "img-d": 0x7F7F_0000}
+
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory) -> SearchIndex:
@@ -45,6 +48,7 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> SearchIndex:
             "source_uri": ["s3://corpus/shard-0.tar"] * len(ROWS),
             "key": [r[0] for r in ROWS],
             "image_hash": [r[1] for r in ROWS],
+            "image_phash": [PHASHES[r[1]] for r in ROWS],
             "vector": pa.FixedSizeListArray.from_arrays(vectors.ravel(), 4),
             "thumbnail": [b"png"] * len(ROWS),
         }
@@ -94,3 +98,24 @@ def test_a_search_replica_names_a_missing_index_and_a_store_that_is_down(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     with pytest.raises(SpecError, match=r"index: cannot read s3://bucket/index.*cannot reach"):
         start("s3://bucket/index", version)
+
+
+def test_hiding_near_duplicates_answers_a_group_of_similar_images_once(index: SearchIndex) -> None:
+    vector = query((1.0, 0.1, 0.0, 0.0))
+    every = [h.id for h in index.search(vector, None, 3)]
+    distinct = [h.id for h in index.search(vector, None, 3, Filters(distinct=True))]
+    assert every[:2] == ["a-en", "b-en"]
+    assert distinct[0] == "a-en" and "b-en" not in distinct and len(distinct) == 3
+
+
+def test_an_item_is_its_row_without_vector_or_thumbnail(index: SearchIndex) -> None:
+    assert index.item("b-en") == {
+        "id": "b-en",
+        "caption": "a black cat",
+        "lang": "en",
+        "nsfw": False,
+        "source_uri": "s3://corpus/shard-0.tar",
+        "key": "b-en",
+        "image_hash": "img-b",
+    }
+    assert index.item("nope") is None

@@ -9,7 +9,20 @@ import logging
 
 import typer
 
-from weft.cli import audit, curate, data, demo, index, jobs, quality, registry, serve, train, tune
+from weft.cli import (
+    audit,
+    curate,
+    data,
+    demo,
+    index,
+    jobs,
+    lineage,
+    quality,
+    registry,
+    serve,
+    train,
+    tune,
+)
 from weft.cli import eval as evaluation
 
 app = typer.Typer(
@@ -29,6 +42,7 @@ for name, command in (
     ("models", registry.models),
     ("index", index.index_command),
     ("serve", serve.serve_command),
+    ("lineage", lineage.lineage_command),
     ("submit", jobs.submit_command),
     ("audit", audit.audit_command),
     ("demo-data", demo.demo_data),

@@ -116,7 +116,10 @@ class _Steps:
             for line in v.answer:
                 console.print(f"    {line}", highlight=False, soft_wrap=True)
         console.print(
-            f"generated image: {home / 'generated.png'}; the app is shut down "
-            f"(`weft serve {config}` keeps it running)",
+            f"generated image: {home / 'generated.png'}; the app is shut down. To look at the "
+            f"search page and the dataset explorer, keep it running with `weft serve {config}`, "
+            "open http://127.0.0.1:8000/ and enter a key (`weft keys add me --role viewer` "
+            "makes one); `weft lineage <item id>` prints an answer's lineage",
             highlight=False,
+            soft_wrap=True,
         )

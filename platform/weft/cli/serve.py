@@ -39,7 +39,10 @@ def serve_command(
         with user_errors():
             urls = local.start(deployed, port)
         for url in urls:
-            console.print(f"serving {url} (OpenAPI: {url.rstrip('/')}/docs); Ctrl-C stops it")
+            console.print(
+                f"serving {url} (the search page; OpenAPI: {url.rstrip('/')}/docs); "
+                "Ctrl-C stops it"
+            )
         while True:
             time.sleep(follow or 3600)
             if not follow:

@@ -192,4 +192,5 @@ class MarkDuplicates:
                 )
                 for i, d in zip(rows.tolist(), picked, strict=True)
             },
+            keep_images=True,
         )

@@ -67,4 +67,6 @@ class LanguageID:
                     "language_uncertain",
                     f"{lang} at {score:.2f} < min_score {self.spec.min_score}",
                 )
-        return decide(with_columns(batch, lang=langs, lang_score=scores), decisions)
+        return decide(
+            with_columns(batch, lang=langs, lang_score=scores), decisions, keep_images=True
+        )

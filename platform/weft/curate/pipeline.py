@@ -358,7 +358,12 @@ def _filter_and_write(
     if spec.nsfw.enabled:
         rows = apply(rows, NsfwFilter, (spec.nsfw,), clock, actors=spec.nsfw.actors)
     parts = [
-        Part(name, status, CURATED_COLUMNS if status == KEPT else DECISION_COLUMNS)
+        Part(
+            name,
+            status,
+            CURATED_COLUMNS if status == KEPT else DECISION_COLUMNS,
+            thumbnails=status == REMOVED,
+        )
         for name, status in (DRY_RUN_PARTS if dry_run else OUTPUT_PARTS).items()
     ]
     sink = PartsSink(version, parts, spec.rows_per_file)

@@ -126,6 +126,7 @@ class _Batcher:
                 "id": row_id(self.uri, self.count),
                 "source_uri": self.uri,
                 "key": _printable(key),
+                "ordinal": self.count,
                 "text_bytes": text,
                 "image": image if reason is None else None,
                 "status": KEPT if reason is None else QUARANTINED,

@@ -35,6 +35,7 @@ READ_SCHEMA = pa.schema(
         pa.field("id", pa.string(), nullable=False),
         pa.field("source_uri", pa.string(), nullable=False),
         pa.field("key", pa.string(), nullable=False),
+        pa.field("ordinal", pa.int64()),  # the record's number in its file, from 0
         pa.field("text_bytes", pa.binary()),
         pa.field("image", pa.binary()),
         *_DECISION_FIELDS,
@@ -47,6 +48,7 @@ ROW_SCHEMA = pa.schema(
         pa.field("id", pa.string(), nullable=False),
         pa.field("source_uri", pa.string(), nullable=False),
         pa.field("key", pa.string(), nullable=False),
+        pa.field("ordinal", pa.int64()),
         pa.field("text", pa.string()),
         pa.field("image", pa.binary()),
         pa.field("image_format", pa.string()),
@@ -71,8 +73,10 @@ _INTERNAL = {"minhash", "image_thumb"}
 CURATED_COLUMNS = [
     f.name for f in ROW_SCHEMA if f.name not in {d.name for d in _DECISION_FIELDS} | _INTERNAL
 ]
-# Columns of `removed/` and `quarantine/`: everything but the image bytes.
+# Columns of `removed/` and `quarantine/`: everything but the image bytes, which a removed
+# row keeps as a small thumbnail (`sink.py`) for the dataset explorer.
 DECISION_COLUMNS = [f.name for f in ROW_SCHEMA if f.name not in {"image"} | _INTERNAL]
+THUMBNAIL = "thumbnail"
 
 
 def row_id(source_uri: str, ordinal: int) -> str:
@@ -114,15 +118,29 @@ class Decision(NamedTuple):
     similarity: float | None = None
 
 
-def decide(batch: pa.Table, decisions: Mapping[int, Decision]) -> pa.Table:
-    """Record `decisions` (by row index into `batch`); a decided row's image bytes are dropped."""
+def decide(
+    batch: pa.Table, decisions: Mapping[int, Decision], keep_images: bool = False
+) -> pa.Table:
+    """Record `decisions` (by row index into `batch`); a decided row's image bytes are dropped
+    unless `keep_images` (a removed duplicate's or language's image, which the writer keeps as
+    a thumbnail: never a quarantined or an unsafe one)."""
     if not decisions:
         return batch
     columns = {name: batch[name].to_pylist() for name in Decision._fields}
     for i, decision in decisions.items():
         for name, value in zip(Decision._fields, decision, strict=True):
             columns[name][i] = value
+    batch = with_columns(batch, **columns)
+    if keep_images:
+        return batch
     dropped = np.zeros(batch.num_rows, dtype=bool)
     dropped[list(decisions)] = True
-    image = pc.if_else(pa.array(dropped), pa.nulls(batch.num_rows, pa.binary()), batch["image"])
-    return with_columns(batch, **columns, image=image)
+    return drop_images(batch, dropped)
+
+
+def drop_images(batch: pa.Table, rows: np.ndarray) -> pa.Table:
+    """`batch` without the image bytes of the rows where the mask `rows` is true."""
+    if not rows.any():
+        return batch
+    image = pc.if_else(pa.array(rows), pa.nulls(batch.num_rows, pa.binary()), batch["image"])
+    return with_columns(batch, image=image)

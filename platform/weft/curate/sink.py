@@ -23,19 +23,25 @@ from ray.data.datasource.datasink import WriteResult
 from weft import storage
 from weft.curate.read import FILE_REASONS
 from weft.curate.report import summarise_block
+from weft.curate.schema import THUMBNAIL
+from weft.thumbnails import thumbnail
 
 if TYPE_CHECKING:
     from ray.data._internal.execution.interfaces import TaskContext
 
 FILE_ERROR_COLUMNS = ["source_uri", "reason", "detail"]
+# The longest side of a removed row's thumbnail.
+THUMBNAIL_SIDE = 96
 
 
 class Part(NamedTuple):
-    """A folder of the output: the rows with `status` (every row if None), in `columns`."""
+    """A folder of the output: the rows with `status` (every row if None), in `columns`, and
+    with `thumbnails` a thumbnail of each image they still hold."""
 
     name: str
     status: str | None
     columns: list[str]
+    thumbnails: bool = False
 
 
 class Written(NamedTuple):
@@ -93,10 +99,15 @@ class PartsSink(Datasink[Written]):
 
 
 def select(rows: pa.Table, part: Part) -> pa.Table:
-    """The rows of `part`, in its columns."""
+    """The rows of `part`, in its columns (and its thumbnails)."""
     if part.status is not None:
         rows = rows.filter(pc.equal(rows["status"], part.status))
-    return rows.select(part.columns)
+    chosen = rows.select(part.columns)
+    if not part.thumbnails:
+        return chosen
+    images = rows["image"].to_pylist()
+    thumbs = [None if i is None else thumbnail(i, THUMBNAIL_SIDE) for i in images]
+    return chosen.append_column(THUMBNAIL, pa.array(thumbs, pa.binary()))
 
 
 def file_error_rows(rows: pa.Table) -> pa.Table:

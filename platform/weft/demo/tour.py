@@ -2,9 +2,9 @@
 (`deploy`), then one request to each endpoint, as a developer would send it, and what came
 back (`tour`): what `make demo` shows after it deploys the champions.
 
-The requests chain as a user's would: a text search; the top hit's image, fetched from
-`/v1/items/{id}/image`, then captioned, embedded and used as an image query; a generation
-with the version's default guidance.
+The requests chain as a user's would: the search page; a text search; the top hit's lineage
+and its image, fetched from `/v1/items/{id}/image`, then captioned, embedded and used as an
+image query; a generation with the version's default guidance.
 """
 
 from __future__ import annotations
@@ -80,10 +80,12 @@ def tour(url: str, key: str | None, generated: Path, query: str = QUERY) -> list
             visits.append(Visit(f"{method} {route}", sent, 200, ms, _brief(response)))
             return response
 
+        call("/")
         call("/v1/models")
         hits = call("/v1/retrieval/search", {"text": query, "k": 5}).json()["hits"]
         if not hits:
             raise TourError(f"POST /v1/retrieval/search: no hit for {query!r} (an empty index?)")
+        call(f"/v1/items/{hits[0]['id']}/lineage")
         image = call(f"/v1/items/{hits[0]['id']}/image").content
         picture = {"b64": base64.b64encode(image).decode()}
         call("/v1/inference/embeddings", {"texts": [query], "images": [picture]})
@@ -107,6 +109,8 @@ def _shown(body: Any) -> Any:
 def _brief(response: httpx.Response) -> list[str]:
     """The answer in a few lines: the fields a person checks first."""
     kind = response.headers.get("content-type", "")
+    if kind.startswith("text/html"):
+        return [f"the search page and dataset explorer ({len(response.content)} bytes of HTML)"]
     if kind.startswith("image/"):
         version = response.headers.get("x-weft-model-version")
         model = f"{response.headers.get('x-weft-model')} v{version}: " if version else ""
@@ -116,6 +120,8 @@ def _brief(response: httpx.Response) -> list[str]:
             + (f", safety check {safety}" if safety else "")
         ]
     body = response.json()
+    if "source" in body:
+        return _lineage(body)
     if "models" in body:
         index = body.get("index")
         return [f"{role}: {m['name']} v{m['version']}" for role, m in body["models"].items()] + (
@@ -133,3 +139,19 @@ def _brief(response: httpx.Response) -> list[str]:
     if "captions" in body:
         return [f"{origin}: {c!r}" for c in body["captions"]]
     return [f"{origin}: {d['input']} → {body['dim']}-d vector" for d in body["data"]]
+
+
+def _lineage(body: dict[str, Any]) -> list[str]:
+    """An item's lineage, a line per link (`weft lineage <id>` prints it whole)."""
+    lines = [f"item {body['item']}: from {body['source']['uri']} ({body['source']['key']})"]
+    if body["dataset"]:
+        d = body["dataset"]
+        lines.append(f"curated into {d['version']} (content hash {d['content_hash']})")
+    if body["training"]:
+        t = body["training"]
+        lines.append(f"trained on by run {t['name']} ({t['run_id']})")
+    if body["model"]:
+        m = body["model"]
+        lines.append(f"registered as {m['name']} v{m['version']} ({', '.join(m['aliases'])})")
+    lines.append(f"indexed in {body['index']['uri']}")
+    return lines + [f"not traced: {gap}" for gap in body["gaps"]]

@@ -17,13 +17,13 @@ from mlflow.exceptions import MlflowException
 
 from weft import audit
 from weft.registry.spec import Bound, PromoteSpec
+from weft.registry.versions import GATE
 from weft.specs import SpecError
 from weft.tracking import GENERATION_TAG, LINEAGE_TAGS, tracking_uri
 
 # Tags of a run copied onto its versions: where the model came from, and the sweep that
 # chose it (a training sweep's trial is nested in it; a guidance sweep's run is the sweep).
 LINEAGE = LINEAGE_TAGS | {"mlflow.parentRunId": "sweep_run", "weft.sweep.run": "sweep_run"}
-GATE = "weft.gate"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """A registered model version named the way users name it: `name@alias`, `name/version` or
-the same behind `models:/`, resolved to the version it is now."""
+the same behind `models:/`, resolved to the version it is now; and the training run that
+made it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import mlflow
 from mlflow import MlflowClient
@@ -19,6 +21,10 @@ from weft.tracking import tracking_uri
 REF = re.compile(
     r"^(?:models:/)?(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:@(?P<alias>[A-Za-z][\w-]*)|/(?P<version>\d+))$"
 )
+
+
+# The prefix of the tags that record a version's gate (`weft.gate.passed`, `.failed`, ...).
+GATE = "weft.gate"
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,14 @@ class ModelVersion:
     def uri(self) -> str:
         """The version by number: what stays the same when an alias moves."""
         return f"models:/{self.name}/{self.version}"
+
+    @property
+    def gate(self) -> str:
+        """`passed`, `failed: <why>`, or `not gated` (registered without `weft promote`)."""
+        passed = self.tags.get(f"{GATE}.passed")
+        if passed is None:
+            return "not gated"
+        return "passed" if passed == "true" else f"failed: {self.tags.get(f'{GATE}.failed', '')}"
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
@@ -87,3 +101,51 @@ def _impatient() -> Iterator[None]:
     finally:
         for name in unset:
             os.environ.pop(name, None)
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """The MLflow run that made a version, as its lineage shows it."""
+
+    run_id: str
+    name: str
+    experiment: str
+    status: str
+    started: str  # ISO 8601, UTC
+    dataset_uri: str
+    dataset_content_hash: str
+    datasets: tuple[str, ...]  # its dataset inputs: `<name> (<digest>, <context>)`
+    job: str  # the Ray Job that ran it, if one did
+    user: str
+    git_commit: str
+
+
+def training_run(run_id: str) -> TrainingRun:
+    """The run `run_id` as lineage names it; a SpecError if the tracking store lacks it."""
+    mlflow.set_tracking_uri(tracking_uri())
+    client = MlflowClient()
+    try:
+        with _impatient():
+            run = client.get_run(run_id)
+            experiment = client.get_experiment(run.info.experiment_id).name
+    except MlflowException as err:
+        raise SpecError(f"run {run_id}: not found in {tracking_uri()} ({err.message})") from None
+    tags = run.data.tags
+    inputs = run.inputs.dataset_inputs if run.inputs else []
+    return TrainingRun(
+        run_id=run_id,
+        name=run.info.run_name or "",
+        experiment=experiment,
+        status=run.info.status,
+        started=datetime.fromtimestamp(run.info.start_time / 1e3, UTC).isoformat("T", "seconds"),
+        dataset_uri=tags.get("weft.dataset.uri", ""),
+        dataset_content_hash=tags.get("weft.dataset.content_hash", ""),
+        datasets=tuple(
+            f"{i.dataset.name} ({i.dataset.digest}, "
+            f"{next((t.value for t in i.tags if t.key == 'mlflow.data.context'), '-')})"
+            for i in inputs
+        ),
+        job=tags.get("weft.job", ""),
+        user=tags.get("weft.user", ""),
+        git_commit=tags.get("weft.git_commit", ""),
+    )

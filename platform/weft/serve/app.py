@@ -22,18 +22,16 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from ray import serve
-from ray.exceptions import RayActorError
 from ray.serve import Deployment
-from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from ray.serve.handle import DeploymentHandle
 
 from weft import storage
 from weft.models import images
 from weft.registry.versions import ModelVersion
-from weft.serve import admin, keys, telemetry, trainjobs
+from weft.serve import admin, calls, explore, keys, page, telemetry, trainjobs
 from weft.serve.deployments import LoadedModel, ModelServer, Refused, SafetyChecker, SearchServer
 from weft.serve.fusion import Fusion
-from weft.serve.gate import RETRY_AFTER_S, SCOPE_FIELD, Gate, Policy, charge
+from weft.serve.gate import SCOPE_FIELD, Gate, Policy, charge
 from weft.serve.rerank import DEPTH as RERANK_DEPTH
 from weft.serve.rerank import SHARE as RERANK_SHARE
 from weft.serve.rerank import Reranked, rerank
@@ -224,6 +222,8 @@ api = FastAPI(
 api.add_middleware(Gate)
 api.include_router(trainjobs.router)
 api.include_router(admin.router)
+api.include_router(explore.router)
+api.include_router(page.router)
 
 
 def needs(*scopes: keys.Scope) -> dict[str, Any]:
@@ -274,6 +274,8 @@ class Ingress:
         self.readable = [storage.resolve(p) for p in args.readable]
         self.defaults: dict[str, dict[str, Any]] = {}  # role → the version's params
         api.state.jobs_address = args.jobs_address
+        api.state.search = search
+        api.state.public_url = args.public_url
         api.state.policy = Policy(
             keyring=None if args.keys is None else keys.Keyring(args.keys),
             docs=args.docs,
@@ -318,7 +320,7 @@ class Ingress:
 
     @api.post("/v1/retrieval/search", response_model=SearchResponse, openapi_extra=needs("search"))
     async def search(self, body: SearchRequest, request: Request) -> SearchResponse:
-        index = self._served(self.search_index, "search index (args.index is null)")
+        index = calls.search_index(request)
         columns: dict[str, list[Any]]
         if body.text is not None:
             columns, field = {"text": [body.text]}, "text"
@@ -345,7 +347,7 @@ class Ingress:
             reranked = await self._reranked(index, hits, body.text, body.k, body.rerank_share)
             hits, scores = [r.hit for r in reranked], [r.likelihood for r in reranked]
         v = self.versions["clip"]
-        base = (self.args.public_url or "").rstrip("/") + request.scope.get("root_path", "")
+        base = calls.base_url(request)
         return SearchResponse(
             model=v.name,
             version=v.version,
@@ -432,30 +434,17 @@ class Ingress:
         responses={200: {"content": {"image/png": {}}, "description": "The item's thumbnail."}},
         openapi_extra=needs("search"),
     )
-    async def item_image(self, item: Annotated[str, Field(max_length=128)]) -> Response:
-        index = self._served(self.search_index, "search index (args.index is null)")
+    async def item_image(
+        self, item: Annotated[str, Field(max_length=128)], request: Request
+    ) -> Response:
+        index = calls.search_index(request)
         data = await self._ask(index.thumbnail.remote(item))
         if data is None:
             raise HTTPException(404, f"item {item}: not in the index")
         return Response(data, media_type="image/png")
 
-    def _served(self, handle: DeploymentHandle | None, what: str) -> DeploymentHandle:
-        if handle is None:
-            raise HTTPException(503, f"this app serves no {what}")
-        return handle
-
     async def _ask(self, response: Awaitable[T]) -> T:
-        """A deployment's answer; one that is overloaded, restarting or gone is a 503 that
-        says when to try again (the gate's time limit covers one that is slow)."""
-        try:
-            return await response
-        except (BackPressureError, DeploymentUnavailableError, RayActorError) as err:
-            telemetry.log.warning("a deployment could not answer: %s", type(err).__name__)
-            raise HTTPException(
-                503,
-                "the model is busy or restarting; try again shortly",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            ) from None
+        return await calls.ask(response)
 
     async def _defaults(self, role: str) -> dict[str, Any]:
         if role not in self.defaults:

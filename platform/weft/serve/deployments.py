@@ -26,7 +26,7 @@ from weft.registry.artifacts import fetch_model
 from weft.registry.versions import ModelVersion
 from weft.safety import bgr, load_detector, verdict
 from weft.serve.fusion import Fusion
-from weft.serve.search import Filters, Hit, SearchIndex, index_location
+from weft.serve.search import Filters, Hit, Manifest, SearchIndex, index_location
 from weft.serve.spec import Batching
 from weft.specs import NsfwSpec, SpecError, StorageSpec
 
@@ -146,6 +146,7 @@ class SearchServer:
                 f"`weft index <curated data> --model {version.name}/{version.version}`"
             ) from None
         self.index = SearchIndex(Path(self.folder.name))
+        self.uri = location.uri
         made_by = (self.index.manifest.model, self.index.manifest.version)
         if made_by != (version.name, version.version):
             raise SpecError(
@@ -155,7 +156,19 @@ class SearchServer:
 
     def describe(self) -> dict[str, Any]:
         m = self.index.manifest
-        return {"model": m.model, "version": m.version, "count": m.count, "data": m.data}
+        return {
+            "model": m.model,
+            "version": m.version,
+            "count": m.count,
+            "data": m.data,
+            "data_version": m.data_version or m.data,
+            "built_at": m.built_at,
+            "uri": self.uri,
+        }
+
+    def item(self, item: str) -> tuple[dict[str, Any] | None, Manifest, str]:
+        """The index's row of `item` (None if it holds none), its manifest and where it is."""
+        return self.index.item(item), self.index.manifest, self.uri
 
     def search(
         self,

@@ -4,7 +4,8 @@ time whatever its transfer encoding, the answer within its time, and every answe
 included) counted and logged under a request id that is safe to log.
 
 Order, and the answer to each refusal:
-1. `/docs`, `/redoc`, `/openapi.json` when closed (`docs: false`): 404.
+1. `/docs`, `/redoc`, `/openapi.json` when closed (`docs: false`): 404. The search page's
+   own files (routes marked PUBLIC_FIELD: they hold no data) need no key.
 2. The key (when the app has a keys file): none or unknown 401, over its rate 429, without
    one of the route's scopes 403; each of these refusals goes to the audit log. Each
    authenticated request spends one unit of its key's rate; the route charges the rest of
@@ -44,8 +45,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("ray.serve")
 DOCS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
-# The key scope a route needs, from its OpenAPI extension (every route declares one).
+# The key scope a route needs, from its OpenAPI extension (every route declares one), or
+# that it is public (the page's static files).
 SCOPE_FIELD = "x-weft-scope"
+PUBLIC_FIELD = "x-weft-public"
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 RETRY_AFTER_S = 5
 
@@ -121,7 +124,7 @@ class Gate:
             return
         start = time.perf_counter()
         rid = request_id(scope)
-        route, needs = _route(scope)
+        route, needs, public = _route(scope)
         policy: Policy = scope["app"].state.policy
         status = 500
         started = False
@@ -133,7 +136,8 @@ class Gate:
             await send(message)
 
         try:
-            await _admit(scope, policy, needs)
+            if not public:
+                await _admit(scope, policy, needs)
             body = await _body(scope, receive, policy)
             async with asyncio.timeout(policy.timeout_s):
                 await self.app(scope, _replay(body, receive), sending)
@@ -250,14 +254,16 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def _route(scope: Scope) -> tuple[str, list[keys.Scope]]:
-    """The route's template (a bounded metric tag) and the key scopes it takes (any one)."""
+def _route(scope: Scope) -> tuple[str, list[keys.Scope], bool]:
+    """The route's template (a bounded metric tag), the key scopes it takes (any one), and
+    whether it is public."""
     for route in _leaves(scope["app"].routes):
         match, _ = route.matches(scope)
         if match == Match.FULL:
             extra = getattr(route, "openapi_extra", None) or {}
-            return getattr(route, "path", "unmatched"), list(extra.get(SCOPE_FIELD, []))
-    return "unmatched", []
+            path = getattr(route, "path", "unmatched")
+            return path, list(extra.get(SCOPE_FIELD, [])), bool(extra.get(PUBLIC_FIELD))
+    return "unmatched", [], False
 
 
 def _leaves(routes: list[Any]) -> Iterator[Any]:

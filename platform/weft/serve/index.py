@@ -10,12 +10,12 @@ covers what HNSW filters do badly.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import tempfile
 import time
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import faiss
@@ -23,13 +23,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import ray
-from PIL import Image
 from pydantic import Field
 
 from weft import cluster, storage
-from weft.curate.dataset import curated
+from weft.curate.dataset import content_hash, curated, version_uri
 from weft.models import inference
-from weft.models.images import png_bytes
 from weft.registry.artifacts import fetch_model
 from weft.registry.versions import resolve
 from weft.serve import lexical
@@ -45,9 +43,20 @@ from weft.serve.search import (
     read_items,
 )
 from weft.specs import SpecError, StorageSpec, _Spec
+from weft.thumbnails import thumbnail
 
 log = logging.getLogger(__name__)
-COLUMNS = ["id", "text", "image", "image_hash", "lang", "nsfw_score", "source_uri", "key"]
+COLUMNS = [
+    "id",
+    "text",
+    "image",
+    "image_hash",
+    "image_phash",
+    "lang",
+    "nsfw_score",
+    "source_uri",
+    "key",
+]
 
 
 class IndexSpec(_Spec):
@@ -82,13 +91,14 @@ def build(spec: IndexSpec) -> tuple[Manifest, str]:
         free=True,
     )
     out = index_location(spec.output, version, spec.storage)
+    data = version_uri(spec.data, spec.storage)  # read as it is now, whatever publishes next
     with tempfile.TemporaryDirectory() as tmp:
         model_dir, _ = fetch_model(version.uri, spec.storage, Path(tmp, "model"))
         clip = inference.load(model_dir)
         if not isinstance(clip, inference.Embedder):
             raise SpecError(f"model: {version} is a {clip.kind} model, not a CLIP")
         folder = Path(tmp, "index")
-        _embedded(spec, inference.packed(model_dir)).write_parquet(str(folder / ITEMS))
+        _embedded(spec, data, inference.packed(model_dir)).write_parquet(str(folder / ITEMS))
         vectors, captions, langs = _read_items(folder)
         _write_ann(vectors, folder / ANN, spec)
         lexical.write(captions, langs, folder / BM25)
@@ -98,7 +108,10 @@ def build(spec: IndexSpec) -> tuple[Manifest, str]:
             dim=clip.dim,
             count=len(vectors),
             data=spec.data,
-            content_hash=version.tags.get("dataset_content_hash", ""),
+            data_version=data,
+            content_hash=content_hash(data, spec.storage),
+            trained_on=version.tags.get("dataset_content_hash", ""),
+            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
             hnsw_m=spec.hnsw_m,
             ef_search=spec.ef_search,
             seconds=round(time.perf_counter() - start, 2),
@@ -110,9 +123,10 @@ def build(spec: IndexSpec) -> tuple[Manifest, str]:
     return manifest, out.uri
 
 
-def _embedded(spec: IndexSpec, model: dict[str, bytes]) -> ray.data.Dataset:
-    """The curated image-text pairs with their vectors and thumbnails."""
-    return curated(spec.data, spec.storage, COLUMNS).map_batches(
+def _embedded(spec: IndexSpec, data: str, model: dict[str, bytes]) -> ray.data.Dataset:
+    """The curated image-text pairs of the version `data` with their vectors and
+    thumbnails."""
+    return curated(data, spec.storage, COLUMNS).map_batches(
         _Embed,
         fn_constructor_kwargs={
             "model": model,
@@ -152,17 +166,12 @@ class _Embed:
                 "source_uri": batch["source_uri"],
                 "key": batch["key"],
                 "image_hash": batch["image_hash"],
+                "image_phash": batch["image_phash"],
                 "vector": pa.FixedSizeListArray.from_arrays(vectors.ravel(), vectors.shape[1]),
-                "thumbnail": pa.array([_thumbnail(d, self.thumbnail) for d in data], pa.binary()),
+                "thumbnail": pa.array([thumbnail(d, self.thumbnail) for d in data], pa.binary()),
             },
             schema=items_schema(self.clip.dim),
         )
-
-
-def _thumbnail(data: bytes, side: int) -> bytes:
-    image = Image.open(io.BytesIO(data)).convert("RGB")
-    image.thumbnail((side, side))
-    return png_bytes(image)
 
 
 def _read_items(folder: Path) -> tuple[np.ndarray, list[str], list[str]]:

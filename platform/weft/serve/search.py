@@ -5,12 +5,14 @@ vector score.
 
 An index is a folder, at `index_location(...)`:
 
-    manifest.json   the model (name, version), the dataset (URI, content hash), the counts
-                    and the ANN settings: Serve pairs an index only with its own version
+    manifest.json   the model (name, version), the dataset (URI, the version read, its
+                    content hash and the one the model was trained on), the counts, the
+                    ANN settings and when it was built: Serve pairs an index only with its
+                    own version
     items/          Parquet (`items_schema`): id, caption, lang, nsfw_score and the nsfw flag
                     (score at or over the builder's threshold), source_uri, key, image_hash
                     (rows of one image, such as its captions in several languages, share
-                    it), vector, thumbnail
+                    it), image_phash (curation's perceptual hash), vector, thumbnail
     vectors.faiss   an HNSW graph over the unit vectors (inner product = cosine)
     bm25/           a tantivy index over the captions, each analysed by its language
                     (`weft.serve.lexical`), each document holding its row
@@ -23,7 +25,8 @@ search over the rows that pass them (HNSW with a filter loses recall when the fi
 few rows), so a filter never returns fewer than `k` hits while `k` rows match it. Each hit's
 score fuses both sides (`weft.serve.fusion`: weighted scores or reciprocal ranks) and carries
 both parts. Rows of one image (its captions in several languages) are answered once, by the
-best-scoring row.
+best-scoring row; with `distinct`, so is a group of near-duplicate images (perceptual hashes
+within curation's default `image_max_distance` bits).
 """
 
 from __future__ import annotations
@@ -31,13 +34,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from weft import storage
+from weft.curate.phash import hamming
+from weft.curate.spec import NearDedupSpec
 from weft.registry.versions import ModelVersion
 from weft.serve.fusion import Fusion, fuse
 from weft.serve.lexical import Analyzers, Lexical
@@ -48,6 +55,8 @@ ITEMS, ANN, BM25 = "items", "vectors.faiss", "bm25"
 
 # Candidates gathered from each side before the hybrid score ranks them.
 DEPTH = 64
+# Images this many bits apart or fewer are near duplicates (`Filters.distinct`).
+NEAR_BITS = NearDedupSpec().image_max_distance
 
 
 @dataclass(frozen=True)
@@ -64,14 +73,26 @@ class Manifest:
     ef_search: int
     seconds: float
     analyzers: Analyzers = Analyzers.PLAIN  # how bm25/ analyses captions (weft.serve.lexical)
+    data_version: str = ""  # the curated version read (older indexes: unrecorded)
+    trained_on: str = ""  # the content hash of the dataset the model was trained on
+    built_at: str = ""
 
     @classmethod
     def read(cls, directory: Path) -> Manifest:
+        return cls.at(storage.resolve(str(directory)))
+
+    @classmethod
+    def at(cls, location: storage.Location) -> Manifest:
+        """The manifest of the index at `location` (local or S3)."""
         try:
-            fields = json.loads((directory / MANIFEST).read_text())
+            fields = json.loads(storage.read_bytes(location.join(MANIFEST)))
             return cls(**fields | {"analyzers": Analyzers(fields.get("analyzers", "plain"))})
-        except (OSError, ValueError, TypeError) as err:
-            raise SpecError(f"{directory}: not a Weft search index ({err})") from None
+        except storage.StorageError as err:
+            if err.missing:
+                raise SpecError(f"{location.uri}: no search index here (weft index)") from None
+            raise SpecError(f"{location.uri}: cannot read the index ({err})") from None
+        except (ValueError, TypeError) as err:
+            raise SpecError(f"{location.uri}: not a Weft search index ({err})") from None
 
 
 def index_location(output: str, version: ModelVersion, spec: StorageSpec) -> storage.Location:
@@ -91,10 +112,24 @@ def items_schema(dim: int) -> pa.Schema:
             ("source_uri", pa.string()),
             ("key", pa.string()),
             ("image_hash", pa.string()),
+            ("image_phash", pa.int64()),
             ("vector", pa.list_(pa.float32(), dim)),
             ("thumbnail", pa.binary()),
         ]
     )
+
+
+# An item as its lineage starts from: the index's row, without vector and thumbnail.
+ITEM_COLUMNS = ["id", "caption", "lang", "nsfw", "source_uri", "key"]
+
+
+def find_item(location: storage.Location, item: str) -> dict[str, Any] | None:
+    """The row of `item` in the index at `location` (local or S3), if it holds it."""
+    with storage.storage_errors(location.uri):
+        items = pads.dataset(location.join(ITEMS).path, filesystem=location.fs, format="parquet")
+        columns = [*ITEM_COLUMNS, *(c for c in ("image_hash",) if c in items.schema.names)]
+        found = items.to_table(columns=columns, filter=pc.field("id") == item).to_pylist()
+    return found[0] if found else None
 
 
 def read_items(folder: Path, columns: list[str]) -> pa.Table:
@@ -108,6 +143,7 @@ class Filters:
     lang: str | None = None
     nsfw: bool | None = None
     source: str | None = None  # a prefix of the source URI
+    distinct: bool = False  # near-duplicate images answered once
 
 
 @dataclass(frozen=True)
@@ -129,10 +165,9 @@ class SearchIndex:
     def __init__(self, folder: Path) -> None:
         self.manifest = Manifest.read(folder)
         columns = ["id", "caption", "lang", "nsfw", "source_uri", "key", "vector", "thumbnail"]
-        has_images = (
-            "image_hash" in pads.dataset(str(folder / ITEMS), format="parquet").schema.names
-        )
-        items = read_items(folder, [*columns, "image_hash"] if has_images else columns)
+        held = pads.dataset(str(folder / ITEMS), format="parquet").schema.names
+        optional = [c for c in ("image_hash", "image_phash") if c in held]  # older indexes lack
+        items = read_items(folder, [*columns, *optional])
         dim = self.manifest.dim
         flat = items["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
         self.vectors = flat.reshape(-1, dim).astype(np.float32)
@@ -143,7 +178,13 @@ class SearchIndex:
         self.sources = np.array(items["source_uri"].to_pylist(), dtype=object)
         self.keys: list[str] = items["key"].to_pylist()
         self.thumbnails = items["thumbnail"]
-        images = items["image_hash"] if has_images else items["id"]
+        images = items["image_hash"] if "image_hash" in held else items["id"]
+        self.image_hashes: list[str | None] = (
+            images.to_pylist() if "image_hash" in held else [None] * len(self.ids)
+        )
+        self.phashes = (
+            items["image_phash"].to_numpy(zero_copy_only=False) if "image_phash" in held else None
+        )
         self.images = np.unique(images.to_numpy(zero_copy_only=False), return_inverse=True)[1]
         self.copies = int(np.bincount(self.images).max()) if len(self.images) else 1
         self.row_of = {item: row for row, item in enumerate(self.ids)}
@@ -155,6 +196,14 @@ class SearchIndex:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def item(self, item: str) -> dict[str, Any] | None:
+        """The row of `item` (`ITEM_COLUMNS` and its image hash), if the index holds it."""
+        row = self.row_of.get(item)
+        if row is None:
+            return None
+        hit = self.hit(row, 0.0, 0.0, 0.0)
+        return {c: getattr(hit, c) for c in ITEM_COLUMNS} | {"image_hash": self.image_hashes[row]}
 
     def thumbnail(self, item: str) -> bytes | None:
         """The PNG thumbnail of the item with id `item`, if the index holds it."""
@@ -184,10 +233,29 @@ class SearchIndex:
         top = max(lexical.values(), default=0.0) or 1.0
         bm25 = np.array([lexical.get(int(r), 0.0) / top for r in rows])
         answered, score = fuse(self.images[rows], cosine, bm25, hybrid, fusion)
+        if filters.distinct:
+            answered, score = self._distinct(rows, answered, score, k)
         return [
             self.hit(int(rows[i]), s, cosine[i], bm25[i])
             for i, s in zip(answered[:k], score[:k], strict=True)
         ]
+
+    def _distinct(
+        self, rows: np.ndarray, answered: np.ndarray, score: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The first `k` answers none of which is a near duplicate of a better one (an
+        index without perceptual hashes: every answer, as it has no way to tell)."""
+        if self.phashes is None:
+            return answered, score
+        chosen: list[int] = []
+        for i in range(len(answered)):
+            phash = self.phashes[rows[answered[i]]]
+            picked = self.phashes[rows[answered[chosen]]]
+            if not (hamming(np.full(len(picked), phash), picked) <= NEAR_BITS).any():
+                chosen.append(i)
+                if len(chosen) == k:
+                    break
+        return answered[chosen], score[chosen]
 
     def _allowed(self, filters: Filters) -> np.ndarray | None:
         """The rows that pass the filters (None: every row)."""

@@ -26,13 +26,13 @@ from ray.data import Dataset
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from weft import cluster, storage
-from weft.curate.dataset import content_hash
+from weft.curate.dataset import content_hash, version_uri
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
 from weft.registry.artifacts import SOURCE_RUN, source_run_file
 from weft.registry.pyfunc import log_model
 from weft.specs import SpecError, spec_hash
-from weft.tracking import generation_tags, tracking_uri, use_experiment
+from weft.tracking import generation_tags, log_dataset, tracking_uri, use_experiment
 from weft.train import data
 from weft.train.loop import MODEL_DIR, train_loop
 from weft.train.sharded import DEEPSPEED_ENV
@@ -102,6 +102,7 @@ def train(
             experiment_id=use_experiment(spec.mlflow.experiment), run_name=spec.name
         )
         run_id = run.info.run_id
+        dataset_hash = content_hash(spec.data.uri, spec.storage)
         mlflow.log_params(_flat("", spec.model_dump(mode="json")))
         mlflow.set_tags(
             {
@@ -109,13 +110,15 @@ def train(
                 "weft.model.kind": kind,
                 "weft.spec_hash": spec_hash(spec),
                 "weft.dataset.uri": spec.data.uri,
-                "weft.dataset.content_hash": content_hash(spec.data.uri, spec.storage),
+                "weft.dataset.content_hash": dataset_hash,
                 "weft.git_commit": _git_commit(),
                 **generation_tags(model_config),
                 **(tags or {}),
             }
         )
         mlflow.log_dict(spec.model_dump(mode="json"), "spec.yaml")
+        name = spec.data.uri.rstrip("/").rsplit("/", 1)[-1]
+        log_dataset(version_uri(spec.data.uri, spec.storage), dataset_hash, name, "training")
     worker_env = {}
     if spec.strategy.name == "deepspeed" and not spec.workers.gpu:
         worker_env = {"env_vars": DEEPSPEED_ENV}
