@@ -69,6 +69,8 @@ def test_a_page_of_rows_has_no_bytes_and_says_which_have_an_image(output: str) -
     assert (total, [r["id"] for r in page]) == (1, ["r2"])
     assert page[0]["has_image"] is False and "thumbnail" not in page[0]
     assert dataset.rows(output, NONE, "quarantined")[1][0]["has_image"] is False
+    assert dataset.rows(output, NONE, "kept", offset=10) == (3, [])  # past the end
+    assert dataset.rows(output, NONE, "kept", reason="near_duplicate") == (0, [])
 
 
 def test_a_row_carries_its_decision_and_a_kept_row_its_duplicates_most_similar_first(

@@ -296,8 +296,10 @@ def test_the_demo_tour_sends_one_request_to_each_endpoint_and_shows_the_answers(
     visits = tour(app["url"], app["tokens"]["admin"], app["tmp"] / "tour.png", query="circle")
     last_parts = [v.route.rsplit("/", 1)[-1] for v in visits]
     assert last_parts == [
+        "",
         "models",
         "search",
+        "lineage",
         "image",
         "embeddings",
         "search",
@@ -314,7 +316,11 @@ def test_the_demo_tour_sends_one_request_to_each_endpoint_and_shows_the_answers(
         "serve-clip v1: text → 32-d vector",
         "serve-clip v1: image → 32-d vector",
     ]
-    assert '"images": [{"b64": "<' in visits[3].sent  # the image shown by its size
+    assert '"images": [{"b64": "<' in visits[5].sent  # the image shown by its size
+    assert "search page" in visits[0].answer[0]
+    lineage = visits[3].answer
+    assert lineage[0].startswith(f"item {visits[3].route.split('/')[-2]}: from ")
+    assert "registered as serve-clip v1 (champion)" in lineage
     assert Image.open(app["tmp"] / "tour.png").format == "PNG"
     with pytest.raises(TourError, match="GET /v1/models: 401"):
         tour(app["url"], "weft_not-a-key", app["tmp"] / "refused.png")

@@ -40,8 +40,7 @@ def serve_command(
             urls = local.start(deployed, port)
         for url in urls:
             console.print(
-                f"serving {url} (the search page; OpenAPI: {url.rstrip('/')}/docs); "
-                "Ctrl-C stops it"
+                f"serving {url} (the search page; OpenAPI: {url.rstrip('/')}/docs); Ctrl-C stops it"
             )
         while True:
             time.sleep(follow or 3600)

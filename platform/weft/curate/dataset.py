@@ -133,15 +133,16 @@ def rows(
     """A page of the rows that curation gave `status` (optionally only for `reason`), without
     their bytes, each with `has_image`: how many there are, and the page."""
     part = _part(uri, spec, status)
-    if part is None:
-        return 0, []
+    if part is None or (reason is not None and "reason" not in part.schema.names):
+        return 0, []  # no such part, or a reason asked of kept rows, which have none
     where = None if reason is None else pc.field("reason") == reason
     with storage.storage_errors(uri):
-        ids = part.to_table(columns=["id"], filter=where)["id"]
-        page = part.to_table(
-            columns=_columns(part.schema), filter=pc.field("id").isin(ids.slice(offset, limit))
-        )
-    order = {row_id: i for i, row_id in enumerate(ids.slice(offset, limit).to_pylist())}
+        ids = part.to_table(columns=["id"], filter=where)["id"].combine_chunks()
+        wanted = ids.slice(offset, limit)
+        if len(wanted) == 0:
+            return len(ids), []
+        page = part.to_table(columns=_columns(part.schema), filter=pc.field("id").isin(wanted))
+    order = {row_id: i for i, row_id in enumerate(wanted.to_pylist())}
     found = sorted(_plain(page, status), key=lambda r: order[r["id"]])
     return len(ids), found
 
