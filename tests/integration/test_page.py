@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,9 @@ from ray.serve.schema import ServeDeploySchema
 
 from weft.curate.dataset import curated_table
 from weft.curate.pipeline import curate
+from weft.curate.shards import tar_shard
 from weft.curate.spec import CurateSpec
-from weft.demo.corpus import SHAPES
+from weft.demo.corpus import COLOURS, SHAPES
 from weft.registry.promote import promote
 from weft.registry.spec import PromoteSpec
 from weft.serve import keys, local
@@ -47,34 +47,24 @@ FOREIGN = [
     ("de", "circle", "blue", "yellow", "ein blauer Kreis auf einem gelben Hintergrund"),
     ("de", "square", "yellow", "blue", "ein gelbes Quadrat in der Mitte eines blauen Bildes"),
 ]
-COLOURS = {
-    "red": (220, 40, 40),
-    "green": (40, 170, 60),
-    "blue": (40, 80, 220),
-    "yellow": (240, 210, 40),
-    "white": (245, 245, 245),
-    "black": (15, 15, 15),
-}
 
 
 def _foreign_shard(folder: Path) -> None:
     """A WebDataset shard of drawn shapes captioned in French and German."""
+    samples = []
+    for i, (lang, shape, colour, bg, caption) in enumerate(FOREIGN):
+        image = Image.new("RGB", (64, 64), COLOURS[bg])
+        box = (12 + i, 14, 50 - i % 3, 52)
+        draw = ImageDraw.Draw(image)
+        if shape == "circle":
+            draw.ellipse(box, fill=COLOURS[colour])
+        else:
+            draw.rectangle(box, fill=COLOURS[colour])
+        png = io.BytesIO()
+        image.save(png, format="PNG")
+        samples.append((f"{lang}-{i:03d}", {"png": png.getvalue(), "txt": caption.encode()}))
     folder.mkdir(parents=True)
-    with tarfile.open(folder / "foreign-000.tar", "w") as tar:
-        for i, (lang, shape, colour, bg, caption) in enumerate(FOREIGN):
-            image = Image.new("RGB", (64, 64), COLOURS[bg])
-            box = (12 + i, 14, 50 - i % 3, 52)
-            draw = ImageDraw.Draw(image)
-            if shape == "circle":
-                draw.ellipse(box, fill=COLOURS[colour])
-            else:
-                draw.rectangle(box, fill=COLOURS[colour])
-            png = io.BytesIO()
-            image.save(png, format="PNG")
-            for ext, data in (("png", png.getvalue()), ("txt", caption.encode())):
-                info = tarfile.TarInfo(f"{lang}-{i:03d}.{ext}")
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
+    (folder / "foreign-000.tar").write_bytes(tar_shard(samples))
 
 
 def _browser() -> Any:

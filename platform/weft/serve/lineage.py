@@ -133,15 +133,16 @@ def trace(item: dict[str, Any], manifest: Manifest, index_uri: str) -> Lineage:
         )
     if training is not None and curated is not None:
         training.same_dataset = training.dataset_content_hash == curated.content_hash
+    origin = row or item  # the index's row holds no ordinal or text hash: curation's does
     return Lineage(
         item=item["id"],
         caption=item.get("caption") or "",
         source=Source(
-            uri=(row or item)["source_uri"],
-            key=(row or item)["key"],
-            ordinal=(row or {}).get("ordinal"),
-            text_hash=(row or {}).get("text_hash"),
-            image_hash=(row or item).get("image_hash"),
+            uri=origin["source_uri"],
+            key=origin["key"],
+            ordinal=origin.get("ordinal"),
+            text_hash=origin.get("text_hash"),
+            image_hash=origin.get("image_hash"),
         ),
         curation=None if row is None else _curation(row),
         dataset=curated,
