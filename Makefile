@@ -14,6 +14,8 @@ CLIPART_PNG := /usr/share/openclipart/png
 CLIPART_SVG := /usr/share/openclipart/svg
 SYMBOLA := /usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz
+# WordNet's noun index (weft.wordnet: the gold labels' related words).
+WORDNET := /usr/share/wordnet/index.noun
 # The browser the search page's test drives (headless, through Selenium).
 CHROMEDRIVER := /usr/bin/chromedriver
 
@@ -31,7 +33,10 @@ $(EMOJI_FONT) $(CLDR_NAMES) $(EMOJI_TEST) $(CLIPART_PNG) $(CLIPART_SVG) $(SYMBOL
 		unicode-cldr-core unicode-data openclipart-png openclipart-svg fonts-symbola
 
 test-data: $(EMOJI_FONT) $(CLDR_NAMES) $(EMOJI_TEST) $(CLIPART_PNG) $(CLIPART_SVG) $(SYMBOLA) \
-	$(FASHION_MNIST) $(CHROMEDRIVER)
+	$(FASHION_MNIST) $(CHROMEDRIVER) $(WORDNET)
+
+$(WORDNET):
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends wordnet-base
 
 $(CHROMEDRIVER):
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver
