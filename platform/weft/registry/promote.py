@@ -17,7 +17,7 @@ from mlflow.exceptions import MlflowException
 
 from weft import audit
 from weft.registry.spec import Bound, PromoteSpec
-from weft.registry.versions import GATE
+from weft.registry.versions import GATE, gate_result
 from weft.specs import SpecError
 from weft.tracking import GENERATION_TAG, LINEAGE_TAGS, tracking_uri
 
@@ -213,14 +213,12 @@ def registered() -> list[Listed]:
             aliases.setdefault(str(number), []).append(alias)
         versions = client.search_model_versions(f"name = '{model.name}'")
         for v in sorted(versions, key=lambda v: -int(v.version)):
-            passed = v.tags.get(f"{GATE}.passed")
-            gate = "passed" if passed == "true" else f"failed: {v.tags.get(f'{GATE}.failed', '')}"
             out.append(
                 Listed(
                     model.name,
                     str(v.version),
                     sorted(aliases.get(str(v.version), [])),
-                    gate if passed else "-",
+                    gate_result(v.tags) or "-",
                     v.tags.get("dataset_content_hash", "-"),
                     v.tags.get("run_id", v.run_id or "-"),
                     _generation(v.tags),

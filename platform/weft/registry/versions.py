@@ -27,6 +27,14 @@ REF = re.compile(
 GATE = "weft.gate"
 
 
+def gate_result(tags: dict[str, str]) -> str | None:
+    """A version's gate from its tags: `passed` or `failed: <why>`; None if it had none."""
+    passed = tags.get(f"{GATE}.passed")
+    if passed is None:
+        return None
+    return "passed" if passed == "true" else f"failed: {tags.get(f'{GATE}.failed', '')}"
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     """One registered version: its name and number, the run that made it, its tags."""
@@ -45,10 +53,7 @@ class ModelVersion:
     @property
     def gate(self) -> str:
         """`passed`, `failed: <why>`, or `not gated` (registered without `weft promote`)."""
-        passed = self.tags.get(f"{GATE}.passed")
-        if passed is None:
-            return "not gated"
-        return "passed" if passed == "true" else f"failed: {self.tags.get(f'{GATE}.failed', '')}"
+        return gate_result(self.tags) or "not gated"
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"

@@ -102,7 +102,10 @@ def train(
             experiment_id=use_experiment(spec.mlflow.experiment), run_name=spec.name
         )
         run_id = run.info.run_id
-        dataset_hash = content_hash(spec.data.uri, spec.storage)
+        # the version published now and that version's hash: a run publishing meanwhile
+        # cannot give the tag one version and the dataset input another
+        data_version = version_uri(spec.data.uri, spec.storage)
+        dataset_hash = content_hash(data_version, spec.storage)
         mlflow.log_params(_flat("", spec.model_dump(mode="json")))
         mlflow.set_tags(
             {
@@ -118,7 +121,7 @@ def train(
         )
         mlflow.log_dict(spec.model_dump(mode="json"), "spec.yaml")
         name = spec.data.uri.rstrip("/").rsplit("/", 1)[-1]
-        log_dataset(version_uri(spec.data.uri, spec.storage), dataset_hash, name, "training")
+        log_dataset(data_version, dataset_hash, name, "training")
     worker_env = {}
     if spec.strategy.name == "deepspeed" and not spec.workers.gpu:
         worker_env = {"env_vars": DEEPSPEED_ENV}
