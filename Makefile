@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test-data demo quality test lint unit bench clean
+.PHONY: setup test-data demo quality inspection test lint unit bench clean
 # Real images and their names (image near-dup tests, the corpora of weft.data): Debian's emoji
 # font, CLDR's names and keywords, Unicode's emoji groups and names, openclipart's drawings
 # (PNG and SVG), the Symbola font, and Fashion-MNIST's photographs (the transfer set).
@@ -49,6 +49,9 @@ demo: setup  ## the end-to-end demo on embedded defaults
 
 quality: setup test-data  ## every figure of docs/quality.md's quality tables, in MLflow
 	$(BIN)/weft quality
+
+inspection: setup test-data  ## the inspector's sets, training, promotion and docs/inspection.md's tables
+	$(BIN)/weft inspection
 
 test: setup test-data lint  ## lint, type-check, then the whole suite (unit + integration)
 	$(BIN)/pytest

@@ -73,8 +73,8 @@ def register(tmp: Path, kind: str, name: str) -> str:
 def app(
     curated: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
-    """The app on 127.0.0.1 with a tiny CLIP, captioner and diffusion model, and the index
-    of the curated demo pairs; shut down at the end of the module."""
+    """The app on 127.0.0.1 with a tiny CLIP, captioner, diffusion model and inspector, and
+    the index of the curated demo pairs; shut down at the end of the module."""
     tmp = tmp_path_factory.mktemp("serve")
     patch = pytest.MonkeyPatch()
     patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp}/mlflow.db")
@@ -83,6 +83,7 @@ def app(
         "clip": register(tmp, "clip-tiny", "serve-clip"),
         "captioner": register(tmp, "captioner-tiny", "serve-captioner"),
         "diffusion": register(tmp, "diffusion-tiny", "serve-diffusion"),
+        "inspector": register(tmp, "inspector-tiny", "serve-inspector"),
     }
     manifest, _ = build(
         parse_spec(
@@ -286,8 +287,29 @@ def test_captions_and_generation_answer_with_their_versions(app: dict[str, Any])
         "clip": "1",
         "captioner": "1",
         "diffusion": "1",
+        "inspector": "1",
     }
     assert models["index"]["version"] == "1" and models["index"]["count"] > 0
+
+
+def test_inspection_answers_with_its_confidence_and_where_it_looked(app: dict[str, Any]) -> None:
+    for crops in (False, True):
+        answer = app["client"].post(
+            "/v1/inference/inspect",
+            json={
+                "image": {"b64": png((200, 40, 40), 64)},
+                "prompt": "a red circle",
+                "crops": crops,
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        found = answer.json()
+        assert (found["model"], found["version"], found["crops"]) == ("serve-inspector", "1", crops)
+        assert 0 <= found["confidence"] <= 1
+        assert found["abstained"] == (found["answer"] == "uncertain")
+        assert found["abstained"] or found["answer"] == found["guess"]
+        looked = Image.open(io.BytesIO(base64.b64decode(found["attention_png"])))
+        assert looked.size == (64, 64)
 
 
 def test_the_demo_tour_sends_one_request_to_each_endpoint_and_shows_the_answers(
@@ -346,6 +368,35 @@ def test_the_demo_tour_sends_one_request_to_each_endpoint_and_shows_the_answers(
         ("/v1/retrieval/search", {"text": "a", "rerank_share": 1.5}, 422, "body.rerank_share"),
         ("/v1/inference/generate", {"prompt": "a", "steps": 0}, 422, "body.steps"),
         ("/v1/inference/caption", {"images": []}, 422, "body.images"),
+        ("/v1/inference/inspect", {"image": {"b64": "@@@"}}, 422, "image.b64"),
+        (
+            "/v1/inference/inspect",
+            {"image": {"b64": base64.b64encode(b"no image").decode()}},
+            422,
+            "image: cannot be decoded",
+        ),
+        (
+            "/v1/inference/inspect",
+            {"image": {"b64": png((9, 9, 9))}, "prompt": " ? "},
+            422,
+            "body.prompt",
+        ),
+        (
+            "/v1/inference/inspect",
+            {
+                "image": {"b64": png((9, 9, 9))},
+                "prompt": "is anything at all wrong with this long prompt?",
+            },
+            422,
+            "prompt: the prompt is",
+        ),
+        (
+            "/v1/inference/inspect",
+            {"image": {"b64": png((9, 9, 9))}, "crops": "maybe"},
+            422,
+            "body.crops",
+        ),
+        ("/v1/inference/inspect", {"prompt": "any defect?"}, 422, "body.image"),
     ],
 )
 def test_bad_input_is_a_4xx_naming_the_field(

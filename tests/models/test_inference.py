@@ -106,7 +106,7 @@ def test_generation_uses_the_models_defaults_the_seed_and_the_negative_prompt(
 
 
 def test_every_kind_describes_its_columns_and_answers_its_example(tmp_path: Path) -> None:
-    for name in ("clip-tiny", "captioner-tiny", "diffusion-tiny"):
+    for name in ("clip-tiny", "captioner-tiny", "diffusion-tiny", "inspector-tiny"):
         predictor = inference.load(saved(tmp_path, name))
         example = predictor.example()
         assert set(example) <= {column for column, _ in predictor.inputs}

@@ -48,6 +48,7 @@ for name, command in (
     ("demo-data", demo.demo_data),
     ("demo", demo.demo),
     ("quality", quality.quality),
+    ("inspection", quality.inspection),
 ):
     app.command(name)(command)
 app.add_typer(jobs.jobs_app, name="jobs")

@@ -93,3 +93,22 @@ def data_symbola(
     with user_errors():
         manifest = write_corpus(out, _languages(languages), per_symbol=per_symbol, size=size)
     _show(manifest, out)
+
+
+@data_app.command("inspection")
+def data_inspection(
+    out: Annotated[str, typer.Argument(help="Folder for the rows and the gold sets.")],
+    seed: Annotated[int, typer.Option(help="Seeds the defects and the prompts.")] = 0,
+    per_kind: Annotated[int, typer.Option(help="Test gold images per defect kind.")] = 10,
+) -> None:
+    """The inspection sets from openclipart's object drawings, with defects made on purpose
+    and recorded exactly: training rows (views of train/val drawings, seen kinds only) as
+    WebDataset shards, a val gold set (calibration) and a test gold set with every kind,
+    held-out kinds too, and as many normal images; each gold set with its
+    inspection_labels.json."""
+    from weft.data.inspection import write_sets
+
+    with user_errors():
+        counts = write_sets(out, seed=seed, per_kind=per_kind)
+    for part, n in counts.items():
+        console.print(f"{out}/{part}: {n:,} {'images' if part.startswith('gold') else 'rows'}")

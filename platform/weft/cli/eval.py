@@ -106,3 +106,40 @@ def eval_retrieval(
     console.print(table)
     console.print(f"report: {output / REPORT}, MLflow run {run_id}", highlight=False)
     return summary_markdown(result, k, hybrid)
+
+
+@eval_app.command("inspection")
+def eval_inspection(
+    gold: Annotated[
+        Path,
+        typer.Argument(help="A gold set folder, e.g. .weft/inspection/sets/gold/test."),
+    ],
+    model: Annotated[
+        str, typer.Option(help="The inspector: name@alias, name/version, runs:/ or a folder.")
+    ] = "models:/inspector@champion",
+    output: Annotated[Path, typer.Option(help="Where the report and gallery go.")] = Path(
+        ".weft/inspection/eval"
+    ),
+    experiment: Annotated[str, typer.Option(help="The MLflow experiment.")] = "weft-inspection",
+) -> str:
+    """The inspector on a gold set: every image asked with a neutral and a leading prompt,
+    inspected whole and by crops. Detection, misses, false alarms, abstentions and confident
+    wrong answers per defect kind; a gallery of the wrong answers with where it looked."""
+    from weft.data.inspection import GoldSet
+    from weft.models.inference import DefectInspector
+    from weft.quality.inspection import run
+    from weft.quality.inspection_report import REPORT, publish
+    from weft.registry.artifacts import fetch_predictor
+    from weft.specs import StorageSpec
+
+    with user_errors(), tempfile.TemporaryDirectory(prefix="weft-inspection-") as workdir:
+        gold_set = GoldSet.read(gold)
+        inspector, _, _ = fetch_predictor(
+            model, "--model", StorageSpec(), Path(workdir), DefectInspector
+        )
+        result = run(gold_set, gold, inspector, model)
+        run_id = publish(result, output, experiment)
+    table = (output / REPORT).read_text()
+    console.print(table, highlight=False, markup=False)
+    console.print(f"report: {output / REPORT}, MLflow run {run_id}", highlight=False)
+    return table

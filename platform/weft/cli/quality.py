@@ -10,8 +10,8 @@ import typer
 
 from weft.cli.common import console, err_console, user_errors
 from weft.cli.curate import run_curation
-from weft.cli.data import data_emoji, data_openclipart, data_symbola
-from weft.cli.eval import eval_models, eval_retrieval
+from weft.cli.data import data_emoji, data_inspection, data_openclipart, data_symbola
+from weft.cli.eval import eval_inspection, eval_models, eval_retrieval
 from weft.cli.index import run_index
 from weft.cli.registry import run_promotion
 from weft.cli.train import run_training
@@ -46,13 +46,7 @@ def quality(
             err_console.print(f"[bold red]error:[/] {err}")
             raise typer.Exit(1) from None
     console.print(f"{readme}: its quality tables are the ones above", highlight=False)
-    total = sum(times.values())
-    console.print(
-        "time: "
-        + ", ".join(f"{name} {s:.0f} s" for name, s in times.items())
-        + f"; in all {total / 60:.1f} min",
-        highlight=False,
-    )
+    _times(times)
 
 
 class _Steps:
@@ -87,3 +81,50 @@ class _Steps:
 
     def done(self, step: str, seconds: float) -> None:
         console.print(f"[bold]{step}[/]: {seconds:.0f} s", highlight=False)
+
+
+def inspection(
+    out: Annotated[
+        str, typer.Option(help="Where the inspection sets are written.")
+    ] = ".weft/inspection/sets",
+    spec: Annotated[Path, typer.Option(help="Their curation spec.")] = Path(
+        "pipelines/inspection.yaml"
+    ),
+    readme: Annotated[
+        Path, typer.Option(help="A document whose quality block gets the new tables.")
+    ] = Path("docs/inspection.md"),
+) -> None:
+    """The inspection figures from nothing: write the inspection sets (defects made on
+    purpose on openclipart's object drawings), curate their training rows, train the
+    inspector (its abstention thresholds calibrated on the val gold set) and promote it;
+    then `weft eval inspection` on the test gold set. Each step's time is printed."""
+    from weft.quality import flow
+
+    with user_errors():
+        try:
+            times = flow.inspection(_InspectionSteps(), out, spec, readme)
+        except flow.NotPromoted as err:
+            err_console.print(f"[bold red]error:[/] {err}")
+            raise typer.Exit(1) from None
+    console.print(f"{readme}: its quality block holds the tables above", highlight=False)
+    _times(times)
+
+
+def _times(times: dict[str, float]) -> None:
+    total = sum(times.values())
+    console.print(
+        "time: "
+        + ", ".join(f"{name} {s:.0f} s" for name, s in times.items())
+        + f"; in all {total / 60:.1f} min",
+        highlight=False,
+    )
+
+
+class _InspectionSteps(_Steps):
+    """The steps of `weft inspection` (weft.quality.flow.InspectionSteps)."""
+
+    def sets(self, out: str) -> None:
+        data_inspection(out)
+
+    def inspect(self, gold: Path, model: str) -> str:
+        return eval_inspection(gold, model=model)

@@ -22,12 +22,24 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from weft.models import images, registry
 from weft.models.captioner import Captioner
 from weft.models.clip import CLIP
 from weft.models.diffusion import DDIMScheduler, GenerationConfig, TextToImage, sample
+from weft.models.inspector import (
+    NO_DEFECT,
+    PROMPT_END,
+    Box,
+    Finding,
+    Inspector,
+    Look,
+    merge,
+    tiles,
+    view,
+)
 from weft.models.metrics import image_features
 from weft.models.text import PAD_ID
 from weft.models.tokenizer import Tokenizer
@@ -259,8 +271,106 @@ class ImageGenerator(Predictor):
         return {"prompt": ["a red circle"], "negative_prompt": ["blue"]}
 
 
+class DefectInspector(Predictor):
+    """The inspector: each image's answer to a prompt (a defect's kind and place, `no
+    defect`, or `uncertain` below the calibrated threshold), its confidence, and where it
+    looked. With `crops`, the whole image and its zoomed tiles are inspected and merged."""
+
+    kind = "inspector"
+    inputs: ClassVar[Schema] = [("image", "binary"), ("prompt", "string")]
+    outputs: ClassVar[Schema] = [
+        ("answer", "string"),
+        ("guess", "string"),
+        ("confidence", "double"),
+        ("attention", "binary"),
+    ]
+    model: Inspector
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"crops": False}
+
+    def prompt_ids(self, prompt: str) -> torch.Tensor:
+        """`<bos>` and the prompt's ids, ending at its question mark (added if missing); a
+        ValueError if the prompt is empty or leaves no room for an answer."""
+        text = " ".join(prompt.split()).rstrip(f" {PROMPT_END}")
+        if not text:
+            raise ValueError("the prompt is empty")
+        ids = self.tokenizer.prefix(text + PROMPT_END)
+        room = self.model.config.text.context_length - self.model.config.answer_length
+        if len(ids) > room:
+            raise ValueError(f"the prompt is {len(ids)} tokens; this model reads {room} at most")
+        return torch.tensor(ids)
+
+    @torch.no_grad()
+    def inspect(self, data: Sequence[bytes], prompt: str, crops: bool = False) -> list[Finding]:
+        """One finding per encoded image (any size: the whole is shrunk to the model's
+        input, and with `crops` each tile of a `grid` x `grid` cover is zoomed to it)."""
+        ids = self.prompt_ids(prompt)
+        clear = torch.tensor([*self.tokenizer.prefix(NO_DEFECT)[1:], self.tokenizer.eos_id])
+        c, side = self.model.config, self.model.config.vision.image_size
+        out = []
+        for i, blob in enumerate(data):
+            try:
+                image = images.decode(blob)
+            except images.ImageError as err:
+                raise images.ImageError(f"image {i}: cannot be decoded ({err})") from None
+            whole: Box = (0, 0, *image.size)
+            boxes = [whole, *(tiles(image.size, c.grid, c.zoom) if crops else [])]
+            batch = torch.from_numpy(
+                np.stack(
+                    [images.to_array(images.png_bytes(view(image, b, side)), side) for b in boxes]
+                )
+            ).to(self.device)
+            answers, confidence, looked = self.model.answer(batch, ids, self.tokenizer.eos_id)
+            p_clear = self.model.probability(batch, ids, clear)
+            looks = [
+                Look(box, self.tokenizer.decode(a), float(p), float(q), m.cpu().numpy())
+                for box, a, p, q, m in zip(boxes, answers, confidence, p_clear, looked, strict=True)
+            ]
+            out.append(merge(looks, image.size, c.crop_threshold if crops else c.threshold))
+        return out
+
+    def predict_columns(self, columns: Columns, params: dict[str, Any]) -> Columns:
+        """Each row's image inspected with its prompt (rows sharing a prompt together)."""
+        crops = self._params(params)["crops"]
+        n = len(columns["image"])
+        found: list[Finding | None] = [None] * n
+        for prompt in dict.fromkeys(columns["prompt"]):
+            rows = [i for i in range(n) if columns["prompt"][i] == prompt]
+            for i, finding in zip(
+                rows, self.inspect([columns["image"][i] for i in rows], prompt, crops), strict=True
+            ):
+                found[i] = finding
+        done = [f for f in found if f is not None]
+        return {
+            "answer": [f.answer for f in done],
+            "guess": [f.guess for f in done],
+            "confidence": [f.confidence for f in done],
+            "attention": [
+                attention_png(images.decode(columns["image"][i]), f.attention)
+                for i, f in enumerate(done)
+            ],
+        }
+
+    def example(self) -> Columns:
+        size = self.model.config.vision.image_size
+        return {
+            "image": [images.to_png(torch.zeros(3, size, size))],
+            "prompt": ["any defect?"],
+        }
+
+
+def attention_png(image: Image.Image, attention: np.ndarray) -> bytes:
+    """Where the model looked, drawn over the image: red where the map is high."""
+    heat = attention[..., None].clip(0, 1) * 0.65
+    red = np.array([230, 20, 0], np.float32)
+    pixels = np.asarray(image.convert("RGB"), np.float32) * (1 - heat) + red * heat
+    return images.png_bytes(Image.fromarray(pixels.round().astype(np.uint8)))
+
+
 PREDICTORS: dict[str, type[Predictor]] = {
-    p.kind: p for p in (Embedder, CaptionWriter, ImageGenerator)
+    p.kind: p for p in (Embedder, CaptionWriter, ImageGenerator, DefectInspector)
 }
 
 

@@ -20,6 +20,7 @@ from weft.models.captioner import Captioner, CaptionerConfig
 from weft.models.clip import CLIP, CLIPConfig
 from weft.models.convnet import ConvConfig
 from weft.models.diffusion import TextToImage, TextToImageConfig
+from weft.models.inspector import Inspector, InspectorConfig
 from weft.models.text import TextConfig
 from weft.models.tokenizer import Tokenizer
 from weft.models.unet import UNetConfig
@@ -40,6 +41,7 @@ KINDS: dict[str, Kind] = {
     "clip": Kind(CLIPConfig, CLIP),
     "captioner": Kind(CaptionerConfig, Captioner),
     "diffusion": Kind(TextToImageConfig, TextToImage),
+    "inspector": Kind(InspectorConfig, Inspector),
 }
 
 _TINY_VISION = ViTConfig(image_size=32, patch_size=8, width=32, depth=2, heads=2)
@@ -58,6 +60,19 @@ NAMED: dict[str, tuple[str, BaseModel]] = {
         CaptionerConfig(vision=_TINY_VISION, text=_TINY_TEXT.model_copy(update={"causal": True})),
     ),
     "captioner-small": ("captioner", CaptionerConfig(vision=_SMALL_VISION, text=_SMALL_TEXT)),
+    "inspector-tiny": (
+        "inspector",
+        InspectorConfig(
+            vision=_TINY_VISION, text=_TINY_TEXT.model_copy(update={"context_length": 24})
+        ),
+    ),
+    "inspector-small": (
+        "inspector",
+        InspectorConfig(
+            vision=ViTConfig(image_size=64, patch_size=8, width=128, depth=4, heads=4),
+            text=TextConfig(vocab_size=1024, context_length=24, width=128, depth=3, heads=4),
+        ),
+    ),
     "diffusion-tiny": (
         "diffusion",
         TextToImageConfig(
@@ -113,7 +128,7 @@ def image_size(cfg: BaseModel) -> int:
     """The side of the square images a model of config `cfg` takes."""
     if isinstance(cfg, TextToImageConfig):
         return cfg.unet.image_size
-    assert isinstance(cfg, CLIPConfig | CaptionerConfig)
+    assert isinstance(cfg, CLIPConfig | CaptionerConfig)  # an InspectorConfig is one
     return cfg.vision.image_size
 
 

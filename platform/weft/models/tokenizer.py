@@ -73,6 +73,15 @@ class Tokenizer:
             out[row, : len(ids)] = torch.tensor(ids)
         return out
 
+    def prefix(self, text: str) -> list[int]:
+        """`<bos>` and the ids of `text`, with no `<eos>`: a start the model continues."""
+        return [self.bos_id, *self.inner.encode(text, add_special_tokens=False).ids]
+
+    def token_id(self, token: str) -> int | None:
+        """The id of one token (`?`), None if the vocabulary lacks it."""
+        found = self.inner.token_to_id(token)
+        return None if found is None else int(found)
+
     def decode(self, ids: Sequence[int]) -> str:
         """Text of the ids up to the first `<eos>`, without special tokens."""
         ids = list(ids)

@@ -12,8 +12,8 @@ flow (a model that is not promoted). It prints nothing itself.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -72,6 +72,73 @@ def run(
     promoted; the index; the tables of the quality spec `evaluation` and the gold queries `gold`
     written into `readme`'s quality block. Each step's wall time in seconds, in order."""
     times: dict[str, float] = {}
+    timed = _stopwatch(steps, times)
+    for source in SOURCES:
+        with timed(f"corpus {source}"):
+            steps.corpus(source, f"{raw.rstrip('/')}/{source}")
+    with timed("curation"):
+        curated = steps.curate(spec)
+    for job, promotion in JOBS.items():
+        with timed(job.stem):
+            _trained_and_promoted(steps, job, promotion)
+    with timed("index"):
+        steps.index(curated, CLIP)
+    with timed("eval models"):
+        tables = [steps.evaluate(evaluation)]
+    with timed("eval retrieval"):
+        tables.append(steps.retrieval(gold, CLIP, CAPTIONER, HYBRID))
+    _write_block(readme, "\n".join(tables))
+    return times
+
+
+class InspectionSteps(Protocol):
+    """The stages of `weft inspection`, each showing what it did."""
+
+    def sets(self, out: str) -> None:
+        """Write the inspection sets (training rows, gold val and test) under `out`."""
+
+    def curate(self, spec: Path) -> str:
+        """Curate with a curation spec; the output's URI."""
+
+    def train(self, spec: Path) -> str | None:
+        """Train with a training spec; its MLflow run, if tracked."""
+
+    def promote(self, spec: Path, *, run: str) -> bool:
+        """Register a training run's model; whether it passed the gate."""
+
+    def inspect(self, gold: Path, model: str) -> str:
+        """The inspector on a gold set; its tables, as markdown."""
+
+    def done(self, step: str, seconds: float) -> None:
+        """A step ended after `seconds`."""
+
+
+INSPECTION_JOB = (Path("jobs/inspector.yaml"), Path("jobs/promote-inspector.yaml"))
+INSPECTOR = "models:/inspector@champion"
+
+
+def inspection(steps: InspectionSteps, out: str, spec: Path, document: Path) -> dict[str, float]:
+    """The inspection sets to `out`, their training rows curated with `spec`; the inspector
+    trained (its thresholds calibrated on `out`/gold/val) and promoted; its tables on
+    `out`/gold/test written into `document`'s quality block. Each step's wall time."""
+    times: dict[str, float] = {}
+    timed = _stopwatch(steps, times)
+    with timed("sets"):
+        steps.sets(out)
+    with timed("curation"):
+        steps.curate(spec)
+    with timed("inspector"):
+        _trained_and_promoted(steps, *INSPECTION_JOB)
+    with timed("eval inspection"):
+        table = steps.inspect(Path(out) / "gold" / "test", INSPECTOR)
+    _write_block(document, table)
+    return times
+
+
+def _stopwatch(
+    steps: Steps | InspectionSteps, times: dict[str, float]
+) -> Callable[[str], AbstractContextManager[None]]:
+    """A context manager per step that records its wall time and reports it."""
 
     @contextmanager
     def timed(step: str) -> Iterator[None]:
@@ -80,24 +147,17 @@ def run(
         times[step] = time.monotonic() - started
         steps.done(step, times[step])
 
-    for source in SOURCES:
-        with timed(f"corpus {source}"):
-            steps.corpus(source, f"{raw.rstrip('/')}/{source}")
-    with timed("curation"):
-        curated = steps.curate(spec)
-    for job, promotion in JOBS.items():
-        with timed(job.stem):
-            trained = steps.train(job)
-            if not (trained and steps.promote(promotion, run=trained)):
-                raise NotPromoted(f"{job}: its model was not promoted")
-    with timed("index"):
-        steps.index(curated, CLIP)
-    with timed("eval models"):
-        tables = [steps.evaluate(evaluation)]
-    with timed("eval retrieval"):
-        tables.append(steps.retrieval(gold, CLIP, CAPTIONER, HYBRID))
+    return timed
+
+
+def _trained_and_promoted(steps: Steps | InspectionSteps, job: Path, promotion: Path) -> None:
+    trained = steps.train(job)
+    if not (trained and steps.promote(promotion, run=trained)):
+        raise NotPromoted(f"{job}: its model was not promoted")
+
+
+def _write_block(document: Path, tables: str) -> None:
     try:
-        readme.write_text(replace_block(readme.read_text(), "\n".join(tables)))
+        document.write_text(replace_block(document.read_text(), tables))
     except (OSError, ValueError) as err:
-        raise SpecError(f"--readme {readme}: {err}") from None
-    return times
+        raise SpecError(f"--readme {document}: {err}") from None

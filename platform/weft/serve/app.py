@@ -20,13 +20,21 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from ray import serve
 from ray.serve import Deployment
 from ray.serve.handle import DeploymentHandle
 
 from weft import storage
 from weft.models import images
+from weft.models.inspector import UNCERTAIN, parsed
 from weft.registry.versions import ModelVersion
 from weft.serve import admin, calls, explore, keys, page, telemetry, trainjobs
 from weft.serve.deployments import LoadedModel, ModelServer, Refused, SafetyChecker, SearchServer
@@ -181,6 +189,45 @@ class CaptionResponse(BaseModel):
     captions: list[str]
 
 
+class InspectRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image: ImageInput
+    prompt: Annotated[str, StringConstraints(min_length=1, max_length=300)] = Field(
+        default="is anything wrong with this product?",
+        description="A question about the image; it ends at its last `?` (one is added).",
+    )
+    crops: bool = Field(
+        default=False,
+        description="Inspect the whole image and overlapping zoomed tiles, answers merged: "
+        "finds defects of a few pixels that shrinking the whole image loses; ten times the "
+        "work.",
+    )
+
+    @field_validator("prompt")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if not value.isprintable():
+            raise ValueError("holds control characters")
+        if not value.strip(" ?"):
+            raise ValueError("says nothing: ask a question about the image")
+        return value
+
+
+class InspectResponse(BaseModel):
+    model: str
+    version: str
+    answer: str = Field(description="`<kind> at <place>`, `no defect`, or `uncertain`.")
+    kind: str | None = Field(description="The defect's kind; null: none found, or abstained.")
+    where: str | None = Field(description="Its cell of a 3 x 3 grid (top left … bottom right).")
+    abstained: bool = Field(description="Less confident than the model's calibrated threshold.")
+    guess: str = Field(description="The answer behind an abstention (else the answer).")
+    confidence: float = Field(description="The probability the model gives its answer.")
+    crops: bool
+    attention_png: str = Field(
+        description="Where the answer looked, drawn over the image: PNG, base64."
+    )
+
+
 class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     prompt: Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -257,6 +304,7 @@ class Ingress:
         clip: DeploymentHandle | None,
         captioner: DeploymentHandle | None,
         diffusion: DeploymentHandle | None,
+        inspector: DeploymentHandle | None,
         search: DeploymentHandle | None,
         safety: DeploymentHandle | None,
         versions: dict[str, ModelVersion],
@@ -266,6 +314,7 @@ class Ingress:
             "clip": LoadedModel(versions["clip"], args.batching) if args.clip_in_ingress else clip,
             "captioner": captioner,
             "diffusion": diffusion,
+            "inspector": inspector,
         }
         self.search_index = search
         self.safety = safety
@@ -384,6 +433,37 @@ class Ingress:
         found = await self._predict("captioner", {"image": pictures}, params, "images")
         v = self.versions["captioner"]
         return CaptionResponse(model=v.name, version=v.version, captions=found["caption"])
+
+    @api.post(
+        "/v1/inference/inspect", response_model=InspectResponse, openapi_extra=needs("search")
+    )
+    async def inspect(self, body: InspectRequest, request: Request) -> InspectResponse:
+        """Costs one unit per view: one for the whole image, ten with crops."""
+        self._model("inspector")  # a 503 before any work if none is served
+        charge(request.scope, 10 if body.crops else 1)
+        [picture] = await self._images([body.image], "image")
+        try:
+            await asyncio.to_thread(images.decode, picture)
+        except images.ImageError as err:
+            raise HTTPException(422, f"image: cannot be decoded ({err})") from None
+        columns: dict[str, list[Any]] = {"image": [picture], "prompt": [body.prompt]}
+        found = await self._predict("inspector", columns, {"crops": body.crops}, "prompt")
+        kind, where = (
+            parsed(found["answer"][0]) if found["answer"][0] != UNCERTAIN else (None, None)
+        )
+        v = self.versions["inspector"]
+        return InspectResponse(
+            model=v.name,
+            version=v.version,
+            answer=found["answer"][0],
+            kind=kind,
+            where=where,
+            abstained=found["answer"][0] == UNCERTAIN,
+            guess=found["guess"][0],
+            confidence=found["confidence"][0],
+            crops=body.crops,
+            attention_png=base64.b64encode(found["attention"][0]).decode(),
+        )
 
     @api.post(
         "/v1/inference/generate",
@@ -579,6 +659,7 @@ def build(args: dict[str, Any]) -> serve.Application:
         model("clip"),
         model("captioner"),
         model("diffusion", batching=None),  # seeded images must not depend on a batch
+        model("inspector"),
         search,
         safety,
         versions,

@@ -25,6 +25,9 @@ class AppArgs(_Spec):
     clip: str = Field(default="weft-clip@champion", description="name@alias or name/version")
     captioner: str | None = Field(default="weft-captioner@champion", description="null: none")
     diffusion: str | None = Field(default="weft-diffusion@champion", description="null: none")
+    inspector: str | None = Field(
+        default=None, description="e.g. inspector@champion (`make inspection`); null: none"
+    )
     index: str | None = Field(
         default=".weft/index", description="Index root (weft index --output); null: no search."
     )
@@ -83,7 +86,12 @@ class AppArgs(_Spec):
     @property
     def refs(self) -> dict[str, str]:
         """role → the model reference the app serves for it."""
-        given = {"clip": self.clip, "captioner": self.captioner, "diffusion": self.diffusion}
+        given = {
+            "clip": self.clip,
+            "captioner": self.captioner,
+            "diffusion": self.diffusion,
+            "inspector": self.inspector,
+        }
         return {role: ref for role, ref in given.items() if ref is not None}
 
     def deployments(self) -> set[str]:

@@ -204,7 +204,8 @@ def _checkpoint(
         prepared.save(directory)
         weights = task.weights(prepared)
         if weights is not None:
-            registry.save(_plain_copy(spec, weights), directory / MODEL_DIR, tokenizer)
+            model = task.exported(_plain_copy(spec, weights))
+            registry.save(model, directory / MODEL_DIR, tokenizer)
             state = {"step": step, "epoch": epoch, "position": position}
             (directory / STATE_FILE).write_text(json.dumps(state))
         checkpoint = ray.train.Checkpoint.from_directory(tmp)

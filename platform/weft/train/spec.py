@@ -123,6 +123,18 @@ class EvalSpec(_Spec):
         "MLflow model: runs:/<run>/model, models:/<name>@<alias>) that scores samples: CLIP "
         "score and Fréchet distance in its image-feature space.",
     )
+    calibration: str | None = Field(
+        default=None,
+        description="Inspector: a gold set folder (`weft data inspection`'s gold/val) on which "
+        "each evaluation calibrates the abstention thresholds the exported model carries.",
+    )
+    target_accuracy: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="Inspector: how often the answers it does not abstain on must be right on "
+        "the calibration set.",
+    )
 
 
 class ModelSpec(_Spec):
@@ -152,7 +164,7 @@ class ModelSpec(_Spec):
 
     @property
     def kind(self) -> str:
-        """The model's kind: `clip`, `captioner` or `diffusion`."""
+        """The model's kind: `clip`, `captioner`, `diffusion` or `inspector`."""
         from weft.models import registry
 
         return registry.config(self.name)[0]

@@ -20,10 +20,12 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.distributed.tensor import DTensor
 
+from weft.data.inspection import PROMPTS, GoldSet
 from weft.models.captioner import Captioner, teacher_forcing_loss
 from weft.models.clip import CLIP, contrastive_loss, zero_shot_classifier, zero_shot_logits
 from weft.models.diffusion import EMA, DDIMScheduler, TextToImage, sample
-from weft.models.inference import Embedder
+from weft.models.inference import DefectInspector, Embedder
+from weft.models.inspector import PROMPT_END, Inspector, answer_loss, calibrate
 from weft.models.metrics import (
     bleu4,
     cider,
@@ -33,6 +35,7 @@ from weft.models.metrics import (
     retrieval_metrics,
     topk_accuracy,
 )
+from weft.models.text import PAD_ID
 from weft.models.tokenizer import Tokenizer
 from weft.models.vit import ViT
 from weft.registry.artifacts import fetch_predictor
@@ -59,6 +62,11 @@ class Task(ABC):
     def weights(self, prepared: Prepared) -> dict[str, Tensor] | None:
         """The full weights to evaluate and export, on rank 0 (a collective)."""
         return prepared.full_state_dict()
+
+    def exported(self, model: nn.Module) -> nn.Module:
+        """The model as it is saved (rank 0): what the last evaluation learned about it may
+        go into its config."""
+        return model
 
     @abstractmethod
     def evaluate(
@@ -140,6 +148,86 @@ class CaptionTask(Task):
         }
         maps = model.cross_attention_maps(images[:4], ids[:4])  # (depth, B, heads, L, T)
         return metrics, {"cross_attention.png": _attention_grid(images[:4], maps[-1])}
+
+
+class InspectTask(Task):
+    """The inspector learns the answer after each prompt. Each evaluation measures exact
+    answers on held-out views and, given `eval.calibration`, calibrates the abstention
+    thresholds (whole image and crops) on that gold set; the export carries the latest."""
+
+    kind = "inspector"
+
+    def __init__(self, model: nn.Module, tokenizer: Tokenizer, spec: TrainSpec) -> None:
+        super().__init__(model, tokenizer, spec)
+        end = tokenizer.token_id(PROMPT_END)
+        if end is None:
+            raise ValueError(f"the tokenizer has no {PROMPT_END!r}: the texts hold no prompts")
+        self.end_id, self.thresholds = end, dict[str, float]()
+
+    def loss(self, module: nn.Module, batch: Batch) -> Tensor:
+        return answer_loss(module, batch["image"], batch["ids"], self.end_id)
+
+    @torch.no_grad()
+    def evaluate(
+        self, model: nn.Module, batches: list[Batch]
+    ) -> tuple[dict[str, float], dict[str, Image.Image]]:
+        assert isinstance(model, Inspector)
+        images, ids = _joined(batches)
+        metrics = {"val/loss": self.loss(model, {"image": images, "ids": ids}).item()}
+        right, looked = 0, []
+        for prompt, rows in _by_prompt(ids, self.end_id):
+            answers, _, maps = model.answer(images[rows], prompt, self.tokenizer.eos_id)
+            for row, answer in zip(rows, answers, strict=True):
+                expected = ids[row, len(prompt) :]
+                right += answer == expected[expected != PAD_ID].tolist()[:-1]
+            looked.append(maps)
+        metrics["val/answer_accuracy"] = right / len(ids)
+        if self.eval.calibration:
+            inspector = DefectInspector(model, self.tokenizer)
+            found = _calibrated(inspector, self.eval.calibration, self.eval.target_accuracy)
+            self.thresholds = {k: v for k, v in found.items() if k.endswith("threshold")}
+            metrics |= {f"val/{k}": v for k, v in found.items()}
+        first = torch.cat(looked)[:4]
+        return metrics, {"looked.png": _looked_grid(images[:4], first)}
+
+    def exported(self, model: nn.Module) -> nn.Module:
+        assert isinstance(model, Inspector)
+        model.config = model.config.model_copy(update=self.thresholds)
+        return model
+
+
+def _by_prompt(ids: Tensor, end_id: int) -> list[tuple[Tensor, list[int]]]:
+    """Rows grouped by their prompt: the ids up to and with their last `end_id`."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for row, seq in enumerate(ids.tolist()):
+        end = len(seq) - 1 - seq[::-1].index(end_id) if end_id in seq else 0
+        groups.setdefault(tuple(seq[: end + 1]), []).append(row)
+    return [(torch.tensor(prompt), rows) for prompt, rows in groups.items()]
+
+
+def _calibrated(inspector: DefectInspector, folder: str, target: float) -> dict[str, float]:
+    """The abstention thresholds on a gold set, whole image and crops, each over both
+    prompt styles, and the share of answers each lets through."""
+    gold = GoldSet.read(folder)
+    data = gold.images(folder)
+    out = {}
+    for crops, name in ((False, ""), (True, "crop_")):
+        confidence, right = [], []
+        for prompts in PROMPTS.values():
+            found = inspector.inspect(data, prompts[0], crops)
+            confidence += [f.confidence for f in found]
+            right += [i.right(f.guess) for i, f in zip(gold.items, found, strict=True)]
+        threshold = calibrate(np.array(confidence), np.array(right), target)
+        out[f"{name}threshold"] = threshold
+        out[f"{name}answered"] = float(np.mean(np.array(confidence) >= threshold))
+    return out
+
+
+def _looked_grid(images: Tensor, looked: Tensor) -> Image.Image:
+    """Each image above where its answer looked, upsampled to it."""
+    heat = looked[:, None] / looked.amax(dim=(1, 2), keepdim=True)[:, None].clamp(min=1e-12)
+    heat = F.interpolate(heat, size=images.shape[-2:])
+    return _grid(torch.cat([images, heat.expand(-1, 3, -1, -1) * 2 - 1]), columns=len(images))
 
 
 class DiffusionTask(Task):
@@ -237,7 +325,9 @@ def _judged(
     return metrics
 
 
-TASKS: dict[str, type[Task]] = {t.kind: t for t in (CLIPTask, CaptionTask, DiffusionTask)}
+TASKS: dict[str, type[Task]] = {
+    t.kind: t for t in (CLIPTask, CaptionTask, DiffusionTask, InspectTask)
+}
 
 
 def _grid(images: Tensor, columns: int = 8) -> Image.Image:
