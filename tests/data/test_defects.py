@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from weft.data import defects
 from weft.data.defects import Product, changed_box, labelled, make, object_mask
+from weft.inspection import KINDS, LABEL_KINDS
 
 
 def drawing(seed: int, size: int = 128) -> np.ndarray:
@@ -21,7 +21,7 @@ def drawing(seed: int, size: int = 128) -> np.ndarray:
     return np.asarray(image)
 
 
-@pytest.mark.parametrize("kind", defects.KINDS)
+@pytest.mark.parametrize("kind", KINDS)
 def test_the_recorded_box_is_where_the_pixels_changed(kind: str) -> None:
     for seed in range(5):
         rng = np.random.default_rng(seed)
@@ -50,7 +50,7 @@ def test_a_defect_lands_on_the_object_and_a_label_kind_on_the_label() -> None:
             _, defect = make(product, kind, rng)
             x0, y0, x1, y1 = defect.box
             assert on[y0:y1, x0:x1].any(), kind
-        for kind in defects.LABEL_KINDS:
+        for kind in LABEL_KINDS:
             _, defect = make(product, kind, rng)
             lx0, ly0, lx1, ly1 = product.label
             assert defect.box[0] < lx1 and lx0 < defect.box[2]

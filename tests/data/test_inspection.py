@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from weft.data import defects, inspection
-from weft.data.inspection import LABELS_FILE, PROMPTS, GoldItem, GoldSet, write_sets
+from weft.data import inspection
+from weft.data.inspection import write_sets
+from weft.inspection import HELD_OUT, KINDS, LABELS_FILE, PROMPTS, SEEN, SIZE, GoldItem, GoldSet
+from weft.models.inspector import PLACES
 from weft.specs import SpecError
 
 
@@ -49,22 +51,22 @@ def rows(sets: Path, split: str) -> list[dict[str, object]]:
 def test_the_test_gold_set_holds_every_kind_and_as_many_normal_images(sets: Path) -> None:
     gold = GoldSet.read(sets / "gold" / "test")
     kinds = [i.kind for i in gold.items]
-    assert all(kinds.count(k) == 2 for k in defects.KINDS)
-    assert kinds.count(None) == 2 * len(defects.KINDS)
+    assert all(kinds.count(k) == 2 for k in KINDS)
+    assert kinds.count(None) == 2 * len(KINDS)
     for item in gold.items:
         image = Image.open(sets / "gold" / "test" / item.image)
-        assert image.size == (inspection.SIZE, inspection.SIZE)
-        assert item.held_out == (item.kind in defects.HELD_OUT)
+        assert image.size == (SIZE, SIZE)
+        assert item.held_out == (item.kind in HELD_OUT)
 
 
 def test_held_out_kinds_never_enter_training_or_calibration(sets: Path) -> None:
     val = GoldSet.read(sets / "gold" / "val")
-    assert {i.kind for i in val.items} - {None} == set(inspection.SEEN)
+    assert {i.kind for i in val.items} - {None} == set(SEEN)
     for split in ("train", "val"):
         found = rows(sets, split)
         assert found
-        assert not any(r["kind"] in defects.HELD_OUT for r in found)
-        assert not any(k in str(r["caption"]) for r in found for k in defects.HELD_OUT)
+        assert not any(r["kind"] in HELD_OUT for r in found)
+        assert not any(k in str(r["caption"]) for r in found for k in HELD_OUT)
 
 
 def test_no_drawing_is_in_two_parts(sets: Path) -> None:
@@ -80,7 +82,7 @@ def test_no_drawing_is_in_two_parts(sets: Path) -> None:
 
 def test_a_row_is_a_prompt_then_its_answer(sets: Path) -> None:
     prompts = [p for style in PROMPTS.values() for p in style]
-    places = [p for row in inspection.PLACES for p in row]
+    places = [p for row in PLACES for p in row]
     for row in rows(sets, "train"):
         prompt = next(p for p in prompts if str(row["caption"]).startswith(p))
         answer = str(row["caption"])[len(prompt) + 1 :]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from weft.data.inspection import GoldItem, GoldSet
+from weft.inspection import GoldItem, GoldSet
 from weft.models.inspector import UNCERTAIN, Finding
 from weft.quality.inspection import Answer, InspectionEval, groups, rate
 from weft.quality.inspection_report import markdown, publish

@@ -32,7 +32,8 @@ def test_an_unknown_model_is_refused_naming_the_known_ones(tmp_path: Path) -> No
     path = job(tmp_path, model="clip-huge")
     assert refusal(path) == (
         f"{path}: model: unknown model 'clip-huge'; known: captioner-small, captioner-tiny, "
-        "clip-conv-tiny, clip-small, clip-tiny, diffusion-small, diffusion-tiny"
+        "clip-conv-tiny, clip-small, clip-tiny, diffusion-small, diffusion-tiny, inspector-small, "
+        "inspector-tiny"
     )
 
 

@@ -3,20 +3,23 @@ judge loads from (a folder or the registry), and the errors a wrong judge gives.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pytest
 import torch
+from PIL import Image
 
+from weft.inspection import PROMPTS
 from weft.models import registry
 from weft.models.clip import CLIP
 from weft.models.tokenizer import Tokenizer
 from weft.registry.pyfunc import log_model
 from weft.specs import SpecError, parse_spec
 from weft.train.spec import TrainSpec
-from weft.train.tasks import DiffusionTask, load_judge
+from weft.train.tasks import TASKS, DiffusionTask, load_judge
 
 CAPTIONS = ["a red circle", "a blue square", "a green triangle", "a small red cross"] * 4
 
@@ -109,3 +112,56 @@ def test_a_judge_loads_from_the_registry_by_alias(
     assert isinstance(judge, CLIP) and tokenizer.vocab_size == 280
     for name, weight in saved.state_dict().items():
         assert torch.equal(judge.state_dict()[name], weight)
+
+
+def gold_set(folder: Path) -> Path:
+    """A gold set of two images: one with a scratch, one normal."""
+    (folder / "images").mkdir(parents=True)
+    items = []
+    for n, kind in enumerate(("scratch", None)):
+        Image.new("RGB", (128, 128), (200, 60, 60)).save(folder / f"images/{n}.png")
+        box, where = ((10, 10, 30, 12), "top left") if kind else (None, None)
+        items.append(
+            {
+                "image": f"images/{n}.png",
+                "source": f"file:///{n}.png",
+                "labelled": False,
+                "kind": kind,
+                "box": box,
+                "where": where,
+                "problem": f"a {kind} at the {where}" if kind else "no defect",
+                "held_out": False,
+            }
+        )
+    gold = {"about": "two images", "split": "val", "items": items}
+    (folder / "inspection_labels.json").write_text(json.dumps(gold))
+    return folder
+
+
+def test_the_inspector_learns_answers_only_and_exports_its_calibrated_thresholds(
+    tmp_path: Path,
+) -> None:
+    texts = [f"{p} {a}" for p in PROMPTS["neutral"][:1] + PROMPTS["leading"][:1]
+             for a in ("no defect", "scratch at top left")]  # fmt: skip
+    tokenizer = Tokenizer.train(texts * 4, vocab_size=300)
+    body = {
+        "name": "t",
+        "model": {"name": "inspector-tiny", "text": {"context_length": 24}, "answer_length": 8},
+        "data": {"uri": "unused"},
+        "eval": {"calibration": str(gold_set(tmp_path / "gold")), "target_accuracy": 0.5},
+    }
+    spec = parse_spec(TrainSpec, body)
+    torch.manual_seed(0)
+    model = registry.build(spec.model.name, spec.model.overrides)
+    task = TASKS["inspector"](model, tokenizer, spec)
+    ids = tokenizer.encode(texts, 24)
+    images = torch.rand(len(texts), 3, 32, 32) * 2 - 1
+    metrics, pictures = task.evaluate(model.eval(), [{"image": images, "ids": ids}])
+    assert 0 <= metrics["val/answer_accuracy"] <= 1 and metrics["val/loss"] > 0
+    for mode in ("", "crop_"):
+        assert 0 <= metrics[f"val/{mode}threshold"] <= 1 + 1e-6
+        assert 0 <= metrics[f"val/{mode}answered"] <= 1
+    assert pictures["looked.png"].size == (4 * 32, 2 * 32)
+    exported = task.exported(registry.build(spec.model.name, spec.model.overrides))
+    assert exported.config.threshold == metrics["val/threshold"]  # type: ignore[union-attr]
+    assert exported.config.crop_threshold == metrics["val/crop_threshold"]  # type: ignore[union-attr]

@@ -125,7 +125,7 @@ def eval_inspection(
     """The inspector on a gold set: every image asked with a neutral and a leading prompt,
     inspected whole and by crops. Detection, misses, false alarms, abstentions and confident
     wrong answers per defect kind; a gallery of the wrong answers with where it looked."""
-    from weft.data.inspection import GoldSet
+    from weft.inspection import GoldSet
     from weft.models.inference import DefectInspector
     from weft.quality.inspection import run
     from weft.quality.inspection_report import REPORT, publish

@@ -17,21 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
+from weft.inspection import KINDS, LABEL_KINDS
 from weft.models.inspector import Box, place
 
-KINDS = (
-    "scratch",
-    "crack",
-    "stain",
-    "missing part",
-    "wrong colour",
-    "torn label",
-    "misprinted label",
-    "speck",
-)
-# Kinds that appear in no training image: what the model makes of an issue it never saw.
-HELD_OUT = ("crack", "torn label")
-LABEL_KINDS = ("torn label", "misprinted label")
 WHITE = 235  # a channel at or above this everywhere is background
 
 

@@ -10,21 +10,18 @@ drawing is used in one split only:
 - `<out>/gold/val/`: the calibration set (abstention thresholds): val drawings, seen kinds.
 - `<out>/gold/test/`: the evaluation set: test drawings with every kind, the held-out
   kinds too, and as many normal images.
-A gold set is `images/*.png` and `inspection_labels.json` (`GoldSet`): for each image its
-problem in words, kind, box and place, or "no defect".
+A gold set is `images/*.png` and `inspection_labels.json` (`weft.inspection.GoldSet`).
 """
 
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from weft.data import defects
 from weft.data.corpus import (
@@ -37,122 +34,27 @@ from weft.data.corpus import (
     write_shards,
 )
 from weft.data.openclipart import PACKAGES, PNG, TRUSTED_PIXELS
-from weft.models.images import png_bytes
-from weft.models.inspector import (
-    NO_DEFECT,
-    PLACES,
-    Box,
-    answer_text,
-    cell,
-    parsed,
-    place,
-    tiles,
-    view,
+from weft.inspection import (
+    HELD_OUT,
+    KINDS,
+    LABEL_KINDS,
+    LABELS_FILE,
+    PROMPTS,
+    SEEN,
+    SIZE,
+    GoldItem,
+    GoldSet,
 )
-from weft.specs import SpecError, parse_spec
+from weft.models.images import png_bytes
+from weft.models.inspector import NO_DEFECT, Box, answer_text, place, tiles, view
 
 # Objects and products first: openclipart's folders of things people make and use.
 FOLDERS = (
     "food", "tools", "office", "transportation", "electronics", "containers", "education",
     "science", "recreation", "decorations", "buildings", "computer",
 )  # fmt: skip
-SIZE = 128  # the side of an inspected image
 INPUT = 64  # the side of the model's input: the whole image is shrunk to it
 GRID, ZOOM = 3, 2.0  # the tiles of crop inspection (the inspector config's defaults)
-PROMPTS = {
-    "neutral": (
-        "is anything wrong with this product?",
-        "does this item pass inspection?",
-        "do you see any problem with this object?",
-        "is this product free of defects?",
-    ),
-    "leading": (
-        "where is the defect on this product?",
-        "what is damaged on this item, and where?",
-        "which flaw does this object have?",
-        "what is broken here?",
-    ),
-}
-LABELS_FILE = "inspection_labels.json"
-SEEN = tuple(k for k in defects.KINDS if k not in defects.HELD_OUT)
-
-
-class GoldItem(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    image: str = Field(pattern=r"^images/[\w-]+\.png$", description="Relative to the set.")
-    source: str = Field(description="The drawing it was made from (a file URI).")
-    labelled: bool = Field(description="The product carries a printed label.")
-    kind: str | None = Field(description="The defect's kind; null: no defect.")
-    box: Box | None = Field(description="x0, y0, x1, y1 of the changed pixels (x1, y1 past).")
-    where: str | None = Field(description="The grid cell of the box's centre, in words.")
-    problem: str = Field(description='The problem in words, or "no defect".')
-    held_out: bool = Field(description="The kind appears in no training image.")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> GoldItem:
-        if (self.kind is None) != (self.box is None) or (self.kind is None) != (self.where is None):
-            raise ValueError("kind, box and where are all given (a defect) or all null")
-        if self.kind is None:
-            if self.problem != NO_DEFECT or self.held_out:
-                raise ValueError(f'an image with no defect has problem "{NO_DEFECT}"')
-            return self
-        if self.kind not in defects.KINDS:
-            raise ValueError(f"kind {self.kind!r}: not one of {', '.join(defects.KINDS)}")
-        if self.held_out != (self.kind in defects.HELD_OUT):
-            raise ValueError(f"held_out: {self.kind} is {'' if self.held_out else 'not '}held out")
-        x0, y0, x1, y1 = self.box  # type: ignore[misc]
-        if not (0 <= x0 < x1 <= SIZE and 0 <= y0 < y1 <= SIZE):
-            raise ValueError(f"box {self.box} is not inside the {SIZE}-pixel image")
-        if self.where != place(self.box, (SIZE, SIZE)):  # type: ignore[arg-type]
-            raise ValueError(f"where {self.where!r} is not the cell of the box's centre")
-        return self
-
-    def right(self, answer: str) -> bool:
-        """Whether an answer is right: `no defect` for a normal image; for a defect its kind,
-        at a place whose grid cell overlaps the defect's box."""
-        kind, where = parsed(answer)
-        if self.kind is None or kind != self.kind:
-            return kind is None and self.kind is None and answer.strip() == NO_DEFECT
-        if where is None or self.box is None:
-            return False
-        x0, y0, x1, y1 = cell(where, (0, 0, SIZE, SIZE))
-        return x0 < self.box[2] and self.box[0] < x1 and y0 < self.box[3] and self.box[1] < y1
-
-
-class GoldSet(BaseModel):
-    """`inspection_labels.json`: a gold set's images and their labels."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    about: str
-    split: Literal["val", "test"]
-    size: int = SIZE
-    kinds: list[str] = list(defects.KINDS)
-    held_out_kinds: list[str] = list(defects.HELD_OUT)
-    places: list[str] = [p for row in PLACES for p in row]
-    items: list[GoldItem] = Field(min_length=1)
-
-    @classmethod
-    def read(cls, folder: str | Path) -> GoldSet:
-        """The gold set in `folder`; a SpecError naming the file and field if it is not
-        valid, or an image it names that is missing."""
-        path = Path(folder) / LABELS_FILE
-        if not path.is_file():
-            raise SpecError(f"{folder}: no {LABELS_FILE} (weft data inspection writes one)")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise SpecError(f"{path}: not JSON ({err})") from None
-        gold = parse_spec(cls, data, str(path))
-        for n, item in enumerate(gold.items):
-            if not (Path(folder) / item.image).is_file():
-                raise SpecError(f"{path}: items[{n}].image: {item.image} is missing")
-        return gold
-
-    def images(self, folder: str | Path) -> list[bytes]:
-        """The encoded images, in the order of `items`."""
-        return [(Path(folder) / item.image).read_bytes() for item in self.items]
 
 
 ABOUT = (
@@ -177,15 +79,11 @@ def write_sets(
     for paths in by_split.values():
         rng.shuffle(paths)
     counts = {
-        "gold/test": _gold(
-            out / "gold" / "test", "test", by_split["test"], defects.KINDS, per_kind, rng
-        ),
+        "gold/test": _gold(out / "gold" / "test", "test", by_split["test"], KINDS, per_kind, rng),
         "gold/val": _gold(out / "gold" / "val", "val", by_split["val"], SEEN, val_per_kind, rng),
     }
     calibration = {item.source for item in GoldSet.read(out / "gold" / "val").items}
-    manifest = Manifest(
-        "inspection", about={"seen": list(SEEN), "held_out": list(defects.HELD_OUT)}
-    )
+    manifest = Manifest("inspection", about={"seen": list(SEEN), "held_out": list(HELD_OUT)})
     rest = [p for p in by_split["val"] if p.as_uri() not in calibration]
     write_shards(
         str(out / "rows"), _rows({"train": by_split["train"], "val": rest}, rng, manifest), manifest
@@ -239,8 +137,8 @@ def _gold(
     (folder / "images").mkdir(parents=True, exist_ok=True)
     for png, product in _products(paths, rng):
         # a labelled product serves a label kind first; one without a label cannot
-        fits = [k for k in wanted if (k in defects.LABEL_KINDS) == (product.label is not None)]
-        fits += [k for k in wanted if k is None or k not in defects.LABEL_KINDS]
+        fits = [k for k in wanted if (k in LABEL_KINDS) == (product.label is not None)]
+        fits += [k for k in wanted if k is None or k not in LABEL_KINDS]
         if not fits:
             continue
         kind = fits[0]
@@ -260,7 +158,7 @@ def _gold(
                 box=defect.box if defect else None,
                 where=where,
                 problem=f"a {kind} at the {where}" if kind else NO_DEFECT,
-                held_out=kind in defects.HELD_OUT,
+                held_out=kind in HELD_OUT,
             )
         )
         if not wanted:
@@ -282,7 +180,7 @@ def _rows(
     for split, paths in splits.items():
         for d, (png, product) in enumerate(_products(paths, rng)):
             manifest.items[split] += 1
-            kinds = [k for k in SEEN if product.label or k not in defects.LABEL_KINDS]
+            kinds = [k for k in SEEN if product.label or k not in LABEL_KINDS]
             made = [(product.pixels, None)] + [
                 defects.make(product, str(k), rng) for k in rng.choice(kinds, 2, replace=False)
             ]

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from weft.data.inspection import PROMPTS, GoldItem, GoldSet
+from weft.inspection import PROMPTS, GoldItem, GoldSet
 from weft.models.inference import DefectInspector
 from weft.models.inspector import UNCERTAIN, Finding, parsed
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import mlflow
 from PIL import Image, ImageDraw, ImageFont
 
-from weft.data.inspection import PROMPTS, GoldItem
+from weft.inspection import PROMPTS, GoldItem
 from weft.models.inference import attention_png
 from weft.models.inspector import cell, parsed
 from weft.quality.inspection import MEASURES, MODES, Answer, InspectionEval, groups, rate

@@ -27,6 +27,7 @@ from ray.train.torch import TorchConfig, TorchTrainer
 
 from weft import cluster, storage
 from weft.curate.dataset import content_hash, version_uri
+from weft.inspection import GoldSet
 from weft.models import registry
 from weft.models.tokenizer import Tokenizer
 from weft.registry.artifacts import SOURCE_RUN, source_run_file
@@ -174,27 +175,39 @@ def train(
 
 
 def _checked(spec: TrainSpec, kind: str) -> TrainSpec:
-    """Refuse a CLIP judge that does not load and an `output` that cannot be written, which
-    would fail only after training started; the spec with its paths absolute."""
+    """Refuse a CLIP judge that does not load, a calibration set that is not a gold set and
+    an `output` that cannot be written, which would fail only after training started; the
+    spec with its paths absolute."""
     if kind == "diffusion" and spec.eval.clip:
         load_judge(spec.eval.clip, spec.storage)
+    if kind == "inspector" and spec.eval.calibration:
+        try:
+            GoldSet.read(spec.eval.calibration)
+        except SpecError as err:
+            raise SpecError(f"eval.calibration: {err}") from None
     storage.ensure_writable(storage.resolve(spec.output, spec.storage))
     return absolute_paths(spec)
 
 
 def absolute_paths(spec: TrainSpec) -> TrainSpec:
-    """The spec with its local paths (data, output, CLIP judge) made absolute: Ray runs its
-    workers, and Tune its trials, in working directories of their own."""
+    """The spec with its local paths (data, output, CLIP judge, calibration set) made
+    absolute: Ray runs its workers, and Tune its trials, in working directories of their
+    own."""
 
     def absolute(uri: str) -> str:
         return storage.resolve(uri, spec.storage).uri
+
+    calibration = spec.eval.calibration
 
     return spec.model_copy(
         update={
             "data": spec.data.model_copy(update={"uri": absolute(spec.data.uri)}),
             "output": absolute(spec.output),
             "eval": spec.eval.model_copy(
-                update={"clip": absolute(spec.eval.clip) if spec.eval.clip else None}
+                update={
+                    "clip": absolute(spec.eval.clip) if spec.eval.clip else None,
+                    "calibration": calibration and str(Path(calibration).resolve()),
+                }
             ),
         }
     )

@@ -125,8 +125,9 @@ class EvalSpec(_Spec):
     )
     calibration: str | None = Field(
         default=None,
-        description="Inspector: a gold set folder (`weft data inspection`'s gold/val) on which "
-        "each evaluation calibrates the abstention thresholds the exported model carries.",
+        description="Inspector: a local gold set folder (`weft data inspection`'s gold/val) "
+        "on which each evaluation calibrates the abstention thresholds the exported model "
+        "carries.",
     )
     target_accuracy: float = Field(
         default=0.9,

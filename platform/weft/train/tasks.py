@@ -20,7 +20,7 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.distributed.tensor import DTensor
 
-from weft.data.inspection import PROMPTS, GoldSet
+from weft.inspection import PROMPTS, GoldSet
 from weft.models.captioner import Captioner, teacher_forcing_loss
 from weft.models.clip import CLIP, contrastive_loss, zero_shot_classifier, zero_shot_logits
 from weft.models.diffusion import EMA, DDIMScheduler, TextToImage, sample
@@ -159,9 +159,8 @@ class InspectTask(Task):
 
     def __init__(self, model: nn.Module, tokenizer: Tokenizer, spec: TrainSpec) -> None:
         super().__init__(model, tokenizer, spec)
-        end = tokenizer.token_id(PROMPT_END)
-        if end is None:
-            raise ValueError(f"the tokenizer has no {PROMPT_END!r}: the texts hold no prompts")
+        end = tokenizer.token_id(PROMPT_END)  # a byte-level alphabet always holds it
+        assert end is not None
         self.end_id, self.thresholds = end, dict[str, float]()
 
     def loss(self, module: nn.Module, batch: Batch) -> Tensor:
