@@ -46,6 +46,13 @@ class Recorded:
         self.calls.append(("retrieval", gold, model, captioner, hybrid))
         return "## gold\n"
 
+    def sets(self, out: str) -> None:
+        self.calls.append(("sets", out))
+
+    def inspect(self, gold: Path, model: str) -> str:
+        self.calls.append(("inspect", gold, model))
+        return "## inspection\n"
+
     def done(self, step: str, seconds: float) -> None:
         assert seconds >= 0
         self.times.append(step)
@@ -108,3 +115,22 @@ def test_a_document_without_the_block_is_named(tmp_path: Path) -> None:
     readme.write_text("no markers\n")
     with pytest.raises(SpecError, match=rf"--readme {readme}: no <!-- weft quality: begin"):
         flow.run(Recorded(), "raw", Path("c.yaml"), Path("q.yaml"), Path("g.yaml"), readme)
+
+
+def test_the_inspection_flow_builds_trains_promotes_then_measures_on_the_test_set(
+    tmp_path: Path,
+) -> None:
+    steps, readme = Recorded(), _readme(tmp_path)
+    times = flow.inspection(steps, "sets", Path("i.yaml"), readme)
+    assert steps.calls == [
+        ("sets", "sets"),
+        ("curate", Path("i.yaml")),
+        ("train", Path("jobs/inspector.yaml")),
+        ("promote", Path("jobs/promote-inspector.yaml"), "run-inspector"),
+        ("inspect", Path("sets/gold/test"), "models:/inspector@champion"),
+    ]
+    assert list(times) == ["sets", "curation", "inspector", "eval inspection"]
+    assert readme.read_text() == f"# Quality\n{BEGIN}\n## inspection\n{END}\nafter\n"
+    refused = Recorded(refused=(Path("jobs/promote-inspector.yaml"),))
+    with pytest.raises(flow.NotPromoted, match=r"^jobs/inspector.yaml: its model was not"):
+        flow.inspection(refused, "sets", Path("i.yaml"), readme)
