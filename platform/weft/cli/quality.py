@@ -39,14 +39,7 @@ def quality(
     printed as it ends, and all of them at the end."""
     from weft.quality import flow
 
-    with user_errors():
-        try:
-            times = flow.run(_Steps(), raw, spec, evaluation, gold, readme)
-        except flow.NotPromoted as err:
-            err_console.print(f"[bold red]error:[/] {err}")
-            raise typer.Exit(1) from None
-    console.print(f"{readme}: its quality tables are the ones above", highlight=False)
-    _times(times)
+    _ran(lambda: flow.run(_Steps(), raw, spec, evaluation, gold, readme), readme)
 
 
 class _Steps:
@@ -100,17 +93,20 @@ def inspection(
     then `weft eval inspection` on the test gold set. Each step's time is printed."""
     from weft.quality import flow
 
+    _ran(lambda: flow.inspection(_InspectionSteps(), out, spec, readme), readme)
+
+
+def _ran(run: Callable[[], dict[str, float]], readme: Path) -> None:
+    """Run a flow; a model it did not promote ends it with exit 1; each step's time."""
+    from weft.quality.flow import NotPromoted
+
     with user_errors():
         try:
-            times = flow.inspection(_InspectionSteps(), out, spec, readme)
-        except flow.NotPromoted as err:
+            times = run()
+        except NotPromoted as err:
             err_console.print(f"[bold red]error:[/] {err}")
             raise typer.Exit(1) from None
     console.print(f"{readme}: its quality block holds the tables above", highlight=False)
-    _times(times)
-
-
-def _times(times: dict[str, float]) -> None:
     total = sum(times.values())
     console.print(
         "time: "
