@@ -80,6 +80,9 @@ def test_each_rate_counts_the_images_it_is_about(tmp_path: Path) -> None:
     assert rate(answers, g["normal images"], "detected") is None  # not about normal images
     assert rate(answers, g["all images"], "confident but wrong") == pytest.approx(2 / 5)
     assert rate(answers, g["scratch"], "confident but wrong") == 0.5
+    # every map here peaks at pixel (0, 0): on the boxes at the top left, not the middle one
+    assert rate(answers, g["all defects"], "looked at it") == pytest.approx(2 / 3)
+    assert rate(answers, g["normal images"], "looked at it") is None
 
 
 def test_the_report_tables_name_every_kind_and_both_prompts(tmp_path: Path) -> None:

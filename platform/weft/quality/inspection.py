@@ -9,7 +9,9 @@ per defect kind and over groups of images:
 - missed: a defect image answered `no defect`;
 - false alarm: a normal image answered with a defect (the hallucination rate);
 - abstained: answered `uncertain`;
-- confident but wrong: answered, not abstained, and wrong.
+- confident but wrong: answered, not abstained, and wrong;
+- looked at it: on a defect image, where the answer looked most (the attention map's peak)
+  is on the defect's box, or within `REACH` pixels of it (a patch of the zoomed view is 8).
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from weft.inspection import PROMPTS, GoldItem, GoldSet
 from weft.models.inference import DefectInspector
 from weft.models.inspector import UNCERTAIN, Finding, parsed
 
 MODES = {"whole": False, "crops": True}
+REACH = 8
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,17 @@ class Answer:
     def right(self) -> bool:
         return not self.abstained and self.item.right(self.finding.answer)
 
+    @property
+    def looked_at_it(self) -> bool:
+        """The attention map's peak is on (or within REACH pixels of) the defect's box."""
+        assert self.item.box is not None
+        peak = np.unravel_index(
+            int(np.argmax(self.finding.attention)), self.finding.attention.shape
+        )
+        y, x = int(peak[0]), int(peak[1])
+        x0, y0, x1, y1 = self.item.box
+        return x0 - REACH <= x < x1 + REACH and y0 - REACH <= y < y1 + REACH
+
 
 # What each measure counts, and over which images (True: defect images; False: normal ones;
 # None: all).
@@ -57,6 +73,7 @@ MEASURES: dict[str, tuple[bool | None, Callable[[Answer], bool]]] = {
     "false alarm": (False, lambda a: a.says_defect),
     "abstained": (None, lambda a: a.abstained),
     "confident but wrong": (None, lambda a: not a.abstained and not a.right),
+    "looked at it": (True, lambda a: a.looked_at_it),
 }
 
 

@@ -19,7 +19,7 @@ from weft.quality.inspection import MEASURES, MODES, Answer, InspectionEval, gro
 from weft.tracking import use_experiment
 
 REPORT = "results.md"
-COLUMNS = ("flagged", "right", "missed", "abstained", "confident but wrong")
+COLUMNS = ("flagged", "right", "missed", "abstained", "confident but wrong", "looked at it")
 PANEL = 256  # the side of a gallery image
 
 
@@ -45,7 +45,9 @@ def markdown(result: InspectionEval) -> str:
         f"(calibrated on the val gold set): whole {result.thresholds['whole']:.2f}, crops "
         f"{result.thresholds['crops']:.2f}. Flagged: a defect image answered with some defect "
         "(detection), or a normal image answered with one (false alarm). Right: the kind at "
-        "a place overlapping the defect's box, or `no defect` on a normal image.",
+        "a place overlapping the defect's box, or `no defect` on a normal image. Looked at it: "
+        "the peak of where the answer looked is on the defect's box (within 8 pixels), "
+        "whatever the answer.",
         "",
         "### Per kind, neutral prompt: whole image | crops",
         "",
