@@ -91,7 +91,8 @@ def test_the_report_tables_name_every_kind_and_both_prompts(tmp_path: Path) -> N
     assert "whole 0.50, crops 0.60" in table
     for kind in GOLD.kinds:
         assert f"| {kind} |" in table
-    assert "| scratch | 2 | 100% | 50% | 0% | 0% | 50% |" in table
+    assert "### Per kind, whole image, neutral prompt" in table
+    assert "| scratch | 2 | 100% | 50% | 0% | 0% | 50% | 50% | 50% |" in table
     assert "| normal images | 2 | 50% | 50% | — | 0% | 50% |" in table
     assert "| whole | leading | 50% | 0% | 67% | 33% | 0% | 40% |" in table
 

@@ -10,6 +10,7 @@ per defect kind and over groups of images:
 - false alarm: a normal image answered with a defect (the hallucination rate);
 - abstained: answered `uncertain`;
 - confident but wrong: answered, not abstained, and wrong;
+- right if forced: the guess behind the answer (an abstention's too) is right;
 - looked at it: on a defect image, where the answer looked most (the attention map's peak)
   is on the defect's box, or within `REACH` pixels of it (a patch of the zoomed view is 8).
 """
@@ -73,6 +74,7 @@ MEASURES: dict[str, tuple[bool | None, Callable[[Answer], bool]]] = {
     "false alarm": (False, lambda a: a.says_defect),
     "abstained": (None, lambda a: a.abstained),
     "confident but wrong": (None, lambda a: not a.abstained and not a.right),
+    "right if forced": (None, lambda a: a.item.right(a.finding.guess)),
     "looked at it": (True, lambda a: a.looked_at_it),
 }
 

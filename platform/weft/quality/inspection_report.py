@@ -19,7 +19,16 @@ from weft.quality.inspection import MEASURES, MODES, Answer, InspectionEval, gro
 from weft.tracking import use_experiment
 
 REPORT = "results.md"
-COLUMNS = ("flagged", "right", "missed", "abstained", "confident but wrong", "looked at it")
+COLUMNS = (
+    "flagged",
+    "right",
+    "missed",
+    "abstained",
+    "confident but wrong",
+    "right if forced",
+    "looked at it",
+)
+VIEWS = {"whole": "whole image", "crops": "crops (the whole and 9 zoomed tiles, merged)"}
 PANEL = 256  # the side of a gallery image
 
 
@@ -47,22 +56,24 @@ def markdown(result: InspectionEval) -> str:
         "(detection), or a normal image answered with one (false alarm). Right: the kind at "
         "a place overlapping the defect's box, or `no defect` on a normal image. Looked at it: "
         "the peak of where the answer looked is on the defect's box (within 8 pixels), "
-        "whatever the answer.",
+        "whatever the answer. Right if forced: the guess behind each answer, abstentions "
+        "included, is right.",
         "",
-        "### Per kind, neutral prompt: whole image | crops",
-        "",
-        "| images | n | " + " | ".join(f"whole {c}" for c in COLUMNS) + " | "
-        + " | ".join(f"crops {c}" for c in COLUMNS) + " |",
-        "|---|---:|" + "---:|" * (2 * len(COLUMNS)),
-    ]  # fmt: skip
-    for name, group in rows.items():
-        n = sum(group(i) for i in gold.items)
-        cells = []
-        for mode in MODES:
-            answers = result.of(mode, "neutral")
-            cells.append(_flagged(answers, name, group))
+    ]
+    for mode in MODES:
+        answers = result.of(mode, "neutral")
+        lines += [
+            "",
+            f"### Per kind, {VIEWS[mode]}, neutral prompt",
+            "",
+            "| images | n | " + " | ".join(COLUMNS) + " |",
+            "|---|---:|" + "---:|" * len(COLUMNS),
+        ]
+        for name, group in rows.items():
+            n = sum(group(i) for i in gold.items)
+            cells = [_flagged(answers, name, group)]
             cells += [rate(answers, group, m) for m in COLUMNS[1:]]
-        lines.append(f"| {name} | {n} | " + " | ".join(_cell(c) for c in cells) + " |")
+            lines.append(f"| {name} | {n} | " + " | ".join(_cell(c) for c in cells) + " |")
     lines += [
         "",
         "### Prompting: neutral vs leading (“where is the defect…” of a normal image too)",
