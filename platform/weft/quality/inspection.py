@@ -4,6 +4,7 @@ asked with a neutral prompt and a leading one, inspected whole and by crops.
 Every answer is one of: right (the defect's kind, at a place whose grid cell overlaps its
 box; `no defect` on a normal image), wrong, or an abstention (`uncertain`). The measures,
 per defect kind and over groups of images:
+- flagged: answered with some defect;
 - detected: a defect image answered with some defect (any kind, any place);
 - right: answered with the right kind at the right place;
 - missed: a defect image answered `no defect`;
@@ -68,6 +69,7 @@ class Answer:
 # What each measure counts, and over which images (True: defect images; False: normal ones;
 # None: all).
 MEASURES: dict[str, tuple[bool | None, Callable[[Answer], bool]]] = {
+    "flagged": (None, lambda a: a.says_defect),
     "detected": (True, lambda a: a.says_defect),
     "right": (None, lambda a: a.right),
     "missed": (True, lambda a: not a.abstained and not a.says_defect),

@@ -37,8 +37,9 @@ def _cell(value: float | None) -> str:
 
 
 def _flagged(answers: list[Answer], name: str, group: Callable[[GoldItem], bool]) -> float | None:
-    """Detection on defect rows, false alarms on the normal row (both: any defect said)."""
-    return rate(answers, group, "false alarm" if name == "normal images" else "detected")
+    """Any defect said: detection on defect rows, false alarms on normal ones, both on all."""
+    measure = {"normal images": "false alarm", "all images": "flagged"}.get(name, "detected")
+    return rate(answers, group, measure)
 
 
 def markdown(result: InspectionEval) -> str:
