@@ -450,10 +450,11 @@ def test_an_oversize_body_and_an_unknown_item_are_refused(app: dict[str, Any]) -
 
 def beside(app: dict[str, Any], name: str, args: dict[str, Any]) -> ServeDeploySchema:
     """A config of the module's app and one more, at /<name>: a Serve config is the whole
-    set of apps, so one that left the first out would remove it."""
+    set of apps, so one that left the first out would remove it. The other serves no
+    inspector: its replica would not fit beside the first app's on two cores."""
     first = app["config"].applications[0]
     other = {"name": name, "route_prefix": f"/{name}", "import_path": first.import_path}
-    return ServeDeploySchema(applications=[first, {**other, "args": args}])
+    return ServeDeploySchema(applications=[first, {**other, "args": args | {"inspector": None}}])
 
 
 def test_a_generated_image_the_safety_filter_blocks_is_not_returned(app: dict[str, Any]) -> None:

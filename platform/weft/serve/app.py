@@ -54,8 +54,9 @@ T = TypeVar("T")
 # A new version's replicas start beside the old ones, which serve until the new are ready.
 SURGE = 100
 # Each replica's CPU share, what Ray places by (replicas share the cores): small, so that the
-# app and a rolling update fit on 2 CPUs; a config's ray_actor_options may raise them.
-CPUS = {"ingress": 0.05, "model": 0.25, "search": 0.1, "safety": 0.1}
+# app with all four models, a rolling update and a short training beside it fit on 2 CPUs;
+# a config's ray_actor_options may raise them.
+CPUS = {"ingress": 0.05, "model": 0.15, "search": 0.1, "safety": 0.1}
 # The ingress's health check re-reports the served versions; Ray keeps a gauge for two metric
 # export intervals (10 s each by default).
 HEALTH_CHECK_S = 5.0
