@@ -335,14 +335,12 @@ class DefectInspector(Predictor):
         """Each row's image inspected with its prompt (rows sharing a prompt together)."""
         crops = self._params(params)["crops"]
         n = len(columns["image"])
-        found: list[Finding | None] = [None] * n
+        found: dict[int, Finding] = {}
         for prompt in dict.fromkeys(columns["prompt"]):
             rows = [i for i in range(n) if columns["prompt"][i] == prompt]
-            for i, finding in zip(
-                rows, self.inspect([columns["image"][i] for i in rows], prompt, crops), strict=True
-            ):
-                found[i] = finding
-        done = [f for f in found if f is not None]
+            images_of_rows = [columns["image"][i] for i in rows]
+            found |= dict(zip(rows, self.inspect(images_of_rows, prompt, crops), strict=True))
+        done = [found[i] for i in range(n)]
         return {
             "answer": [f.answer for f in done],
             "guess": [f.guess for f in done],
